@@ -1,0 +1,57 @@
+"""sdax: a fast in-process asyncio orchestrator with guaranteed cleanup.
+
+Declare tasks with up to three phases (``pre_execute``, ``execute``,
+``post_execute``), give them dependencies (or levels), build a processor once
+and run it many times. Every cleanup that is owed runs exactly once, whatever
+fails, times out or is cancelled.
+
+``IMPLEMENTATION`` says which integer core is active: ``"cython"`` (compiled)
+or ``"python"`` (the pure fallback, also forced by ``SDAX_NO_EXTENSIONS=1``).
+"""
+
+from sdax._accel import IMPLEMENTATION
+from sdax._errors import SdaxExecutionError, flatten_exceptions
+from sdax._version import __version__
+from sdax.sdax_core import (
+    AsyncDagLevelAdapterBuilder,
+    AsyncDagTaskProcessor,
+    AsyncDagTaskProcessorBuilder,
+    AsyncPhaseRunner,
+    AsyncTaskProcessor,
+    PhaseId,
+)
+from sdax.tasks import (
+    AsyncTask,
+    RetryableException,
+    SdaxTaskGroup,
+    TaskFunction,
+    join,
+    task,
+    task_func,
+    task_group_func,
+    task_group_task,
+    task_sync_func,
+)
+
+__all__ = [
+    "IMPLEMENTATION",
+    "AsyncDagLevelAdapterBuilder",
+    "AsyncDagTaskProcessor",
+    "AsyncDagTaskProcessorBuilder",
+    "AsyncPhaseRunner",
+    "AsyncTask",
+    "AsyncTaskProcessor",
+    "PhaseId",
+    "RetryableException",
+    "SdaxExecutionError",
+    "SdaxTaskGroup",
+    "TaskFunction",
+    "__version__",
+    "flatten_exceptions",
+    "join",
+    "task",
+    "task_func",
+    "task_group_func",
+    "task_group_task",
+    "task_sync_func",
+]

@@ -1,0 +1,30 @@
+"""Pick the integer core: the compiled extension when present, else the pure twin.
+
+Set ``SDAX_NO_EXTENSIONS=1`` in the environment to force the pure-Python core.
+``IMPLEMENTATION`` tells which one is active: ``"cython"`` or ``"python"``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Literal
+
+__all__ = ["IMPLEMENTATION", "core"]
+
+
+def _load() -> tuple[ModuleType, Literal["cython", "python"]]:
+    if os.environ.get("SDAX_NO_EXTENSIONS", "").strip() not in ("", "0"):
+        from sdax import _core_py
+
+        return _core_py, "python"
+    try:
+        from sdax import _core  # type: ignore[attr-defined]
+    except ImportError:
+        from sdax import _core_py
+
+        return _core_py, "python"
+    return _core, "cython"
+
+
+core, IMPLEMENTATION = _load()

@@ -1,0 +1,217 @@
+"""From named tasks to integer arrays: the build step of every processor.
+
+Names are mapped to ``0..n-1`` in declaration order, once. Everything the
+runs need (the core graph, the phase specs per node) and everything the
+analysis shows (topological order, wave assignments) is computed here and
+kept in a :class:`Plan`. All messages naming tasks are formatted here, from
+the names, whichever core is active.
+"""
+
+from __future__ import annotations
+
+import inspect
+from array import array
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from sdax._accel import core
+from sdax.tasks import AsyncTask, TaskFunction
+
+__all__ = ["KIND_ASYNC", "KIND_CALL", "KIND_GROUP", "Plan", "PhaseSpec", "describe_name"]
+
+PRE = core.PRE
+EXEC = core.EXEC
+POST = core.POST
+
+KIND_ASYNC = 0  # an ``async def``: calling it only creates the coroutine
+KIND_CALL = 1  # any other callable: its result is checked at run time
+KIND_GROUP = 2  # takes a task group: each attempt runs inside one
+
+
+def describe_name(name: Hashable) -> str:
+    """Format a task name for a message: strings as they are, others by repr."""
+    return name if isinstance(name, str) else repr(name)
+
+
+class PhaseSpec:
+    """A phase function prepared for runs; one per distinct TaskFunction.
+
+    Holds the fields of the :class:`TaskFunction` that the run loop reads, as
+    plain attributes, plus how the function must be called.
+    """
+
+    __slots__ = (
+        "backoff_factor",
+        "fn",
+        "initial_delay",
+        "kind",
+        "retries",
+        "retryable",
+        "task_function",
+        "timeout",
+    )
+
+    def __init__(self, tf: TaskFunction[Any]) -> None:
+        self.task_function = tf
+        self.fn: Any = tf.function
+        if tf.has_task_group_argument:
+            self.kind = KIND_GROUP
+        elif inspect.iscoroutinefunction(tf.function):
+            self.kind = KIND_ASYNC
+        else:
+            self.kind = KIND_CALL
+        self.timeout: float | None = None if tf.timeout is None else float(tf.timeout)
+        self.retries: int = tf.retries
+        self.retryable = tf.retryable_exceptions
+        self.initial_delay = float(tf.initial_delay)
+        self.backoff_factor = float(tf.backoff_factor)
+
+
+def _sorted_names(names: Sequence[Hashable], nodes: Sequence[int]) -> tuple[Hashable, ...]:
+    picked = [names[v] for v in nodes]
+    try:
+        return tuple(sorted(picked))  # type: ignore[type-var]
+    except TypeError:
+        # Keys of different kinds do not compare: keep declaration order.
+        return tuple(names[v] for v in sorted(nodes))
+
+
+class Plan:
+    """The integer form of a task graph, shared by every run of a processor.
+
+    Args:
+        tasks: The tasks by name, in declaration order.
+        dependencies: The declared dependencies of each task.
+
+    Raises:
+        ValueError: A dependency names no task, or the graph has a cycle.
+    """
+
+    __slots__ = (
+        "exec_nodes",
+        "exec_spec",
+        "flags",
+        "graph",
+        "names",
+        "order",
+        "post_level",
+        "post_levels",
+        "post_spec",
+        "pre_set_of",
+        "pre_set_ptr",
+        "pre_set_idx",
+        "pre_wave_of",
+        "pre_wave_set",
+        "pred_idx",
+        "pred_ptr",
+        "pre_spec",
+        "succ_idx",
+        "succ_ptr",
+    )
+
+    def __init__(
+        self,
+        tasks: Mapping[Hashable, AsyncTask[Any, Any]],
+        dependencies: Mapping[Hashable, Sequence[Hashable]],
+    ) -> None:
+        names = list(tasks)
+        n = len(names)
+        index = {name: i for i, name in enumerate(names)}
+        pred_ptr = array("i", [0])
+        pred_idx = array("i")
+        flags = bytearray(n)
+        specs: dict[int, PhaseSpec] = {}
+        pre_spec: list[PhaseSpec | None] = [None] * n
+        exec_spec: list[PhaseSpec | None] = [None] * n
+        post_spec: list[PhaseSpec | None] = [None] * n
+
+        def spec_of(tf: TaskFunction[Any]) -> PhaseSpec:
+            spec = specs.get(id(tf))
+            if spec is None:
+                spec = specs[id(tf)] = PhaseSpec(tf)
+            return spec
+
+        for i, name in enumerate(names):
+            deps = dependencies.get(name, ())
+            try:
+                pred_idx.extend([index[d] for d in deps])
+            except KeyError:
+                missing = next(d for d in deps if d not in index)
+                raise ValueError(
+                    f"Task {name!r} depends on non-existent task {missing!r}"
+                ) from None
+            pred_ptr.append(len(pred_idx))
+            t = tasks[name]
+            bits = 0
+            if t.pre_execute is not None:
+                bits |= PRE
+                pre_spec[i] = spec_of(t.pre_execute)
+            if t.execute is not None:
+                bits |= EXEC
+                exec_spec[i] = spec_of(t.execute)
+            if t.post_execute is not None:
+                bits |= POST
+                post_spec[i] = spec_of(t.post_execute)
+            flags[i] = bits
+
+        succ_ptr, succ_idx = core.successors(n, pred_ptr, pred_idx)
+        order = core.topological_order(n, pred_ptr, succ_ptr, succ_idx)
+        if len(order) != n:
+            cycle = core.find_cycle(n, pred_ptr, pred_idx)
+            path = " -> ".join(describe_name(names[v]) for v in cycle)
+            raise ValueError(f"Cycle detected: {path}")
+
+        self.names = names
+        self.flags = bytes(flags)
+        self.pred_ptr = pred_ptr
+        self.pred_idx = pred_idx
+        self.succ_ptr = succ_ptr
+        self.succ_idx = succ_idx
+        self.order = order
+        self.pre_spec = pre_spec
+        self.exec_spec = exec_spec
+        self.post_spec = post_spec
+        self.exec_nodes = [i for i in range(n) if exec_spec[i] is not None]
+        self.graph = core.Graph(pred_ptr, pred_idx, succ_ptr, succ_idx, self.flags)
+        self.pre_set_of, self.pre_set_ptr, self.pre_set_idx = core.effective_sets(
+            n, order, pred_ptr, pred_idx, self.flags, PRE
+        )
+        self.pre_wave_of, self.pre_wave_set = core.pre_waves(order, self.flags, self.pre_set_of)
+        self.post_level, self.post_levels = core.post_levels(
+            order, succ_ptr, succ_idx, self.flags
+        )
+
+    def pre_wave_members(self) -> list[list[int]]:
+        """Nodes of each pre wave, in node order."""
+        members: list[list[int]] = [[] for _ in self.pre_wave_set]
+        for v, w in enumerate(self.pre_wave_of):
+            if w >= 0:
+                members[w].append(v)
+        return members
+
+    def pre_wave_deps(self, wave: int) -> list[int]:
+        """Effective prerequisites of a pre wave."""
+        s = self.pre_wave_set[wave]
+        return list(self.pre_set_idx[self.pre_set_ptr[s] : self.pre_set_ptr[s + 1]])
+
+    def post_wave_members(self) -> list[list[int]]:
+        """Nodes of each post level, in node order."""
+        members: list[list[int]] = [[] for _ in range(self.post_levels)]
+        for v, w in enumerate(self.post_level):
+            if w >= 0:
+                members[w].append(v)
+        return members
+
+    def post_wave_deps(self) -> list[list[int]]:
+        """For each post level, the union of its members' effective dependents."""
+        n = len(self.names)
+        reverse = array("i", reversed(self.order))
+        set_of, set_ptr, set_idx = core.effective_sets(
+            n, reverse, self.succ_ptr, self.succ_idx, self.flags, POST
+        )
+        uptr, uidx = core.group_unions(self.post_level, self.post_levels, set_of, set_ptr, set_idx)
+        return [list(uidx[uptr[g] : uptr[g + 1]]) for g in range(self.post_levels)]
+
+    def sorted_names(self, nodes: Sequence[int]) -> tuple[Hashable, ...]:
+        """Names of ``nodes``, sorted when they compare, else in declaration order."""
+        return _sorted_names(self.names, nodes)

@@ -1,0 +1,326 @@
+"""One run of a processor: the three phases, their failures and their cleanup.
+
+A run walks the processor's integer graph with the core's per-run counters
+and calls phase functions as they become ready. Each call starts eagerly
+(see ``_call``); calls that suspend continue as tasks and report back, and
+the run's driver (the caller's task) waits for those reports.
+
+The rules the run keeps:
+
+* pre: a task's pre starts once the pres of all its (effective) prerequisites
+  succeeded. The first failure stops the phase: running pres are cancelled
+  and no new one starts.
+* execute: runs only when every pre succeeded. All executes run
+  concurrently; a failure does not cancel the others.
+* post: every owed post runs exactly once, after the posts of the tasks that
+  depend on it. Post failures never stop other posts.
+* an outside cancellation or an interrupt (``KeyboardInterrupt``,
+  ``SystemExit``) stops pre/execute the same way, lets every owed post run,
+  then reaches the caller unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import CancelledError
+from contextvars import copy_context
+from typing import Any
+
+from sdax._call import (
+    CANCELLED,
+    NOTHING,
+    OK,
+    Continuation,
+    NotAwaitable,
+    PhaseTask,
+    is_retryable,
+    make_coroutine,
+    new_phase_task,
+    retry_attempts,
+    set_current_task,
+)
+from sdax._errors import SdaxExecutionError
+from sdax._phases import PhaseId
+from sdax._plan import KIND_ASYNC, Plan, PhaseSpec, describe_name
+
+__all__ = ["Run"]
+
+_PRE = PhaseId.PRE_EXEC
+_EXEC = PhaseId.EXECUTE
+_POST = PhaseId.POST_EXEC
+_PHASE_FIELD = {_PRE: "pre_execute", _EXEC: "execute", _POST: "post_execute"}
+
+FAILURE_MESSAGE = "SDAX task execution failed"
+
+
+class Run:
+    """The state of one run of a plan over one context object.
+
+    Args:
+        plan: The processor's plan.
+        ctx: The user's context object, passed to every phase function.
+    """
+
+    __slots__ = (
+        "_cancel",
+        "_done",
+        "_interrupt",
+        "_loop",
+        "_phase",
+        "_plan",
+        "_pre_failed",
+        "_ready",
+        "_running",
+        "_state",
+        "_stopping",
+        "_waiter",
+        "ctx",
+        "failures",
+        "next_phase",
+    )
+
+    def __init__(self, plan: Plan, ctx: Any) -> None:
+        self._plan = plan
+        self.ctx = ctx
+        self._state = plan.graph.run()
+        self.failures: list[Exception] = []
+        self.next_phase: PhaseId | None = _PRE
+        self._phase: PhaseId = _PRE
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: dict[PhaseTask, int] = {}
+        self._done: list[tuple[int, int, BaseException | None]] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._ready: list[int] = []
+        self._stopping = False
+        self._pre_failed = False
+        self._cancel: CancelledError | None = None
+        self._interrupt: BaseException | None = None
+
+    # -- calling one phase function ----------------------------------------------
+
+    def _call(self, node: int, spec: PhaseSpec) -> bool:
+        """Start a phase call; True when it already finished successfully."""
+        loop = self._loop
+        task = new_phase_task(PhaseTask)
+        context = copy_context()
+        previous = set_current_task(loop, task)  # type: ignore[arg-type]
+        deadline = None
+        try:
+            if spec.timeout is not None:
+                deadline = loop.time() + spec.timeout  # type: ignore[union-attr]
+            if spec.kind == KIND_ASYNC:
+                coro = spec.fn(self.ctx)
+            else:
+                coro = context.run(make_coroutine, spec, self.ctx)
+            yielded = context.run(coro.send, None)
+        except StopIteration:
+            return True
+        except BaseException as exc:  # noqa: BLE001 - every failure is handled
+            if spec.retries > 0 and is_retryable(exc, spec.retryable):
+                retries = retry_attempts(spec, self.ctx, 0)
+                cont = Continuation(self._report, node, spec, self.ctx, retries, NOTHING, True)
+                self._spawn(task, cont, context, None, node)
+            else:
+                self._failed(node, exc)
+            return False
+        finally:
+            set_current_task(loop, previous)  # type: ignore[arg-type]
+        cont = Continuation(self._report, node, spec, self.ctx, coro, yielded, False)
+        self._spawn(task, cont, context, deadline, node)
+        return False
+
+    def _spawn(
+        self,
+        task: PhaseTask,
+        cont: Continuation,
+        context: Any,
+        deadline: float | None,
+        node: int,
+    ) -> None:
+        name = self._plan.names[node]
+        task.__init__(  # type: ignore[misc]
+            cont,
+            loop=self._loop,
+            name=f"sdax {describe_name(name)} {_PHASE_FIELD[self._phase]}",
+            context=context,
+        )
+        cont.arm(task, deadline)
+        self._running[task] = node
+
+    def _report(
+        self, task: PhaseTask, node: int, outcome: int, error: BaseException | None
+    ) -> None:
+        """Called by a continuation from within its task when its call ended."""
+        del self._running[task]
+        self._done.append((node, outcome, error))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- outcomes --------------------------------------------------------------
+
+    def _failed(self, node: int, exc: BaseException) -> None:
+        phase = self._phase
+        if isinstance(exc, NotAwaitable):
+            exc = TypeError(
+                f"Task {self._plan.names[node]!r}: {_PHASE_FIELD[phase]} function returned "
+                f"{exc.value!r}, which is not awaitable (use task_sync_func() for a plain "
+                "function)"
+            )
+        if not isinstance(exc, Exception):
+            # An interrupt (or another BaseException): stop, clean up, re-raise it.
+            if self._interrupt is None:
+                self._interrupt = exc
+            self._stop()
+        else:
+            exc.add_note(
+                f"sdax: raised by {_PHASE_FIELD[phase]} of task {self._plan.names[node]!r}"
+            )
+            self.failures.append(exc)
+            if phase is _PRE:
+                self._pre_failed = True
+                self._stop()
+        if phase is _POST:
+            self._state.post_done(node, self._ready)
+
+    def _stop(self) -> None:
+        """Stop starting pre/execute calls and cancel the running ones."""
+        if self._phase is _POST:
+            return
+        self._stopping = True
+        for task in self._running:
+            task.cancel()
+
+    def _finished(self, node: int, outcome: int, error: BaseException | None) -> None:
+        if outcome == OK:
+            if self._phase is _PRE:
+                self._state.pre_done(node, self._ready)
+            elif self._phase is _POST:
+                self._state.post_done(node, self._ready)
+        elif outcome == CANCELLED:
+            if self._phase is _POST:
+                self._state.post_done(node, self._ready)
+        else:
+            self._failed(node, error)  # type: ignore[arg-type]
+
+    async def _drain(self) -> None:
+        """Wait for the reports of suspended calls and handle them.
+
+        Returns once there is new ready work, or nothing is left running. An
+        outside cancellation is recorded and stops pre/execute; it never cuts
+        a post short.
+        """
+        while True:
+            if self._done:
+                done = self._done
+                self._done = []
+                for node, outcome, error in done:
+                    self._finished(node, outcome, error)
+                if self._ready:
+                    return
+                continue
+            if not self._running:
+                return
+            waiter = self._waiter = self._loop.create_future()  # type: ignore[union-attr]
+            try:
+                await waiter
+            except CancelledError as exc:
+                if self._cancel is None:
+                    self._cancel = exc
+                self._stop()
+            finally:
+                self._waiter = None
+
+    # -- the phases --------------------------------------------------------------
+
+    async def _walk(self, specs: list[PhaseSpec | None], done: Any) -> None:
+        """Call ready nodes as they come, until nothing is ready or running."""
+        ready = self._ready
+        pos = 0
+        while True:
+            while pos < len(ready):
+                if self._stopping and self._phase is _PRE:
+                    for node in ready[pos:]:
+                        self._state.unstart(node)
+                    break
+                node = ready[pos]
+                pos += 1
+                if self._call(node, specs[node]):  # type: ignore[arg-type]
+                    done(node, ready)
+            del ready[:]
+            pos = 0
+            if not self._running and not self._done:
+                return
+            await self._drain()
+
+    async def _pre(self) -> None:
+        self._phase = _PRE
+        self._state.pre_begin(self._ready)
+        await self._walk(self._plan.pre_spec, self._state.pre_done)
+
+    async def _exec(self) -> None:
+        self._phase = _EXEC
+        specs = self._plan.exec_spec
+        for node in self._plan.exec_nodes:
+            if self._stopping:
+                break
+            self._call(node, specs[node])  # type: ignore[arg-type]
+        await self._drain()
+
+    async def _post(self) -> None:
+        self._phase = _POST
+        self._state.post_begin(self._ready)
+        await self._walk(self._plan.post_spec, self._state.post_done)
+
+    # -- driving ------------------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a cancellation or an interrupt ended pre/execute early."""
+        return self._cancel is not None or self._interrupt is not None
+
+    async def advance(self) -> PhaseId | None:
+        """Run the next phase and return it (``None`` when all are done).
+
+        After a pre failure the execute phase is skipped. When an outside
+        cancellation or an interrupt arrives, the owed posts run at once and
+        the cancellation or interrupt is raised.
+        """
+        phase = self.next_phase
+        if phase is None:
+            return None
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if phase is _PRE:
+            await self._pre()
+            self.next_phase = _POST if self._stopping else _EXEC
+        elif phase is _EXEC:
+            await self._exec()
+            self.next_phase = _POST
+        else:
+            await self._post()
+            self.next_phase = None
+        if self.stopped:
+            if self.next_phase is _POST:
+                await self._post()
+                self.next_phase = None
+            self.raise_stop()
+        return phase
+
+    def raise_stop(self) -> None:
+        """Raise the interrupt or cancellation that stopped the run, if any."""
+        if self._interrupt is not None:
+            raise self._interrupt
+        if self._cancel is not None:
+            raise self._cancel
+
+    def raise_failures(self) -> None:
+        """Raise the run's failures as one SdaxExecutionError, if there are any."""
+        if self.failures:
+            raise SdaxExecutionError(FAILURE_MESSAGE, self.failures)
+
+    async def run_all(self) -> None:
+        """Run every phase, then raise the run's outcome."""
+        while self.next_phase is not None:
+            await self.advance()
+        self.raise_failures()

@@ -1,0 +1,151 @@
+"""Phase-by-phase driving of a run: ``AsyncPhaseRunner``.
+
+The runner lets a caller run one phase at a time (``run_next()``) and look at
+the run in between. It may be driven from one asyncio task and closed from
+another: ``aclose()`` waits for a phase in progress, then runs only what is
+still owed (never a phase twice), and every later ``run_next()`` returns
+``False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from types import TracebackType
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sdax._errors import SdaxExecutionError
+from sdax._phases import PhaseId
+from sdax._run import FAILURE_MESSAGE, Run
+
+if TYPE_CHECKING:
+    from sdax.sdax_core import AsyncDagTaskProcessor
+
+__all__ = ["AsyncPhaseRunner"]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+class AsyncPhaseRunner(Generic[T, K]):
+    """Runs the phases of one run on demand.
+
+    Get one from ``processor.open(ctx)``, preferably with ``async with``:
+    leaving the block closes the runner (running the cleanup still owed) and
+    raises the run's failures as :class:`SdaxExecutionError`.
+
+    Args:
+        processor: The processor whose plan runs.
+        ctx: The context object of this run.
+    """
+
+    def __init__(self, processor: AsyncDagTaskProcessor[T, K], ctx: T) -> None:
+        self.processor = processor
+        self.ctx = ctx
+        self._run = Run(processor._plan, ctx)
+        self._last: PhaseId | None = None
+        self._busy: list[asyncio.Future[None]] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> AsyncPhaseRunner[T, K]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        await self.aclose()
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # a cancellation or interrupt in the body goes on unchanged
+        self.raise_failures()
+        return False
+
+    async def _wait_idle(self) -> None:
+        while self._busy is not None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._busy.append(waiter)
+            await waiter
+
+    async def _advance(self) -> None:
+        self._busy = []
+        try:
+            phase = await self._run.advance()
+            if phase is not None:
+                self._last = phase
+        finally:
+            if self._run.next_phase is None:
+                # The cleanup ran, possibly right after an interrupted phase.
+                self._last = PhaseId.POST_EXEC
+            waiters, self._busy = self._busy, None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def run_next(self) -> bool:
+        """Run the next phase.
+
+        Returns:
+            ``True`` while more phases remain after the one just run;
+            ``False`` when the run is complete or the runner was closed.
+
+        Raises:
+            RuntimeError: If another ``run_next()`` of this runner is in
+                progress.
+            asyncio.CancelledError: If the caller was cancelled; the owed
+                cleanup has run by then.
+        """
+        if self._busy is not None:
+            raise RuntimeError("run_next() is already in progress for this runner")
+        if self._closed or self._run.next_phase is None:
+            return False
+        await self._advance()
+        return self._run.next_phase is not None and not self._closed
+
+    async def aclose(self) -> None:
+        """Finish the run: wait for a phase in progress, then run what is owed.
+
+        Without any phase started this does nothing. After the pre phase
+        only, the execute phase is skipped and the cleanup runs. Calling it
+        again, or concurrently with a driving task, is safe: no phase runs
+        twice. Failures are not raised here (see ``raise_failures()``).
+        """
+        await self._wait_idle()
+        if self._closed:
+            return
+        self._closed = True
+        if self._last is None:
+            return
+        if self._run.next_phase is PhaseId.EXECUTE:
+            self._run.next_phase = PhaseId.POST_EXEC
+        while self._run.next_phase is not None:
+            await self._advance()
+
+    def next_phase_id(self) -> PhaseId | None:
+        """The phase ``run_next()`` would run, or ``None`` when none is left."""
+        if self._closed:
+            return None
+        return self._run.next_phase
+
+    def last_phase_id(self) -> PhaseId | None:
+        """The phase that ran last, or ``None`` before the first one."""
+        return self._last
+
+    def has_failures(self) -> bool:
+        """Whether any phase function has failed so far."""
+        return bool(self._run.failures)
+
+    def failures(self) -> list[BaseException]:
+        """The exceptions raised by failed phase functions so far, in order."""
+        return list(self._run.failures)
+
+    def raise_failures(self) -> None:
+        """Raise the failures so far as one SdaxExecutionError, if there are any."""
+        if self._run.failures:
+            raise SdaxExecutionError(FAILURE_MESSAGE, list(self._run.failures))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"next={self.next_phase_id()}"
+        return f"<AsyncPhaseRunner {state} last={self._last} failures={len(self._run.failures)}>"
+

@@ -1,0 +1,264 @@
+"""Processors and builders: the entry points of sdax.
+
+Build a processor once (``AsyncDagTaskProcessor.builder()`` for a dependency
+graph, ``AsyncTaskProcessor.builder()`` for levels), then run it as often as
+needed, concurrently too: ``await processor.process_tasks(ctx)``, or phase by
+phase with ``async with processor.open(ctx) as runner``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+from sdax._errors import SdaxExecutionError, flatten_exceptions
+from sdax._phases import PhaseId
+from sdax._run import Run
+from sdax._runner import AsyncPhaseRunner
+from sdax.sdax_task_analyser import (
+    ExecutionGraph,
+    ExecutionWave,
+    TaskAnalysis,
+    TaskAnalyzer,
+    _check_task,
+)
+from sdax.tasks import AsyncTask, SdaxTaskGroup, TaskFunction, join
+
+__all__ = [
+    "AsyncDagLevelAdapterBuilder",
+    "AsyncDagTaskProcessor",
+    "AsyncDagTaskProcessorBuilder",
+    "AsyncPhaseRunner",
+    "AsyncTask",
+    "AsyncTaskProcessor",
+    "AsyncTaskProcessorBuilder",
+    "ExecutionGraph",
+    "ExecutionWave",
+    "LevelBoundary",
+    "LevelKey",
+    "PhaseId",
+    "SdaxExecutionError",
+    "SdaxTaskGroup",
+    "TaskAnalysis",
+    "TaskAnalyzer",
+    "TaskFunction",
+    "flatten_exceptions",
+    "join",
+]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+LevelKey: TypeAlias = tuple[int, Literal["below"]] | tuple[int, Literal["above"]] | str
+"""Keys of a level-built graph: task names plus one entry and one exit node per level."""
+
+
+def _one_or_two(params: Any) -> Any:
+    # ``Processor[Ctx]`` is shorthand for ``Processor[Ctx, Hashable]``.
+    if isinstance(params, tuple):
+        return params
+    return (params, Hashable)
+
+
+class LevelBoundary(tuple):  # type: ignore[type-arg]
+    """The entry (``"below"``) or exit (``"above"``) node of a level.
+
+    It looks like the tuple ``(level, side)`` but never equals a user's key,
+    even a user key that is that very tuple.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, level: int, side: Literal["below", "above"]) -> LevelBoundary:
+        return super().__new__(cls, (level, side))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is LevelBoundary and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+
+class AsyncTaskProcessor(ABC, Generic[T, K]):
+    """A built, immutable set of tasks that can be run many times.
+
+    The class also hosts the builder entry points of the reference API.
+    """
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]
+
+    @abstractmethod
+    async def process_tasks(self, ctx: T) -> None:
+        """Run every phase over ``ctx``; raise SdaxExecutionError on failures."""
+
+    @abstractmethod
+    def open(self, ctx: T) -> AsyncPhaseRunner[T, K]:
+        """Return a runner that runs the phases over ``ctx`` one at a time."""
+
+    @staticmethod
+    def builder() -> AsyncDagLevelAdapterBuilder[Any]:
+        """A builder that places tasks on numbered levels."""
+        return AsyncDagLevelAdapterBuilder()
+
+    @staticmethod
+    def elevator_builder() -> AsyncDagLevelAdapterBuilder[Any]:
+        """Same as :meth:`builder`: levels run up for pre, down for post."""
+        return AsyncDagLevelAdapterBuilder()
+
+    @staticmethod
+    def graph_builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:
+        """A builder that takes explicit dependencies between tasks."""
+        return AsyncDagTaskProcessorBuilder()
+
+
+class AsyncTaskProcessorBuilder(ABC, Generic[T, K]):
+    """Interface of the level-based builders."""
+
+    @abstractmethod
+    def add_task(self, task: AsyncTask[T, K], level: int) -> AsyncTaskProcessorBuilder[T, K]:
+        """Add ``task`` on ``level``; return the builder."""
+
+    @abstractmethod
+    def build(self) -> AsyncTaskProcessor[T, K]:
+        """Validate and return the processor."""
+
+
+@dataclass(frozen=True, eq=False)
+class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
+    """Runs a validated task graph. Immutable and safe to share between runs.
+
+    Attributes:
+        analysis: The validated plan (waves, orders, counts).
+    """
+
+    analysis: TaskAnalysis[T, K]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.analysis, TaskAnalysis):
+            raise TypeError(
+                f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}"
+            )
+        object.__setattr__(self, "_plan", self.analysis.plan)
+
+    @staticmethod
+    def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:
+        """A builder that takes explicit dependencies between tasks."""
+        return AsyncDagTaskProcessorBuilder()
+
+    async def process_tasks(self, ctx: T) -> None:
+        """Run all phases over ``ctx``.
+
+        Pre functions run in dependency order, then every execute, then the
+        owed post functions in reverse dependency order.
+
+        Raises:
+            SdaxExecutionError: One or more phase functions failed; raised
+                after every owed post has run.
+            asyncio.CancelledError: The caller was cancelled; raised after
+                every owed post has run.
+            KeyboardInterrupt: Or SystemExit, raised by a phase function;
+                re-raised after every owed post has run.
+        """
+        await Run(self._plan, ctx).run_all()  # type: ignore[attr-defined]
+
+    def open(self, ctx: T) -> AsyncPhaseRunner[T, K]:
+        """Return a runner that runs the phases over ``ctx`` one at a time."""
+        return AsyncPhaseRunner(self, ctx)
+
+    def __repr__(self) -> str:
+        return f"AsyncDagTaskProcessor({self.analysis.total_tasks} tasks)"
+
+
+@dataclass
+class AsyncDagTaskProcessorBuilder(Generic[T, K]):
+    """Collects tasks with their dependencies; ``build()`` validates them.
+
+    Attributes:
+        taskAnalyzer: The analyzer that collects the tasks.
+    """
+
+    taskAnalyzer: TaskAnalyzer[T, K] = field(default_factory=TaskAnalyzer)  # noqa: N815
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]
+
+    def add_task(
+        self, task: AsyncTask[T, K], depends_on: Iterable[K] | K = ()
+    ) -> AsyncDagTaskProcessorBuilder[T, K]:
+        """Add ``task``, which waits for the tasks named in ``depends_on``.
+
+        Args:
+            task: The task.
+            depends_on: Names of the tasks it depends on; a bare string is one
+                name. The named tasks may be added later.
+
+        Returns:
+            This builder.
+
+        Raises:
+            TypeError: Bad task, name, phase function or dependency name.
+            ValueError: The name is taken (the builder stays usable).
+        """
+        self.taskAnalyzer.add_task(task, depends_on)
+        return self
+
+    def build(self) -> AsyncDagTaskProcessor[T, K]:
+        """Validate the graph and return the processor.
+
+        Raises:
+            ValueError: A missing dependency or a cycle, naming the tasks.
+        """
+        return AsyncDagTaskProcessor(self.taskAnalyzer.analyze())
+
+
+class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
+    """Builds a graph from levels: level N+1 starts after level N.
+
+    Every task of a level depends on the level's entry node, which depends on
+    the exit node of the level below; the exit node depends on every task of
+    its level. Pre runs level by level upwards, post level by level
+    downwards.
+    """
+
+    def __init__(self) -> None:
+        self._levels: dict[int, list[AsyncTask[T, Any]]] = {}
+        self._names: set[Hashable] = set()
+
+    def add_task(  # type: ignore[override]
+        self, task: AsyncTask[T, Any], level: int
+    ) -> AsyncDagLevelAdapterBuilder[T]:
+        """Add ``task`` on ``level`` (any int; levels run in increasing order).
+
+        Raises:
+            TypeError: Bad task, name or phase function, or a level that is
+                not an int.
+            ValueError: The name is taken (the builder stays usable).
+        """
+        _check_task(task)
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise TypeError(f"Task {task.name!r}: level must be an int, got {level!r}")
+        if task.name in self._names:
+            raise ValueError(f"Task {task.name!r} already exists")
+        self._names.add(task.name)
+        self._levels.setdefault(level, []).append(task)
+        return self
+
+    def build(self) -> AsyncDagTaskProcessor[T, LevelKey]:
+        """Return the processor for the levels added so far."""
+        analyzer: TaskAnalyzer[T, Any] = TaskAnalyzer()
+        below_prev: tuple[Hashable, ...] = ()
+        for level in sorted(self._levels):
+            below = LevelBoundary(level, "below")
+            above = LevelBoundary(level, "above")
+            analyzer.add_task(join(below), below_prev)
+            tasks = self._levels[level]
+            for task in tasks:
+                analyzer.add_task(task, (below,))
+            analyzer.add_task(join(above), tuple(t.name for t in tasks))
+            below_prev = (above,)
+        return AsyncDagTaskProcessor(analyzer.analyze())

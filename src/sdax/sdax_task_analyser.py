@@ -1,0 +1,366 @@
+"""Graph analysis: validation, topological order and the wave model.
+
+``TaskAnalyzer`` collects tasks and their dependencies; ``analyze()`` checks
+them (missing dependencies, cycles) and returns an immutable
+``TaskAnalysis``. The analysis describes the plan in two wave graphs:
+
+* pre waves: tasks that have a ``pre_execute`` grouped by identical effective
+  prerequisites (the nearest tasks with a ``pre_execute`` they depend on,
+  looking through tasks without one, such as joins);
+* post waves: tasks that have a ``post_execute`` grouped by cleanup level
+  (wave 0 has no dependents with a ``post_execute``; wave ``k`` holds the
+  tasks whose dependents are all in lower waves).
+
+Waves describe the plan; at run time each task waits only for its own
+dependencies (and, in cleanup, only for its own dependents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from sdax._plan import Plan, describe_name
+from sdax.tasks import AsyncTask, TaskFunction
+
+__all__ = ["ExecutionGraph", "ExecutionWave", "TaskAnalysis", "TaskAnalyzer"]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+_PHASES = ("pre_execute", "execute", "post_execute")
+_REPR_WAVES = 40  # waves shown per graph in repr()
+
+
+@dataclass(frozen=True)
+class ExecutionWave(Generic[K]):
+    """A group of tasks that share their start condition.
+
+    Attributes:
+        wave_num: Index of this wave in its graph's ``waves``.
+        tasks: The tasks of the wave (sorted when the names compare).
+        depends_on_tasks: The tasks whose phase must finish before this wave's
+            tasks may start (sorted when the names compare).
+    """
+
+    wave_num: int
+    tasks: tuple[K, ...]
+    depends_on_tasks: tuple[K, ...] = ()
+
+    def __str__(self) -> str:
+        names = ", ".join(describe_name(t) for t in self.tasks)
+        deps = ", ".join(describe_name(t) for t in self.depends_on_tasks) or "nothing"
+        return f"wave {self.wave_num}: [{names}] after [{deps}]"
+
+
+@dataclass(frozen=True)
+class ExecutionGraph(Generic[K]):
+    """The waves of one phase, in order.
+
+    Attributes:
+        waves: The waves; ``waves[i].wave_num == i``.
+    """
+
+    waves: tuple[ExecutionWave[K], ...]
+
+    @cached_property
+    def _by_task(self) -> dict[K, ExecutionWave[K]]:
+        return {name: wave for wave in self.waves for name in wave.tasks}
+
+    def wave_containing(self, task_name: K) -> ExecutionWave[K] | None:
+        """Return the wave holding ``task_name``, or ``None`` if no wave does."""
+        return self._by_task.get(task_name)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.waves)} wave(s)"]
+        lines.extend(f"  {wave}" for wave in self.waves)
+        return "\n".join(lines)
+
+
+def _normalize_depends_on(name: Hashable, depends_on: Any) -> tuple[Hashable, ...]:
+    if isinstance(depends_on, str | bytes):
+        return (depends_on,)
+    if not isinstance(depends_on, Iterable):
+        raise TypeError(
+            f"Task {name!r}: depends_on must be a tuple of task names, got {depends_on!r}"
+        )
+    deps = tuple(depends_on)
+    for dep in deps:
+        try:
+            hash(dep)
+        except TypeError:
+            raise TypeError(
+                f"Task {name!r}: dependency names must be hashable, got {dep!r}"
+            ) from None
+    return deps
+
+
+def _check_task(task: Any) -> None:
+    if not isinstance(task, AsyncTask):
+        raise TypeError(f"add_task() needs an AsyncTask, got {task!r}")
+    try:
+        hash(task.name)
+    except TypeError:
+        raise TypeError(
+            f"Task name must be hashable, got {type(task.name).__name__} {task.name!r}"
+        ) from None
+    for phase in _PHASES:
+        tf = getattr(task, phase)
+        if tf is None:
+            continue
+        if not isinstance(tf, TaskFunction):
+            raise TypeError(
+                f"Task {task.name!r}: {phase} must be a TaskFunction (see task_func()), "
+                f"got {tf!r}"
+            )
+        if not callable(tf.function):
+            raise TypeError(
+                f"Task {task.name!r}: {phase} function must be callable, got {tf.function!r}"
+            )
+
+
+@dataclass
+class TaskAnalyzer(Generic[T, K]):
+    """Collects tasks and dependencies, then analyzes them.
+
+    Attributes:
+        tasks: The tasks by name, in declaration order.
+        dependencies: The declared dependencies of each task.
+    """
+
+    tasks: dict[K, AsyncTask[T, K]] = field(default_factory=dict)
+    dependencies: dict[K, tuple[K, ...]] = field(default_factory=dict)
+
+    def add_task(
+        self, task: AsyncTask[T, K], depends_on: Iterable[K] | K = ()
+    ) -> TaskAnalyzer[T, K]:
+        """Add a task and the names of the tasks it depends on.
+
+        Args:
+            task: The task.
+            depends_on: Names of its dependencies; a bare string is one name.
+
+        Returns:
+            This analyzer, for chaining.
+
+        Raises:
+            TypeError: The task, its name, a phase function or a dependency
+                name has the wrong type.
+            ValueError: A task of that name already exists. The analyzer is
+                unchanged and stays usable.
+        """
+        _check_task(task)
+        deps = _normalize_depends_on(task.name, depends_on)
+        if task.name in self.tasks:
+            raise ValueError(f"Task {task.name!r} already exists")
+        self.tasks[task.name] = task
+        self.dependencies[task.name] = deps  # type: ignore[assignment]
+        return self
+
+    def analyze(self) -> TaskAnalysis[T, K]:
+        """Validate the graph and compute the plan.
+
+        Returns:
+            The immutable analysis.
+
+        Raises:
+            ValueError: A dependency names no task ("non-existent task"), or
+                the dependencies form a cycle ("Cycle detected: A -> B -> A").
+        """
+        tasks = dict(self.tasks)
+        dependencies = dict(self.dependencies)
+        return TaskAnalysis(tasks, dependencies, Plan(tasks, dependencies))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TaskAnalysis(Generic[T, K]):
+    """The validated plan of a task graph. Immutable; safe to share.
+
+    Attributes:
+        tasks: The tasks by name, in declaration order.
+        dependencies: The declared dependencies of each task.
+    """
+
+    tasks: dict[K, AsyncTask[T, K]]
+    dependencies: dict[K, tuple[K, ...]]
+    plan: Plan = field(compare=False)
+
+    # -- wave graphs -----------------------------------------------------------
+
+    @cached_property
+    def pre_execute_graph(self) -> ExecutionGraph[K]:
+        """Waves of ``pre_execute``: tasks grouped by identical effective prerequisites."""
+        plan = self.plan
+        waves = tuple(
+            ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(plan.pre_wave_deps(w)))
+            for w, members in enumerate(plan.pre_wave_members())
+        )
+        return ExecutionGraph(waves)
+
+    @cached_property
+    def post_execute_graph(self) -> ExecutionGraph[K]:
+        """Waves of ``post_execute``, by cleanup level (dependents first)."""
+        plan = self.plan
+        deps = plan.post_wave_deps()
+        waves = tuple(
+            ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(deps[w]))
+            for w, members in enumerate(plan.post_wave_members())
+        )
+        return ExecutionGraph(waves)
+
+    def pre_wave_containing(self, task_name: K) -> ExecutionWave[K] | None:
+        """The pre wave of ``task_name``, or ``None`` if it has no ``pre_execute``."""
+        return self.pre_execute_graph.wave_containing(task_name)
+
+    def post_wave_containing(self, task_name: K) -> ExecutionWave[K] | None:
+        """The post wave of ``task_name``, or ``None`` if it has no ``post_execute``."""
+        return self.post_execute_graph.wave_containing(task_name)
+
+    # -- orders and name lists --------------------------------------------------
+
+    def _names_with(self, phase: str) -> tuple[K, ...]:
+        nodes = [i for i, t in enumerate(self.tasks.values()) if getattr(t, phase) is not None]
+        return self.plan.sorted_names(nodes)  # type: ignore[return-value]
+
+    @cached_property
+    def topological_order(self) -> tuple[K, ...]:
+        """All task names, dependencies first (ties in declaration order)."""
+        names = self.plan.names
+        return tuple(names[v] for v in self.plan.order)
+
+    @cached_property
+    def pre_task_names(self) -> tuple[K, ...]:
+        """Names of the tasks that have a ``pre_execute``."""
+        return self._names_with("pre_execute")
+
+    @cached_property
+    def execute_task_names(self) -> tuple[K, ...]:
+        """Names of the tasks that have an ``execute``."""
+        return self._names_with("execute")
+
+    @cached_property
+    def post_task_names(self) -> tuple[K, ...]:
+        """Names of the tasks that have a ``post_execute``."""
+        return self._names_with("post_execute")
+
+    @cached_property
+    def post_only_task_names(self) -> tuple[K, ...]:
+        """Names of the tasks with a ``post_execute`` but no ``pre_execute``."""
+        nodes = [
+            i
+            for i, t in enumerate(self.tasks.values())
+            if t.post_execute is not None and t.pre_execute is None
+        ]
+        return self.plan.sorted_names(nodes)  # type: ignore[return-value]
+
+    # -- wave indexes (kept for code written against the reference) -------------
+
+    @cached_property
+    def wave_index_by_task(self) -> dict[K, int]:
+        """Pre wave number of each task that has a ``pre_execute``."""
+        return {t: w.wave_num for w in self.pre_execute_graph.waves for t in w.tasks}
+
+    @cached_property
+    def post_wave_index_by_task(self) -> dict[K, int]:
+        """Post wave number of each task that has a ``post_execute``."""
+        return {t: w.wave_num for w in self.post_execute_graph.waves for t in w.tasks}
+
+    @staticmethod
+    def _consumers(graph: ExecutionGraph[K]) -> dict[K, tuple[int, ...]]:
+        out: dict[K, list[int]] = {}
+        for wave in graph.waves:
+            for dep in wave.depends_on_tasks:
+                out.setdefault(dep, []).append(wave.wave_num)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def task_to_consumer_waves(self) -> dict[K, tuple[int, ...]]:
+        """For each task, the pre waves that wait for it."""
+        return self._consumers(self.pre_execute_graph)
+
+    @cached_property
+    def post_task_to_consumer_waves(self) -> dict[K, tuple[int, ...]]:
+        """For each task, the post waves that wait for its cleanup."""
+        return self._consumers(self.post_execute_graph)
+
+    @cached_property
+    def wave_dep_count(self) -> tuple[int, ...]:
+        """Number of prerequisite tasks of each pre wave."""
+        return tuple(len(w.depends_on_tasks) for w in self.pre_execute_graph.waves)
+
+    @cached_property
+    def post_wave_dep_count(self) -> tuple[int, ...]:
+        """Number of dependent tasks each post wave waits for."""
+        return tuple(len(w.depends_on_tasks) for w in self.post_execute_graph.waves)
+
+    @property
+    def pre_root_wave_id(self) -> int | None:
+        """The pre wave with no prerequisites (0), or ``None`` without pre waves."""
+        return 0 if self.plan.pre_wave_set else None
+
+    @property
+    def post_root_wave_id(self) -> int | None:
+        """The first post wave (0), or ``None`` without post waves."""
+        return 0 if self.plan.post_levels else None
+
+    @property
+    def max_pre_wave_num(self) -> int:
+        """Number of pre waves."""
+        return len(self.plan.pre_wave_set)
+
+    @property
+    def max_post_wave_num(self) -> int:
+        """Number of post waves."""
+        return int(self.plan.post_levels)
+
+    # -- counts -----------------------------------------------------------------
+
+    @property
+    def total_tasks(self) -> int:
+        """Number of tasks, join nodes included."""
+        return len(self.plan.names)
+
+    def _count(self, bit: int) -> int:
+        return sum(1 for f in self.plan.flags if f & bit)
+
+    @cached_property
+    def tasks_with_pre_execute(self) -> int:
+        """Number of tasks with a ``pre_execute``."""
+        return self._count(1)
+
+    @cached_property
+    def tasks_with_execute(self) -> int:
+        """Number of tasks with an ``execute``."""
+        return self._count(2)
+
+    @cached_property
+    def tasks_with_post_execute(self) -> int:
+        """Number of tasks with a ``post_execute``."""
+        return self._count(4)
+
+    @cached_property
+    def nodes(self) -> int:
+        """Number of tasks without any phase function (join nodes)."""
+        return sum(1 for f in self.plan.flags if not f)
+
+    def _summary(self) -> str:
+        return (
+            f"{self.total_tasks} tasks: {self.tasks_with_pre_execute} with pre_execute, "
+            f"{self.tasks_with_execute} with execute, {self.tasks_with_post_execute} with "
+            f"post_execute, {self.nodes} without functions"
+        )
+
+    def __repr__(self) -> str:
+        lines = [f"TaskAnalysis({self._summary()})"]
+        for title, graph in (
+            ("pre_execute", self.pre_execute_graph),
+            ("post_execute", self.post_execute_graph),
+        ):
+            lines.append(f"{title}: {len(graph.waves)} wave(s)")
+            shown = graph.waves[:_REPR_WAVES]
+            lines.extend(f"  {wave}" for wave in shown)
+            if len(graph.waves) > len(shown):
+                lines.append(f"  ... {len(graph.waves) - len(shown)} more")
+        return "\n".join(lines)

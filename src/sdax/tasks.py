@@ -1,0 +1,335 @@
+"""Task declarations: what a task is, and the helpers that build one.
+
+A task has a name (any hashable key) and up to three phase functions
+(``pre_execute``, ``execute``, ``post_execute``). Each phase function is a
+:class:`TaskFunction`: the callable plus its timeout and retry policy.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "DEFAULT_RETRYABLE_EXCEPTIONS",
+    "AsyncTask",
+    "RetryableException",
+    "SdaxTaskGroup",
+    "TaskFunction",
+    "join",
+    "task",
+    "task_func",
+    "task_group_func",
+    "task_group_task",
+    "task_sync_func",
+]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+class RetryableException(Exception):  # noqa: N818 - the name is public API
+    """Base class for failures that a task function may retry.
+
+    Raise a subclass of it from a phase function to ask for a retry (when the
+    function has retries left and this class is among its retryable
+    exceptions, which it is by default).
+
+    Unlike the reference implementation, this is an ``Exception`` subclass, so
+    a retryable failure that runs out of retries can be reported inside an
+    ``ExceptionGroup`` like any other failure.
+    """
+
+
+DEFAULT_RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    ConnectionError,
+    RetryableException,
+)
+
+
+class SdaxTaskGroup(ABC):
+    """The task group handed to functions built with :func:`task_group_func`.
+
+    Subtasks created here belong to the current attempt of the phase: the
+    phase is finished only when all of them are, and a failing subtask fails
+    the attempt (with ``asyncio.TaskGroup`` semantics).
+    """
+
+    @abstractmethod
+    def create_task(
+        self,
+        coro: Awaitable[Any],
+        *,
+        name: str | None = None,
+        context: Any | None = None,
+    ) -> Any:
+        """Start ``coro`` as a subtask of this group and return its task.
+
+        Args:
+            coro: The coroutine (or other awaitable) to run.
+            name: Optional task name.
+            context: Optional ``contextvars.Context`` to run it in.
+
+        Returns:
+            The ``asyncio.Task`` running it.
+        """
+
+
+def _check_number(field: str, value: Any, *, minimum: float, inclusive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{field} must be a number, got {value!r}")
+    if math.isnan(value) or (value < minimum if inclusive else value <= minimum):
+        op = ">=" if inclusive else ">"
+        raise ValueError(f"{field} must be {op} {minimum:g}, got {value!r}")
+
+
+def _normalize_retryable(value: Any) -> tuple[type[BaseException], ...]:
+    if isinstance(value, type):
+        value = (value,)
+    if not isinstance(value, tuple | list):
+        raise TypeError(
+            "retryable_exceptions must be an exception class or a tuple of them, "
+            f"got {value!r}"
+        )
+    for item in value:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(
+                f"retryable_exceptions must contain exception classes only, got {item!r}"
+            )
+    return tuple(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFunction(Generic[T]):
+    """One phase function of a task, with its timeout and retry policy.
+
+    Attributes:
+        function: The callable. Called as ``function(ctx)`` (or
+            ``function(ctx, task_group)`` when ``has_task_group_argument``), it
+            must return an awaitable.
+        timeout: Seconds allowed for each attempt, or ``None`` for no limit.
+            ``0`` allows only an attempt that finishes without waiting.
+        retries: Extra attempts after a retryable failure.
+        initial_delay: Base delay in seconds before the first retry.
+        backoff_factor: Growth of the delay per attempt: the delay before
+            retry ``n`` (counting from 0) is
+            ``initial_delay * backoff_factor ** n * uniform(0.5, 1.0)``.
+        retryable_exceptions: A failure is retried only when every leaf
+            exception of it is an instance of one of these.
+        has_task_group_argument: Whether ``function`` takes a
+            :class:`SdaxTaskGroup` as its second argument.
+
+    Raises:
+        TypeError: A field has the wrong type.
+        ValueError: A number is out of range (negative timeout, retries or
+            delay; a backoff factor that is not positive).
+    """
+
+    function: Callable[[T], Awaitable[Any]] | Callable[[T, SdaxTaskGroup], Awaitable[Any]]
+    timeout: float | None = None
+    retries: int = 0
+    initial_delay: float = 1.0
+    backoff_factor: float = 2.0
+    retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS
+    has_task_group_argument: bool = False
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None:
+            _check_number("timeout", self.timeout, minimum=0, inclusive=True)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise TypeError(f"retries must be an int, got {self.retries!r}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        _check_number("initial_delay", self.initial_delay, minimum=0, inclusive=True)
+        _check_number("backoff_factor", self.backoff_factor, minimum=0, inclusive=False)
+        retryable = _normalize_retryable(self.retryable_exceptions)
+        if retryable is not self.retryable_exceptions:
+            object.__setattr__(self, "retryable_exceptions", retryable)
+        if not isinstance(self.has_task_group_argument, bool):
+            raise TypeError(
+                f"has_task_group_argument must be a bool, got {self.has_task_group_argument!r}"
+            )
+
+    def call(self, arg: T, task_group: SdaxTaskGroup) -> Awaitable[Any]:
+        """Call the function once, passing the task group if it takes one.
+
+        Args:
+            arg: The run's context object.
+            task_group: The task group of the current attempt.
+
+        Returns:
+            Whatever the function returns (an awaitable).
+        """
+        if self.has_task_group_argument:
+            return self.function(arg, task_group)  # type: ignore[call-arg]
+        return self.function(arg)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncTask(Generic[T, K]):
+    """A named task with up to three phase functions.
+
+    Attributes:
+        name: The task's key in the graph; any hashable value.
+        pre_execute: Acquires resources; runs in dependency order.
+        execute: The main work; runs after every pre succeeded.
+        post_execute: Releases resources; runs once for every task whose pre
+            started (or that has no pre and whose prerequisites completed),
+            in reverse dependency order.
+    """
+
+    name: K
+    pre_execute: TaskFunction[T] | None = None
+    execute: TaskFunction[T] | None = None
+    post_execute: TaskFunction[T] | None = None
+
+
+def task(
+    name: K,
+    *,
+    pre_execute: TaskFunction[T] | None = None,
+    execute: TaskFunction[T] | None = None,
+    post_execute: TaskFunction[T] | None = None,
+) -> AsyncTask[T, K]:
+    """Declare a task that has at least one phase function.
+
+    Args:
+        name: The task's key.
+        pre_execute: Optional pre phase.
+        execute: Optional execute phase.
+        post_execute: Optional post phase.
+
+    Returns:
+        The task.
+
+    Raises:
+        ValueError: If no phase function is given (use :func:`join` for a
+            pure synchronization node).
+    """
+    if pre_execute is None and execute is None and post_execute is None:
+        raise ValueError(
+            f"Task {name!r} must have at least one phase function; "
+            "use join() for a node without functions"
+        )
+    return AsyncTask(name, pre_execute, execute, post_execute)
+
+
+def join(name: K) -> AsyncTask[Any, K]:
+    """Declare a join node: a task without phase functions.
+
+    It only groups dependencies: tasks depending on it wait for everything it
+    depends on.
+
+    Args:
+        name: The node's key.
+
+    Returns:
+        The node.
+    """
+    return AsyncTask(name)
+
+
+def task_func(
+    function: Callable[[T], Awaitable[Any]],
+    *,
+    timeout: float | None = None,
+    retries: int = 0,
+    initial_delay: float = 1.0,
+    backoff_factor: float = 2.0,
+    retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+) -> TaskFunction[T]:
+    """Wrap an async function ``function(ctx)`` as a phase function.
+
+    Args:
+        function: The async callable.
+        timeout: Seconds per attempt, or ``None``.
+        retries: Extra attempts after a retryable failure.
+        initial_delay: Base retry delay in seconds.
+        backoff_factor: Growth of the retry delay per attempt.
+        retryable_exceptions: Exception types that allow a retry.
+
+    Returns:
+        The phase function.
+    """
+    return TaskFunction(
+        function, timeout, retries, initial_delay, backoff_factor, retryable_exceptions
+    )
+
+
+def task_group_func(
+    function: Callable[[T, SdaxTaskGroup], Awaitable[Any]],
+    *,
+    timeout: float | None = None,
+    retries: int = 0,
+    initial_delay: float = 1.0,
+    backoff_factor: float = 2.0,
+    retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+) -> TaskFunction[T]:
+    """Wrap an async function ``function(ctx, task_group)`` as a phase function.
+
+    Each attempt gets a fresh :class:`SdaxTaskGroup`; the attempt ends when the
+    function and every subtask it created have finished.
+
+    Args:
+        function: The async callable taking the context and a task group.
+        timeout: Seconds per attempt (subtasks included), or ``None``.
+        retries: Extra attempts after a retryable failure.
+        initial_delay: Base retry delay in seconds.
+        backoff_factor: Growth of the retry delay per attempt.
+        retryable_exceptions: Exception types that allow a retry.
+
+    Returns:
+        The phase function.
+    """
+    return TaskFunction(
+        function, timeout, retries, initial_delay, backoff_factor, retryable_exceptions, True
+    )
+
+
+task_group_task = task_group_func
+"""Alias of :func:`task_group_func`."""
+
+
+def task_sync_func(
+    function: Callable[[T], Any],
+    *,
+    retries: int = 0,
+    initial_delay: float = 1.0,
+    backoff_factor: float = 2.0,
+    retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+) -> TaskFunction[T]:
+    """Wrap a plain function ``function(ctx)`` as a phase function.
+
+    The function runs inline on the event loop thread, so it blocks the loop
+    while it runs: keep it short. Its return value is the phase's result.
+
+    Args:
+        function: The synchronous callable.
+        retries: Extra attempts after a retryable failure.
+        initial_delay: Base retry delay in seconds.
+        backoff_factor: Growth of the retry delay per attempt.
+        retryable_exceptions: Exception types that allow a retry.
+
+    Returns:
+        The phase function.
+
+    Raises:
+        TypeError: If ``function`` is not callable.
+    """
+    if not callable(function):
+        raise TypeError(f"task_sync_func needs a callable, got {function!r}")
+
+    async def run_inline(ctx: T) -> Any:
+        return function(ctx)
+
+    run_inline.__name__ = getattr(function, "__name__", run_inline.__name__)
+    run_inline.__qualname__ = getattr(function, "__qualname__", run_inline.__qualname__)
+    run_inline.__wrapped__ = function  # type: ignore[attr-defined]
+    return TaskFunction(
+        run_inline, None, retries, initial_delay, backoff_factor, retryable_exceptions
+    )
+

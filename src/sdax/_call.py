@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context
@@ -33,8 +34,10 @@ __all__ = [
     "NOTHING",
     "OK",
     "Continuation",
+    "UNUSED_REFS",
     "NotAwaitable",
     "PhaseTask",
+    "enter_task",
     "is_retryable",
     "make_coroutine",
     "new_phase_task",
@@ -48,6 +51,7 @@ FAILED = 1
 CANCELLED = 2
 
 NOTHING: Any = object()  # marks "no pending first yield"
+_FIRED: Any = object()  # a continuation's timer slot after the timer fired
 
 
 class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
@@ -87,6 +91,9 @@ _current: dict[Any, Any] | None = (
     None if _swap is not None else asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 )
 
+enter_task: Callable[[Any, Any], Any] = _swap if _current is None else _current.__setitem__
+"""Make a task current on a loop, inside a batch opened by ``set_current_task(loop, None)``."""
+
 
 def set_current_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
     """Make ``task`` the current task of ``loop`` (``None`` for no task).
@@ -102,6 +109,22 @@ def set_current_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
     else:
         _current[loop] = task
     return prev
+
+
+def _references_when_unused() -> int:
+    # How many references a reserved task has while it is current and only the
+    # run loop holds it: a higher count means the call kept it (for example
+    # code stored asyncio.current_task()), so it must not be reused.
+    key = object()
+    task = new_phase_task(PhaseTask)
+    enter_task(key, task)
+    count = sys.getrefcount(task)
+    set_current_task(key, None)  # type: ignore[arg-type]
+    return count
+
+
+UNUSED_REFS = _references_when_unused() if hasattr(sys, "getrefcount") else 0
+"""Reference count of a reserved task nobody kept (0: never reuse tasks)."""
 
 
 class NotAwaitable(TypeError):
@@ -192,67 +215,63 @@ class Continuation(Coroutine[Any, Any, None]):
     It resumes an attempt that suspended during its eager step (first handing
     the task the awaitable the attempt is waiting on), applies the attempt's
     deadline, switches to the retry attempts when the failure allows it, and
-    finally calls ``report(task, node, outcome, error)``. The report is made from
-    within the task's last step, so a run learns about it without waiting
-    for task callbacks.
+    finally calls ``owner.report(task, node, outcome, error)``. The report is
+    made from within the task's last step, so the run learns about it without
+    waiting for task callbacks.
+
+    Args:
+        owner: The run; it provides ``ctx``, ``report`` and ``describe``.
+        node: The node whose phase is called.
+        spec: The phase function.
+        coro: The attempt in progress (or the retry attempts).
+        yielded: What the attempt yielded during its eager step, or
+            ``NOTHING`` when the task must start ``coro`` itself.
+        task: The task that runs this continuation (initialized next).
+        retrying: Whether ``coro`` already runs the retry attempts.
     """
 
-    __slots__ = (
-        "_cancelling",
-        "_coro",
-        "_ctx",
-        "_node",
-        "_report",
-        "_retrying",
-        "_spec",
-        "_task",
-        "_timed_out",
-        "_timer",
-        "_yielded",
-    )
+    __slots__ = ("_cancelling", "_coro", "_node", "_owner", "_spec", "_task", "_timer", "_yielded")
 
     def __init__(
         self,
-        report: Callable[[PhaseTask, int, int, BaseException | None], None],
+        owner: Any,
         node: int,
         spec: PhaseSpec,
-        ctx: Any,
         coro: Coroutine[Any, Any, Any],
         yielded: Any,
+        task: PhaseTask,
         retrying: bool,
     ) -> None:
-        self._report = report
+        self._owner = owner
         self._node = node
         self._spec = spec
-        self._ctx = ctx
         self._coro = coro
         self._yielded = yielded
-        self._retrying = retrying
-        self._task: PhaseTask | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timed_out = False
-        self._cancelling = 0
-
-    def arm(self, task: PhaseTask, deadline: float | None) -> None:
-        """Bind the task running this continuation and start the attempt's timer."""
         self._task = task
-        if deadline is not None:
-            self._cancelling = task.cancelling()
-            self._timer = task.get_loop().call_at(deadline, self._expire)
+        self._timer: asyncio.TimerHandle | None = None
+        # -1: the retry attempts run (no more switching); >= 0: cancel requests
+        # the task had when the attempt's timer was armed.
+        self._cancelling = -1 if retrying else 0
+
+    def start_timer(self, deadline: float) -> None:
+        """Cancel the attempt at ``deadline`` (loop time); it then fails with TimeoutError."""
+        self._cancelling = self._task.cancelling()
+        self._timer = self._task.get_loop().call_at(deadline, self._expire)
 
     def _expire(self) -> None:
-        self._timer = None
-        self._timed_out = True
-        assert self._task is not None
+        self._timer = _FIRED
         self._task.cancel()
 
     def send(self, value: Any) -> Any:
-        """Resume the call (the task's step)."""
+        """Resume the call (one step of its task)."""
         yielded = self._yielded
         if yielded is not NOTHING:
             self._yielded = NOTHING
             return yielded
-        return self._step(self._coro.send, value)
+        try:
+            return self._coro.send(value)
+        except BaseException as exc:  # noqa: BLE001 - StopIteration included
+            return self._ended(exc)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         """Deliver an exception (usually a cancellation) into the call."""
@@ -263,45 +282,51 @@ class Continuation(Coroutine[Any, Any, None]):
             exc = typ()
         else:
             exc = val
-        return self._step(self._coro.throw, exc)
+        try:
+            return self._coro.throw(exc)
+        except BaseException as err:  # noqa: BLE001 - StopIteration included
+            return self._ended(err)
 
     def close(self) -> None:
         """Close the underlying coroutine."""
-        self._stop_timer()
+        timer = self._timer
+        if timer is not None and timer is not _FIRED:
+            timer.cancel()
+        self._timer = None
         self._coro.close()
 
     def __await__(self) -> Generator[Any, None, None]:
         raise TypeError("a phase continuation is driven by its task, not awaited")
 
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def __repr__(self) -> str:
+        return f"<sdax phase call: {self._owner.describe(self._node)}>"
 
-    def _step(self, op: Callable[[Any], Any], arg: Any) -> Any:
-        try:
-            return op(arg)
-        except StopIteration:
+    def _ended(self, exc: BaseException) -> Any:
+        """The attempt in progress ended with ``exc``: retry it or report it."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            if timer is not _FIRED:
+                timer.cancel()
+        if isinstance(exc, StopIteration):
             outcome, error = OK, None
-        except CancelledError as exc:
-            task = self._task
-            if self._timed_out and task is not None and task.uncancel() <= self._cancelling:
+        elif isinstance(exc, CancelledError):
+            if timer is _FIRED and self._task.uncancel() <= self._cancelling:
                 outcome, error = FAILED, TimeoutError()
+                error.__cause__ = exc
             else:
                 outcome, error = CANCELLED, exc
-        except BaseException as exc:  # noqa: BLE001 - every failure is reported
+        else:
             outcome, error = FAILED, exc
-        self._stop_timer()
-        self._timed_out = False
         spec = self._spec
         if (
             outcome == FAILED
-            and not self._retrying
+            and self._cancelling >= 0
             and spec.retries > 0
             and is_retryable(error, spec.retryable)  # type: ignore[arg-type]
         ):
-            self._retrying = True
-            self._coro = retry_attempts(spec, self._ctx, 0)
-            return self._step(self._coro.send, None)
-        self._report(self._task, self._node, outcome, error)  # type: ignore[arg-type]
+            self._cancelling = -1
+            self._coro = retry_attempts(spec, self._owner.ctx, 0)
+            return self.send(None)
+        self._owner.report(self._task, self._node, outcome, error)
         raise StopIteration

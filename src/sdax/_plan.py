@@ -42,6 +42,7 @@ class PhaseSpec:
 
     __slots__ = (
         "backoff_factor",
+        "fast",
         "fn",
         "initial_delay",
         "kind",
@@ -65,6 +66,8 @@ class PhaseSpec:
         self.retryable = tf.retryable_exceptions
         self.initial_delay = float(tf.initial_delay)
         self.backoff_factor = float(tf.backoff_factor)
+        # The common case takes the shortest path: an async def without timeout.
+        self.fast = self.kind == KIND_ASYNC and self.timeout is None
 
 
 def _sorted_names(names: Sequence[Hashable], nodes: Sequence[int]) -> tuple[Hashable, ...]:

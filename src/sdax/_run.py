@@ -24,16 +24,19 @@ from __future__ import annotations
 import asyncio
 from asyncio import CancelledError
 from contextvars import copy_context
+from sys import getrefcount
 from typing import Any
 
 from sdax._call import (
     CANCELLED,
     NOTHING,
     OK,
+    UNUSED_REFS,
     Continuation,
     NotAwaitable,
     PhaseTask,
     is_retryable,
+    enter_task,
     make_coroutine,
     new_phase_task,
     retry_attempts,
@@ -41,7 +44,7 @@ from sdax._call import (
 )
 from sdax._errors import SdaxExecutionError
 from sdax._phases import PhaseId
-from sdax._plan import KIND_ASYNC, Plan, PhaseSpec, describe_name
+from sdax._plan import KIND_ASYNC, Plan, PhaseSpec
 
 __all__ = ["Run"]
 
@@ -71,6 +74,7 @@ class Run:
         "_pre_failed",
         "_ready",
         "_running",
+        "_spare",
         "_state",
         "_stopping",
         "_waiter",
@@ -91,6 +95,7 @@ class Run:
         self._done: list[tuple[int, int, BaseException | None]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._ready: list[int] = []
+        self._spare: PhaseTask | None = new_phase_task(PhaseTask)
         self._stopping = False
         self._pre_failed = False
         self._cancel: CancelledError | None = None
@@ -98,64 +103,112 @@ class Run:
 
     # -- calling one phase function ----------------------------------------------
 
-    def _call(self, node: int, spec: PhaseSpec) -> bool:
-        """Start a phase call; True when it already finished successfully."""
+    def _start_ready(self, specs: list[PhaseSpec | None], done: Any) -> None:
+        """Call every ready node (the list grows as eager calls finish).
+
+        This is the hot path. Each call runs its first step eagerly, in its
+        own context copy, with a reserved task current; a call that finished
+        without anybody keeping that task lets the next call reuse it.
+        """
+        ready = self._ready
+        if not ready:
+            return
         loop = self._loop
-        task = new_phase_task(PhaseTask)
-        context = copy_context()
+        ctx = self.ctx
+        enter = enter_task
+        refs = getrefcount
+        unused = UNUSED_REFS
+        task = self._spare
+        self._spare = None  # only this frame holds it, so reuse can be detected
         previous = set_current_task(loop, task)  # type: ignore[arg-type]
-        deadline = None
+        pos = 0
         try:
-            if spec.timeout is not None:
-                deadline = loop.time() + spec.timeout  # type: ignore[union-attr]
-            if spec.kind == KIND_ASYNC:
-                coro = spec.fn(self.ctx)
-            else:
-                coro = context.run(make_coroutine, spec, self.ctx)
-            yielded = context.run(coro.send, None)
-        except StopIteration:
-            return True
-        except BaseException as exc:  # noqa: BLE001 - every failure is handled
-            if spec.retries > 0 and is_retryable(exc, spec.retryable):
-                retries = retry_attempts(spec, self.ctx, 0)
-                cont = Continuation(self._report, node, spec, self.ctx, retries, NOTHING, True)
-                self._spawn(task, cont, context, None, node)
-            else:
-                self._failed(node, exc)
-            return False
+            while pos < len(ready):
+                if self._stopping and self._phase is not _POST:
+                    if self._phase is _PRE:
+                        for node in ready[pos:]:
+                            self._state.unstart(node)
+                    break
+                node = ready[pos]
+                pos += 1
+                spec: PhaseSpec = specs[node]  # type: ignore[assignment]
+                context = copy_context()
+                try:
+                    if spec.fast:
+                        deadline = None
+                        coro = spec.fn(ctx)
+                    else:
+                        coro, deadline = self._prepare(spec, context)
+                    yielded = context.run(next, coro.__await__(), NOTHING)
+                except BaseException as exc:  # noqa: BLE001 - every failure is handled
+                    self._failed_at_once(node, spec, exc, task, context)
+                    task = new_phase_task(PhaseTask)
+                    enter(loop, task)
+                    continue
+                if yielded is NOTHING:
+                    if done is not None:
+                        done(node, ready)
+                    if refs(task) > unused:
+                        task = new_phase_task(PhaseTask)
+                        enter(loop, task)
+                else:
+                    self._spawn(task, node, spec, coro, yielded, context, deadline)
+                    task = new_phase_task(PhaseTask)
+                    enter(loop, task)
         finally:
             set_current_task(loop, previous)  # type: ignore[arg-type]
-        cont = Continuation(self._report, node, spec, self.ctx, coro, yielded, False)
-        self._spawn(task, cont, context, deadline, node)
-        return False
+            self._spare = task
+            del ready[:]
+
+    def _prepare(self, spec: PhaseSpec, context: Any) -> tuple[Any, float | None]:
+        deadline = None
+        if spec.timeout is not None:
+            deadline = self._loop.time() + spec.timeout  # type: ignore[union-attr]
+        if spec.kind == KIND_ASYNC:
+            return spec.fn(self.ctx), deadline
+        return context.run(make_coroutine, spec, self.ctx), deadline
+
+    def _failed_at_once(
+        self, node: int, spec: PhaseSpec, exc: BaseException, task: PhaseTask, context: Any
+    ) -> None:
+        """Handle a call that raised during its eager step: retry it, or record it."""
+        if spec.retries > 0 and is_retryable(exc, spec.retryable):
+            retries = retry_attempts(spec, self.ctx, 0)
+            self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
+        else:
+            self._failed(node, exc)
 
     def _spawn(
         self,
         task: PhaseTask,
-        cont: Continuation,
+        node: int,
+        spec: PhaseSpec,
+        coro: Any,
+        yielded: Any,
         context: Any,
         deadline: float | None,
-        node: int,
+        retrying: bool = False,
     ) -> None:
-        name = self._plan.names[node]
-        task.__init__(  # type: ignore[misc]
-            cont,
-            loop=self._loop,
-            name=f"sdax {describe_name(name)} {_PHASE_FIELD[self._phase]}",
-            context=context,
-        )
-        cont.arm(task, deadline)
+        """Let ``task`` run the rest of a call that could not finish eagerly."""
+        cont = Continuation(self, node, spec, coro, yielded, task, retrying)
+        task.__init__(cont, loop=self._loop, context=context)  # type: ignore[misc]
+        if deadline is not None:
+            cont.start_timer(deadline)
         self._running[task] = node
 
-    def _report(
+    def report(
         self, task: PhaseTask, node: int, outcome: int, error: BaseException | None
     ) -> None:
-        """Called by a continuation from within its task when its call ended."""
+        """Called by a continuation, from within its task, when its call ended."""
         del self._running[task]
         self._done.append((node, outcome, error))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def describe(self, node: int) -> str:
+        """``task 'name' <phase>`` for messages and reprs."""
+        return f"task {self._plan.names[node]!r} {_PHASE_FIELD[self._phase]}"
 
     # -- outcomes --------------------------------------------------------------
 
@@ -173,9 +226,7 @@ class Run:
                 self._interrupt = exc
             self._stop()
         else:
-            exc.add_note(
-                f"sdax: raised by {_PHASE_FIELD[phase]} of task {self._plan.names[node]!r}"
-            )
+            exc.add_note(f"sdax: raised by {self.describe(node)}")
             self.failures.append(exc)
             if phase is _PRE:
                 self._pre_failed = True
@@ -235,20 +286,8 @@ class Run:
 
     async def _walk(self, specs: list[PhaseSpec | None], done: Any) -> None:
         """Call ready nodes as they come, until nothing is ready or running."""
-        ready = self._ready
-        pos = 0
         while True:
-            while pos < len(ready):
-                if self._stopping and self._phase is _PRE:
-                    for node in ready[pos:]:
-                        self._state.unstart(node)
-                    break
-                node = ready[pos]
-                pos += 1
-                if self._call(node, specs[node]):  # type: ignore[arg-type]
-                    done(node, ready)
-            del ready[:]
-            pos = 0
+            self._start_ready(specs, done)
             if not self._running and not self._done:
                 return
             await self._drain()
@@ -260,12 +299,8 @@ class Run:
 
     async def _exec(self) -> None:
         self._phase = _EXEC
-        specs = self._plan.exec_spec
-        for node in self._plan.exec_nodes:
-            if self._stopping:
-                break
-            self._call(node, specs[node])  # type: ignore[arg-type]
-        await self._drain()
+        self._ready.extend(self._plan.exec_nodes)
+        await self._walk(self._plan.exec_spec, None)
 
     async def _post(self) -> None:
         self._phase = _POST

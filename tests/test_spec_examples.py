@@ -29,7 +29,7 @@ from sdax import (
     task_group_func,
     task_sync_func,
 )
-from sdax.sdax_core import PhaseId
+from sdax.sdax_core import LevelKey, PhaseId
 
 # --------------------------------------------------------------------------------------------
 # Stand-ins shared by several examples (classes only: every test makes its own instances).
@@ -397,7 +397,9 @@ async def test_quick_start_graph_runs_phases_in_dependency_order() -> None:
 async def test_quick_start_graph_with_single_type_argument_as_written() -> None:
     # differs from reference: AsyncDagTaskProcessor[Ctx] (one type argument, as the spec writes
     # it) works; the reference raises TypeError("Too few arguments") on Python 3.11.
-    processor = quick_start_graph(AsyncDagTaskProcessor[QuickStartContext].builder())
+    processor = quick_start_graph(
+        AsyncDagTaskProcessor[QuickStartContext].builder()  # type: ignore[misc]
+    )
     ctx = QuickStartContext()
     await processor.process_tasks(ctx)
     assert_quick_start_order(ctx)
@@ -1392,7 +1394,7 @@ class RunnerContext:
     audits: list[str] = field(default_factory=list)
 
 
-def runner_processor(*, pre_fails: bool = False) -> AsyncDagTaskProcessor[RunnerContext, str]:
+def runner_processor(*, pre_fails: bool = False) -> AsyncDagTaskProcessor[RunnerContext, LevelKey]:
     def step(label: str, fail: bool = False) -> TaskFunction[RunnerContext]:
         async def run(ctx: RunnerContext) -> None:
             ctx.log.append(label)

@@ -99,6 +99,29 @@ def taskgroup_rounds_runner(
     return run
 
 
+def many_runs_runner(
+    fn: Callable[[object], Awaitable[None]],
+    concurrent: bool,
+    runs: int = CONCURRENT_RUNS,
+    n: int = TASKS_PER_CONCURRENT_RUN,
+) -> Runner:
+    """``runs`` hand-written runs (a gather of ``n`` tasks each), at once or one by one.
+
+    The raw-asyncio control for the concurrency groups: it shows what the event
+    loop itself charges for many runs in flight, apart from any orchestrator.
+    """
+    one_run = gather_runner(fn, n)
+
+    async def run() -> None:
+        if concurrent:
+            await asyncio.gather(*[one_run() for _ in range(runs)])
+        else:
+            for _ in range(runs):
+                await one_run()
+
+    return run
+
+
 BASELINES: dict[str, tuple[str, Callable[[], Runner]]] = {
     "gather": (
         "raw asyncio: gather of 1,000 zero-work tasks",
@@ -119,6 +142,22 @@ BASELINES: dict[str, tuple[str, Callable[[], Runner]]] = {
     "taskgroup_3_rounds": (
         "raw asyncio: 3 TaskGroup rounds of 1,000 tasks that sleep(0) once",
         lambda: taskgroup_rounds_runner(suspend_once),
+    ),
+    "gather_runs_concurrent": (
+        "raw asyncio: 100 concurrent gathers of 100 zero-work tasks",
+        lambda: many_runs_runner(zero_work, True),
+    ),
+    "gather_runs_sequential": (
+        "raw asyncio: 100 sequential gathers of 100 zero-work tasks",
+        lambda: many_runs_runner(zero_work, False),
+    ),
+    "gather_runs_concurrent_suspend": (
+        "raw asyncio: 100 concurrent gathers of 100 tasks that sleep(0) once",
+        lambda: many_runs_runner(suspend_once, True),
+    ),
+    "gather_runs_sequential_suspend": (
+        "raw asyncio: 100 sequential gathers of 100 tasks that sleep(0) once",
+        lambda: many_runs_runner(suspend_once, False),
     ),
 }
 """Baselines by key: (description, runner factory)."""
@@ -271,11 +310,16 @@ GROUPS: tuple[Group, ...] = (
         ("gather_suspend", "gather_suspend_wait_for"),
         ("suspend_exec", "suspend_exec_timeout"),
     ),
-    Group("concurrency", "Concurrency (zero work)", (), ("concurrent", "sequential")),
+    Group(
+        "concurrency",
+        "Concurrency (zero work)",
+        ("gather_runs_concurrent", "gather_runs_sequential"),
+        ("concurrent", "sequential"),
+    ),
     Group(
         "concurrency-suspending",
         "Concurrency (executes suspend)",
-        (),
+        ("gather_runs_concurrent_suspend", "gather_runs_sequential_suspend"),
         ("concurrent_suspend", "sequential_suspend"),
     ),
 )
@@ -510,10 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         deps = FAMILIES[family](n)
         tasks = make_tasks(sdax, deps)
-        times = time_build(sdax, tasks, deps, rounds)
-        result["build"][key] = times
-        print(f"built {key}: {median(times):.3f} s", file=sys.stderr, flush=True)
-        if max(times) > args.build_budget:
+        build_times = time_build(sdax, tasks, deps, rounds)
+        result["build"][key] = build_times
+        print(f"built {key}: {median(build_times):.3f} s", file=sys.stderr, flush=True)
+        if max(build_times) > args.build_budget:
             over_budget.add(family)
     json.dump(result, sys.stdout)
     print()

@@ -1,0 +1,7 @@
+"""``python -m bench``: the same as ``python bench/report.py``."""
+
+import sys
+
+from bench.report import main
+
+sys.exit(main())

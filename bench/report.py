@@ -1,0 +1,606 @@
+"""Print the sdax benchmark table (Markdown): raw asyncio, pure core, compiled core.
+
+Usage (from the repository root, in a venv where this sdax is installed)::
+
+    python bench/report.py                 # full run, a few minutes
+    python bench/report.py --quick         # smoke run, well under a minute
+    python bench/report.py --reference /tmp/refvenv/bin/python   # add sdax 0.7.1
+    python -m bench --million              # include the 1,000,000-task build
+
+Every runtime shape is timed with its raw-asyncio baseline, the pure core and the
+compiled core interleaved round by round in this one process (see
+``shapes.time_interleaved``); the table shows medians and the ratios to the
+baseline, which are what the issue-4 targets are about. ``--reference`` runs
+``bench/shapes.py`` in the given interpreter (which imports its own ``sdax``) and
+adds its figures, measured against baselines taken in that same subprocess.
+"""
+
+# ruff: noqa: RUF001 - the tables print the multiplication and minus signs on purpose
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable for ``bench.*``.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sdax
+from bench import shapes
+from bench.cores import CORES, built_with, unavailable_reason, using_core
+
+HERE = Path(__file__).resolve().parent
+
+# Issue-4 runtime targets: ratio of the sdax median to the group's raw baseline.
+RATIO_TARGETS: dict[str, tuple[str, str, float]] = {
+    # group: (sdax case, baseline, at most)
+    "three-phases": ("three_phases", "gather", 0.5),
+    "single-level": ("single_level", "gather", 0.25),
+    "multi-level": ("multi_level", "gather", 0.6),
+    "suspending": ("suspending", "taskgroup_3_rounds", 1.2),
+}
+TIMEOUT_TARGET_US = 3.0
+CONCURRENCY_TARGET = 0.9  # sdax (concurrent/sequential) at least 0.9x raw asyncio's
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (or what ``platform`` says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (0 where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def core_scope(label: str) -> Callable[[], AbstractContextManager[Any]]:
+    return lambda: using_core(label)
+
+
+def fmt_ms(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    ms = seconds * 1e3
+    return f"{ms:.3f} ms" if ms < 1 else f"{ms:.2f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.2f}×"
+
+
+def mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+@dataclass
+class Report:
+    """Everything measured, as plain data (also dumped by ``--json``)."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> key -> s
+    build: dict[str, dict[str, float | None]] = field(default_factory=dict)  # shape -> col
+    build_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # core -> figures
+    reference: dict[str, Any] | None = None
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def measure_runtime(cores: Sequence[str], rounds: int, warmup: int, report: Report) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        for group in shapes.GROUPS:
+            runners: dict[str, tuple[shapes.Runner, shapes.Scope]] = {}
+            for key in group.baselines:
+                runners[key] = (shapes.BASELINES[key][1](), nullcontext)
+            for label in cores:
+                for key in group.cases:
+                    with using_core(label):
+                        runner = shapes.SDAX_CASES[key][1](sdax)
+                    runners[f"{key}@{label}"] = (runner, core_scope(label))
+            times = shapes.time_interleaved(loop, runners, rounds, warmup)
+            report.runtime[group.key] = {k: shapes.median(v) for k, v in times.items()}
+            print(f"  runtime {group.key}: done", file=sys.stderr, flush=True)
+    finally:
+        loop.close()
+
+
+def measure_build(
+    cores: Sequence[str],
+    build: Sequence[shapes.BuildShape],
+    report: Report,
+) -> None:
+    for shape in build:
+        deps = shape.make()
+        tasks = shapes.make_tasks(sdax, deps)
+        times: dict[str, list[float]] = {label: [] for label in cores}
+        for r in range(shape.rounds):
+            order = list(cores[r % len(cores) :]) + list(cores[: r % len(cores)])
+            for label in order:
+                times[label] += shapes.time_build(sdax, tasks, deps, 1, core_scope(label))
+        with using_core(cores[0]):
+            processor = shapes.build_graph(sdax, tasks, deps)
+        if built_with(processor) != cores[0]:
+            raise RuntimeError("the build did not use the requested core (see bench/cores.py)")
+        del processor, tasks, deps
+        gc.collect()
+        row = report.build.setdefault(shape.key, {})
+        for label in cores:
+            row[label] = shapes.median(times[label])
+        report.build_meta[shape.key] = {
+            "title": shape.title,
+            "tasks": shape.tasks,
+            "rounds": shape.rounds,
+            "target_s": shape.target_s,
+        }
+        summary = ", ".join(f"{label} {fmt_s(row[label])}" for label in cores)
+        print(f"  build {shape.key}: {summary}", file=sys.stderr, flush=True)
+
+
+def measure_memory(label: str, n: int) -> dict[str, Any]:
+    """Build-time and run-time memory of an ``n``-task random-DAG processor.
+
+    A run is measured twice: its peak (tracemalloc's peak above the memory in use
+    before it) and a snapshot taken from inside the run, by an extra task's execute
+    phase, when every pre has finished: the blocks alive then that were not alive
+    before the run show what a run keeps per task.
+    """
+    deps = shapes.random_dag(n)
+    tasks = shapes.make_tasks(sdax, deps)
+    probe_state: dict[str, Any] = {"armed": False, "snapshot": None}
+
+    async def probe(ctx: object) -> None:
+        if probe_state["armed"]:
+            probe_state["snapshot"] = tracemalloc.take_snapshot()
+
+    tasks.append(sdax.AsyncTask("probe", execute=sdax.task_func(probe)))
+    deps.append(("probe", ()))
+    loop = asyncio.new_event_loop()
+    out: dict[str, Any] = {"tasks": n}
+    with using_core(label):
+        gc.collect()
+        rss0 = rss_bytes()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            processor = shapes.build_graph(sdax, tasks, deps)
+            peak = tracemalloc.get_traced_memory()[1]
+            gc.collect()
+            out["build_peak"] = peak - base
+            out["retained"] = tracemalloc.get_traced_memory()[0] - base
+            out["rss_growth"] = rss_bytes() - rss0
+            loop.run_until_complete(processor.process_tasks(shapes.Ctx()))  # warm-up run
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            loop.run_until_complete(processor.process_tasks(shapes.Ctx()))
+            out["run_peak"] = tracemalloc.get_traced_memory()[1] - before
+            gc.collect()
+            snap0 = tracemalloc.take_snapshot()
+            probe_state["armed"] = True
+            loop.run_until_complete(processor.process_tasks(shapes.Ctx()))
+            snap1 = probe_state["snapshot"]
+        finally:
+            tracemalloc.stop()
+            loop.close()
+    assert snap1 is not None
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    stats = snap1.filter_traces(ignore).compare_to(snap0.filter_traces(ignore), "lineno")
+    grown = [s for s in stats if s.size_diff > 0]
+    out["mid_run_bytes"] = sum(s.size_diff for s in grown)
+    out["mid_run_blocks"] = sum(max(s.count_diff, 0) for s in grown)
+    top = sorted(grown, key=lambda s: s.size_diff, reverse=True)[:5]
+    out["mid_run_top"] = [
+        (
+            f"{Path(s.traceback[0].filename).name}:{s.traceback[0].lineno}",
+            s.size_diff,
+            s.count_diff,
+        )
+        for s in top
+    ]
+    return out
+
+
+def run_reference(python: str, rounds: int, warmup: int, build_specs: str) -> dict[str, Any]:
+    """Run ``shapes.py`` in the reference interpreter and return its JSON."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SDAX_")}
+    cmd = [
+        python,
+        str(HERE / "shapes.py"),
+        "--rounds",
+        str(rounds),
+        "--warmup",
+        str(warmup),
+        "--build",
+        build_specs,
+        "--build-budget",
+        "20",
+    ]
+    print(f"  reference: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    proc = subprocess.run(
+        cmd, env=env, cwd="/", stdout=subprocess.PIPE, stderr=None, text=True, check=True
+    )
+    data: dict[str, Any] = json.loads(proc.stdout)
+    data["runtime"] = {
+        g: {k: shapes.median(v) for k, v in t.items()} for g, t in data["runtime"].items()
+    }
+    data["build"] = {k: (None if v is None else shapes.median(v)) for k, v in data["build"].items()}
+    return data
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def render(report: Report, cores_all: Sequence[str]) -> str:
+    info = report.info
+    ref = report.reference
+    lines: list[str] = []
+    add = lines.append
+    add(f"## sdax benchmark report ({info['date']})")
+    add("")
+    add(f"- Python {info['python']} ({info['implementation']}), {info['platform']}")
+    add(f"- CPU: {info['cpu']}, {info['cpus']} logical CPUs")
+    add(
+        f"- sdax {info['sdax_version']} ({info['sdax_path']}); active core at import: "
+        f"{info['active']}"
+    )
+    for label in cores_all:
+        reason = info["unavailable"].get(label)
+        add(f"- {label} core ({CORES[label]}): " + ("measured" if reason is None else reason))
+    if ref is not None:
+        add(
+            f"- reference: sdax {ref['sdax_version']} on Python {ref['python']} "
+            f"({ref['sdax_file']}), measured in its own process against its own baselines"
+        )
+    add(
+        f"- runtime: {info['rounds']} timed rounds (+{info['warmup']} warm-up) per case, "
+        "cases interleaved round by round; medians. GC enabled, collected before each round."
+    )
+    add("")
+    cores = [c for c in cores_all if info["unavailable"].get(c) is None]
+    rt = report.runtime
+    ref_rt = ref["runtime"] if ref else {}
+
+    def ratio(group: str, case: str, base: str, label: str) -> float | None:
+        data = rt.get(group, {})
+        if f"{case}@{label}" not in data:
+            return None
+        return data[f"{case}@{label}"] / data[base]
+
+    # Runtime ratios.
+    add("### Runtime: median per run, and ratio to the raw-asyncio baseline of the same group")
+    add("")
+    head = ["shape", "raw asyncio baseline", *cores_all]
+    if ref:
+        head.append(f"reference {ref['sdax_version']}")
+    head.append("target")
+    add("| " + " | ".join(head) + " |")
+    add("|" + "---|" * len(head))
+    for group in shapes.GROUPS:
+        if group.key not in RATIO_TARGETS:
+            continue
+        case, base, target = RATIO_TARGETS[group.key]
+        data = rt[group.key]
+        row = [f"{group.title}: {shapes.SDAX_CASES[case][0]}"]
+        row.append(f"{fmt_ms(data[base])} ({shapes.BASELINES[base][0].split(': ')[1]})")
+        for label in cores_all:
+            r = ratio(group.key, case, base, label)
+            if r is None:
+                row.append("not built")
+            else:
+                row.append(f"{fmt_ms(data[f'{case}@{label}'])} = {fmt_ratio(r)}{mark(r <= target)}")
+        if ref:
+            rd = ref_rt[group.key]
+            r = rd[case] / rd[base]
+            row.append(f"{fmt_ms(rd[case])} = {fmt_ratio(r)} (base {fmt_ms(rd[base])})")
+        row.append(f"≤ {target}×")
+        add("| " + " | ".join(row) + " |")
+    add("")
+
+    # Timeout overhead.
+    add("### Timeout overhead per phase call: (run with `timeout=10` − run without) / 1,000")
+    add("")
+    head = ["phase", "asyncio.wait_for (raw)", *cores_all]
+    if ref:
+        head.append(f"reference {ref['sdax_version']}")
+    head.append("target")
+    add("| " + " | ".join(head) + " |")
+    add("|" + "---|" * len(head))
+    for group_key, title, (base, base_wf), (plain, timed) in (
+        ("timeout", "zero work (never suspends)", ("gather", "gather_wait_for"),
+         ("single_level", "single_level_timeout")),
+        ("timeout-suspending", "sleeps(0) once", ("gather_suspend", "gather_suspend_wait_for"),
+         ("suspend_exec", "suspend_exec_timeout")),
+    ):  # fmt: skip
+        data = rt[group_key]
+        per = shapes.N_TASKS / 1e6
+        row = [title, f"{(data[base_wf] - data[base]) / per:.2f} µs"]
+        for label in cores_all:
+            if f"{timed}@{label}" not in data:
+                row.append("not built")
+                continue
+            us = (data[f"{timed}@{label}"] - data[f"{plain}@{label}"]) / per
+            row.append(f"{us:.2f} µs{mark(us <= TIMEOUT_TARGET_US)}")
+        if ref:
+            rd = ref_rt[group_key]
+            row.append(f"{(rd[timed] - rd[plain]) / per:.2f} µs")
+        row.append(f"≤ {TIMEOUT_TARGET_US:g} µs")
+        add("| " + " | ".join(row) + " |")
+    add("")
+
+    # Concurrency.
+    add(
+        "### Concurrency: 100 runs of one 100-task processor, at once vs one after the other "
+        "(throughput in runs/s; ratio = concurrent ÷ sequential throughput)"
+    )
+    add("")
+    head = ["work", "raw asyncio (100 gathers of 100)", *cores_all]
+    if ref:
+        head.append(f"reference {ref['sdax_version']}")
+    head.append("target")
+    add("| " + " | ".join(head) + " |")
+    add("|" + "---|" * len(head))
+    runs = shapes.CONCURRENT_RUNS
+    for group_key, title, suffix in (
+        ("concurrency", "zero work, three phases", ""),
+        ("concurrency-suspending", "executes sleep(0) once", "_suspend"),
+    ):
+        data = rt[group_key]
+
+        def cell(conc: float, seq: float) -> tuple[str, float]:
+            r = seq / conc
+            return f"{runs / conc:,.0f} vs {runs / seq:,.0f} runs/s = {fmt_ratio(r)}", r
+
+        raw_text, raw_ratio = cell(
+            data[f"gather_runs_concurrent{suffix}"], data[f"gather_runs_sequential{suffix}"]
+        )
+        row = [title, raw_text]
+        for label in cores_all:
+            if f"concurrent{suffix}@{label}" not in data:
+                row.append("not built")
+                continue
+            text, r = cell(data[f"concurrent{suffix}@{label}"], data[f"sequential{suffix}@{label}"])
+            row.append(text + mark(r >= CONCURRENCY_TARGET * raw_ratio))
+        if ref:
+            rd = ref_rt[group_key]
+            row.append(cell(rd[f"concurrent{suffix}"], rd[f"sequential{suffix}"])[0])
+        row.append(f"ratio ≥ {CONCURRENCY_TARGET}× raw asyncio's")
+        add("| " + " | ".join(row) + " |")
+    add("")
+
+    # Build.
+    add(
+        "### Build: `builder()`, every `add_task`, `build()`; every task with three phases "
+        "(random DAG: 4 random earlier dependencies per task, seeded)"
+    )
+    add("")
+    head = ["graph", "tasks", *cores_all]
+    if len(cores) == 2:
+        head.append("pure ÷ compiled")
+    if ref:
+        head.append(f"reference {ref['sdax_version']}")
+    head.append("target")
+    add("| " + " | ".join(head) + " |")
+    add("|" + "---|" * len(head))
+    ref_build = ref["build"] if ref else {}
+    by_size = sorted(
+        report.build, key=lambda k: (report.build_meta[k]["title"], report.build_meta[k]["tasks"])
+    )
+    for key in by_size:
+        row_data = report.build[key]
+        meta = report.build_meta[key]
+        target = meta["target_s"]
+        row = [meta["title"], f"{meta['tasks']:,}"]
+        for label in cores_all:
+            t = row_data.get(label)
+            ok = None if target is None or t is None else t <= target
+            row.append("not built" if t is None else fmt_s(t) + mark(ok))
+        if len(cores) == 2:
+            pure, comp = row_data["pure"], row_data["compiled"]
+            speed = None if pure is None or comp is None else pure / comp
+            row.append(fmt_ratio(speed) + mark(None if speed is None else speed >= 5))
+        if ref:
+            family = key.split("-")[0]
+            rkey = f"{family}:{meta['tasks'] - 2 if family == 'fan' else meta['tasks']}"
+            if rkey in ref_build:
+                v = ref_build[rkey]
+                row.append("skipped (budget)" if v is None else fmt_s(v))
+            else:
+                row.append("not run")
+        row.append("" if target is None else f"< {fmt_s(target)}")
+        add("| " + " | ".join(row) + " |")
+    add("")
+
+    # Growth.
+    series = sorted(
+        (meta["tasks"], key)
+        for key, meta in report.build_meta.items()
+        if meta["title"] == "random DAG"
+    )
+    steps = [(a, b) for a, b in itertools.pairwise(series) if b[0] == 10 * a[0]]
+    if steps:
+        add("Growth of the random-DAG build, 10× tasks → N× time (target: N ≤ 12):")
+        add("")
+        head = ["step", *cores_all]
+        add("| " + " | ".join(head) + " |")
+        add("|" + "---|" * len(head))
+        for (na, ka), (nb, kb) in steps:
+            row = [f"{na:,} → {nb:,}"]
+            for label in cores_all:
+                ta, tb = report.build[ka].get(label), report.build[kb].get(label)
+                if ta is None or tb is None:
+                    row.append("n/a")
+                else:
+                    row.append(f"{tb / ta:.1f}×{mark(tb / ta <= 12)}")
+            add("| " + " | ".join(row) + " |")
+        add("")
+
+    # Memory.
+    if report.memory:
+        n = next(iter(report.memory.values()))["tasks"]
+        add(f"### Memory of a {n:,}-task processor (random DAG, three phases; tracemalloc)")
+        add("")
+        add(
+            "| core | build peak | processor retained | RSS growth | run peak | "
+            "run peak per task | alive mid-run | largest mid-run allocations (bytes, blocks) |"
+        )
+        add("|---|---|---|---|---|---|---|---|")
+        for label, m in report.memory.items():
+            top = "; ".join(
+                f"{where} {size:,} B / {count:+d}" for where, size, count in m["mid_run_top"]
+            )
+            add(
+                f"| {label} | {m['build_peak'] / 2**20:.1f} MiB | {m['retained'] / 2**20:.1f} MiB"
+                f" | {m['rss_growth'] / 2**20:.1f} MiB | {m['run_peak'] / 1024:.0f} KiB"
+                f" | {m['run_peak'] / n:.1f} B | {m['mid_run_bytes'] / 1024:.0f} KiB in "
+                f"{m['mid_run_blocks']:,} blocks | {top} |"
+            )
+        add("")
+        add(
+            "Task objects and dependency tuples are made before measuring (they are the "
+            "user's). *Run peak*: tracemalloc peak during one `process_tasks` above the "
+            "memory in use before it. *Alive mid-run*: blocks allocated since the run began "
+            "and still alive when the last execute runs (every pre done). tracemalloc only "
+            "sees memory taken through Python's allocators."
+        )
+        add("")
+    return "\n".join(lines)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def reference_build_specs(quick: bool) -> str:
+    """The reference's build sizes: its build is quadratic, so it gets small graphs."""
+    if quick:
+        return "random:1000:1"
+    return "random:1000:3,random:10000:1,chain:1000:1,chain:5000:1,fan:1000:1,fan:10000:1"
+
+
+def extra_build_shapes(spec: str) -> list[shapes.BuildShape]:
+    """Our figures for the reference's (smaller) build sizes, so rows line up."""
+    out = []
+    for family, n, _ in shapes.parse_build_specs(spec):
+        title = {"random": "random DAG", "chain": "chain", "fan": "fan 1 -> n -> 1"}[family]
+        tasks = n + 2 if family == "fan" else n
+        key = f"{family}-{n // 1000}k" if n % 1000 == 0 else f"{family}-{n}"
+
+        def make(family: str = family, n: int = n) -> shapes.Deps:
+            return shapes.FAMILIES[family](n)
+
+        out.append(shapes.BuildShape(key, title, tasks, make, 3, None))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark sdax (raw asyncio vs pure vs compiled core); print Markdown."
+    )
+    parser.add_argument("--quick", action="store_true", help="small, fast smoke run")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per runtime case")
+    parser.add_argument("--reference", metavar="PYTHON", help="interpreter of a reference sdax")
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        default=os.environ.get("SDAX_BENCH_MILLION", "").strip() not in ("", "0"),
+        help="also build 1,000,000 tasks (or SDAX_BENCH_MILLION=1)",
+    )
+    parser.add_argument("--no-build", action="store_true", help="skip the build series")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory figures")
+    parser.add_argument("--output", type=Path, help="also write the Markdown to this file")
+    parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
+    args = parser.parse_args(argv)
+
+    rounds = args.rounds or (3 if args.quick else 25)
+    warmup = 1 if args.quick else 2
+    cores_all = list(CORES)
+    unavailable = {label: unavailable_reason(label) for label in cores_all}
+    cores = [label for label in cores_all if unavailable[label] is None]
+    report = Report()
+    report.info = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "sdax_version": sdax.__version__,
+        "sdax_path": str(Path(sdax.__file__).parent),
+        "active": sdax.IMPLEMENTATION,
+        "unavailable": unavailable,
+        "rounds": rounds,
+        "warmup": warmup,
+        "quick": args.quick,
+    }
+    started = time.perf_counter()
+    print("runtime shapes...", file=sys.stderr, flush=True)
+    measure_runtime(cores, rounds, warmup, report)
+
+    ref_specs = reference_build_specs(args.quick)
+    if not args.no_build:
+        print("build series...", file=sys.stderr, flush=True)
+        build = shapes.build_shapes(million=args.million, quick=args.quick)
+        if args.reference:
+            known = {s.key for s in build}
+            build = [s for s in extra_build_shapes(ref_specs) if s.key not in known] + build
+        measure_build(cores, build, report)
+    if not args.no_memory:
+        n = 10_000 if args.quick else 100_000
+        print(f"memory ({n:,} tasks)...", file=sys.stderr, flush=True)
+        for label in cores:
+            report.memory[label] = measure_memory(label, n)
+    if args.reference:
+        print("reference package...", file=sys.stderr, flush=True)
+        report.reference = run_reference(
+            args.reference, rounds, warmup, "" if args.no_build else ref_specs
+        )
+    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
+    text = render(report, cores_all)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(report.__dict__, indent=1, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

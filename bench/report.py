@@ -80,6 +80,23 @@ def rss_bytes() -> int:
     return 0
 
 
+def source_revision(package_dir: Path) -> str:
+    """The git commit of the measured sdax source, noting uncommitted changes in it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(package_dir), *args], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
+
+
 def core_scope(label: str) -> Callable[[], AbstractContextManager[Any]]:
     return lambda: using_core(label)
 
@@ -278,8 +295,8 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
     add(f"- Python {info['python']} ({info['implementation']}), {info['platform']}")
     add(f"- CPU: {info['cpu']}, {info['cpus']} logical CPUs")
     add(
-        f"- sdax {info['sdax_version']} ({info['sdax_path']}); active core at import: "
-        f"{info['active']}"
+        f"- sdax {info['sdax_version']} ({info['sdax_path']}, {info['revision']}); "
+        f"active core at import: {info['active']}"
     )
     for label in cores_all:
         reason = info["unavailable"].get(label)
@@ -563,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "sdax_version": sdax.__version__,
         "sdax_path": str(Path(sdax.__file__).parent),
+        "revision": source_revision(Path(sdax.__file__).parent),
         "active": sdax.IMPLEMENTATION,
         "unavailable": unavailable,
         "rounds": rounds,

@@ -10,7 +10,7 @@ or ``"python"`` (the pure fallback, also forced by ``SDAX_NO_EXTENSIONS=1``).
 """
 
 from sdax._accel import IMPLEMENTATION
-from sdax._errors import SdaxExecutionError, flatten_exceptions
+from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._version import __version__
 from sdax.sdax_core import (
     AsyncDagLevelAdapterBuilder,
@@ -45,6 +45,7 @@ __all__ = [
     "RetryableException",
     "SdaxExecutionError",
     "SdaxTaskGroup",
+    "SdaxTimeoutError",
     "TaskFunction",
     "__version__",
     "flatten_exceptions",

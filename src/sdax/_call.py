@@ -192,11 +192,15 @@ def retry_delay(spec: PhaseSpec, retry: int) -> float:
     return spec.initial_delay * spec.backoff_factor**retry * random.uniform(0.5, 1.0)
 
 
-async def retry_attempts(spec: PhaseSpec, ctx: Any, first_retry: int) -> Any:
-    """Run the remaining attempts of a call, from retry ``first_retry`` on."""
-    retry = first_retry
+async def retry_attempts(spec: PhaseSpec, ctx: Any, error: BaseException) -> Any:
+    """Run the retries of a call whose first attempt failed with ``error``."""
+    notify = getattr(spec, "retrying", None)
+    retry = 0
     while True:
-        await asyncio.sleep(retry_delay(spec, retry))
+        delay = retry_delay(spec, retry)
+        if notify is not None:
+            notify(error, delay)
+        await asyncio.sleep(delay)
         try:
             coro = make_coroutine(spec, ctx)
             if spec.timeout is None:
@@ -207,6 +211,7 @@ async def retry_attempts(spec: PhaseSpec, ctx: Any, first_retry: int) -> Any:
             retry += 1
             if retry >= spec.retries or not is_retryable(exc, spec.retryable):
                 raise
+            error = exc
 
 
 class Continuation(Coroutine[Any, Any, None]):
@@ -326,7 +331,7 @@ class Continuation(Coroutine[Any, Any, None]):
             and is_retryable(error, spec.retryable)  # type: ignore[arg-type]
         ):
             self._cancelling = -1
-            self._coro = retry_attempts(spec, self._owner.ctx, 0)
+            self._coro = retry_attempts(spec, self._owner.ctx, error)  # type: ignore[arg-type]
             return self.send(None)
         self._owner.report(self._task, self._node, outcome, error)
         raise StopIteration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["SdaxExecutionError", "flatten_exceptions"]
+__all__ = ["SdaxExecutionError", "SdaxTimeoutError", "flatten_exceptions"]
 
 
 def flatten_exceptions(exc: BaseException) -> list[BaseException]:
@@ -51,3 +51,20 @@ class SdaxExecutionError(ExceptionGroup):  # type: ignore[type-arg]
     def derive(self, excs: Sequence[Exception]) -> SdaxExecutionError:  # type: ignore[override]
         """Build a group of the same type from a subset (used by ``except*``)."""
         return SdaxExecutionError(self.message, excs)
+
+
+class SdaxTimeoutError(TimeoutError):
+    """A run's deadline (``process_tasks(ctx, timeout=...)``) expired.
+
+    Raised after every owed cleanup has run. ``failures`` lists the
+    exceptions of the phase functions that failed before or during the stop
+    (also chained as ``__cause__``, an :class:`SdaxExecutionError`, when there
+    are any).
+
+    Attributes:
+        failures: The failures of the run, in order.
+    """
+
+    def __init__(self, message: str, failures: Sequence[Exception] = ()) -> None:
+        super().__init__(message)
+        self.failures: list[Exception] = list(failures)

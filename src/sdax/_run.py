@@ -22,7 +22,9 @@ The rules the run keeps:
 from __future__ import annotations
 
 import asyncio
+import time
 from asyncio import CancelledError
+from collections.abc import Sequence
 from contextvars import copy_context
 from sys import getrefcount
 from typing import Any
@@ -42,9 +44,11 @@ from sdax._call import (
     retry_attempts,
     set_current_task,
 )
-from sdax._errors import SdaxExecutionError
+from sdax._errors import SdaxExecutionError, SdaxTimeoutError
+from sdax._observe import Dispatch, observed_specs
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, Plan, PhaseSpec
+from sdax.observe import RunObserver
 
 __all__ = ["Run"]
 
@@ -65,16 +69,24 @@ class Run:
     """
 
     __slots__ = (
+        "_budget",
+        "_budget_expired",
         "_cancel",
+        "_cancel_base",
+        "_cleanup_timeout",
+        "_deadline",
+        "_dispatch",
         "_done",
+        "_expired",
         "_interrupt",
         "_loop",
         "_phase",
         "_plan",
-        "_pre_failed",
         "_ready",
+        "_timeout",
         "_running",
         "_spare",
+        "_specs",
         "_state",
         "_stopping",
         "_waiter",
@@ -83,7 +95,14 @@ class Run:
         "next_phase",
     )
 
-    def __init__(self, plan: Plan, ctx: Any) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        ctx: Any,
+        timeout: float | None = None,
+        cleanup_timeout: float | None = None,
+        observers: Sequence[RunObserver] = (),
+    ) -> None:
         self._plan = plan
         self.ctx = ctx
         self._state = plan.graph.run()
@@ -97,9 +116,24 @@ class Run:
         self._ready: list[int] = []
         self._spare: PhaseTask | None = new_phase_task(PhaseTask)
         self._stopping = False
-        self._pre_failed = False
         self._cancel: CancelledError | None = None
+        self._cancel_base = 0
         self._interrupt: BaseException | None = None
+        self._timeout = timeout
+        self._deadline: asyncio.TimerHandle | None = None
+        self._expired = False
+        self._cleanup_timeout = cleanup_timeout
+        self._budget: asyncio.TimerHandle | None = None
+        self._budget_expired = False
+        self._dispatch: Dispatch | None = None
+        self._specs = (plan.pre_spec, plan.exec_spec, plan.post_spec)
+        if observers:
+            dispatch = self._dispatch = Dispatch(observers, ctx, len(plan.names))
+            self._specs = (
+                observed_specs(plan.pre_spec, plan.names, dispatch, _PRE),
+                observed_specs(plan.exec_spec, plan.names, dispatch, _EXEC),
+                observed_specs(plan.post_spec, plan.names, dispatch, _POST),
+            )
 
     # -- calling one phase function ----------------------------------------------
 
@@ -173,7 +207,7 @@ class Run:
     ) -> None:
         """Handle a call that raised during its eager step: retry it, or record it."""
         if spec.retries > 0 and is_retryable(exc, spec.retryable):
-            retries = retry_attempts(spec, self.ctx, 0)
+            retries = retry_attempts(spec, self.ctx, exc)
             self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
         else:
             self._failed(node, exc)
@@ -195,6 +229,8 @@ class Run:
         if deadline is not None:
             cont.start_timer(deadline)
         self._running[task] = node
+        if self._budget_expired:
+            task.cancel()
 
     def report(
         self, task: PhaseTask, node: int, outcome: int, error: BaseException | None
@@ -229,7 +265,6 @@ class Run:
             exc.add_note(f"sdax: raised by {self.describe(node)}")
             self.failures.append(exc)
             if phase is _PRE:
-                self._pre_failed = True
                 self._stop()
         if phase is _POST:
             self._state.post_done(node, self._ready)
@@ -250,7 +285,16 @@ class Run:
                 self._state.post_done(node, self._ready)
         elif outcome == CANCELLED:
             if self._phase is _POST:
-                self._state.post_done(node, self._ready)
+                if self._budget_expired:
+                    self._failed(
+                        node,
+                        TimeoutError(
+                            f"{self.describe(node)} was cancelled: the cleanup budget of "
+                            f"{self._cleanup_timeout:g} s ran out"
+                        ),
+                    )
+                else:
+                    self._state.post_done(node, self._ready)
         else:
             self._failed(node, error)  # type: ignore[arg-type]
 
@@ -295,24 +339,54 @@ class Run:
     async def _pre(self) -> None:
         self._phase = _PRE
         self._state.pre_begin(self._ready)
-        await self._walk(self._plan.pre_spec, self._state.pre_done)
+        await self._walk(self._specs[0], self._state.pre_done)
 
     async def _exec(self) -> None:
         self._phase = _EXEC
         self._ready.extend(self._plan.exec_nodes)
-        await self._walk(self._plan.exec_spec, None)
+        await self._walk(self._specs[1], None)
+        if self._deadline is not None:
+            # The deadline covers pre and execute; the cleanup has its own budget.
+            self._deadline.cancel()
+            self._deadline = None
 
     async def _post(self) -> None:
         self._phase = _POST
-        self._state.post_begin(self._ready)
-        await self._walk(self._plan.post_spec, self._state.post_done)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._cleanup_timeout is not None:
+            self._budget = self._loop.call_later(  # type: ignore[union-attr]
+                self._cleanup_timeout, self._expire_budget
+            )
+        try:
+            self._state.post_begin(self._ready)
+            await self._walk(self._specs[2], self._state.post_done)
+        finally:
+            if self._budget is not None:
+                self._budget.cancel()
+                self._budget = None
+
+    def _expire_deadline(self) -> None:
+        """The run's deadline passed: stop pre/execute (cleanup is not affected)."""
+        self._deadline = None
+        if self._phase is not _POST:
+            self._expired = True
+            self._stop()
+
+    def _expire_budget(self) -> None:
+        """The cleanup budget ran out: cancel every running post, and later ones."""
+        self._budget = None
+        self._budget_expired = True
+        for task in self._running:
+            task.cancel()
 
     # -- driving ------------------------------------------------------------------
 
     @property
     def stopped(self) -> bool:
-        """Whether a cancellation or an interrupt ended pre/execute early."""
-        return self._cancel is not None or self._interrupt is not None
+        """Whether a cancellation, an interrupt or the deadline ended the run early."""
+        return self._cancel is not None or self._interrupt is not None or self._expired
 
     async def advance(self) -> PhaseId | None:
         """Run the next phase and return it (``None`` when all are done).
@@ -325,7 +399,15 @@ class Run:
         if phase is None:
             return None
         if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+            self._loop = loop = asyncio.get_running_loop()
+            if self._timeout is not None:
+                self._deadline = loop.call_later(self._timeout, self._expire_deadline)
+            if self._dispatch is not None:
+                self._dispatch.emit("run_started", self._dispatch.info)
+            task = asyncio.current_task()
+            self._cancel_base = 0 if task is None else task.cancelling()
+        if phase is _EXEC and self._stopping:
+            phase = self.next_phase = _POST  # the deadline passed between phases
         if phase is _PRE:
             await self._pre()
             self.next_phase = _POST if self._stopping else _EXEC
@@ -335,27 +417,66 @@ class Run:
         else:
             await self._post()
             self.next_phase = None
-        if self.stopped:
-            if self.next_phase is _POST:
-                await self._post()
-                self.next_phase = None
+        if self.stopped and self.next_phase is _POST:
+            await self._post()
+            self.next_phase = None
+        if self.next_phase is None:
+            await self._take_pending_cancel()
             self.raise_stop()
         return phase
 
+    async def _take_pending_cancel(self) -> None:
+        # A phase that never suspended may have cancelled the caller's task; the
+        # run then never awaited, so the request is still pending. Take it now,
+        # so that it wins over the run's failures as any cancellation does.
+        task = asyncio.current_task()
+        if self._cancel is None and task is not None and task.cancelling() > self._cancel_base:
+            try:
+                await asyncio.sleep(0)
+            except CancelledError as exc:
+                self._cancel = exc
+
     def raise_stop(self) -> None:
-        """Raise the interrupt or cancellation that stopped the run, if any."""
+        """Raise the interrupt, cancellation or deadline that stopped the run, if any."""
         if self._interrupt is not None:
             raise self._interrupt
         if self._cancel is not None:
             raise self._cancel
+        if self._expired:
+            error = SdaxTimeoutError(
+                f"the run's deadline of {self._timeout:g} s expired", self.failures
+            )
+            if self.failures:
+                raise error from SdaxExecutionError(FAILURE_MESSAGE, self.failures)
+            raise error
 
     def raise_failures(self) -> None:
         """Raise the run's failures as one SdaxExecutionError, if there are any."""
         if self.failures:
             raise SdaxExecutionError(FAILURE_MESSAGE, self.failures)
 
+    def error(self) -> BaseException | None:
+        """What the finished run raises: interrupt, cancellation, deadline or failures."""
+        try:
+            self.raise_stop()
+            self.raise_failures()
+        except BaseException as exc:  # noqa: BLE001 - returned, not handled
+            return exc
+        return None
+
+    def finished(self) -> None:
+        """Tell the observers that the run ended (after its cleanup)."""
+        if self._dispatch is not None:
+            self._dispatch.emit(
+                "run_finished", self._dispatch.info, self.error(), time.monotonic()
+            )
+
     async def run_all(self) -> None:
         """Run every phase, then raise the run's outcome."""
-        while self.next_phase is not None:
-            await self.advance()
+        try:
+            while self.next_phase is not None:
+                await self.advance()
+        finally:
+            if self.next_phase is None:
+                self.finished()
         self.raise_failures()

@@ -10,13 +10,14 @@ still owed (never a phase twice), and every later ``run_next()`` returns
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sdax._errors import SdaxExecutionError
 from sdax._phases import PhaseId
 from sdax._run import FAILURE_MESSAGE, Run
+from sdax.observe import RunObserver
 
 if TYPE_CHECKING:
     from sdax.sdax_core import AsyncDagTaskProcessor
@@ -39,10 +40,18 @@ class AsyncPhaseRunner(Generic[T, K]):
         ctx: The context object of this run.
     """
 
-    def __init__(self, processor: AsyncDagTaskProcessor[T, K], ctx: T) -> None:
+    def __init__(
+        self,
+        processor: AsyncDagTaskProcessor[T, K],
+        ctx: T,
+        *,
+        timeout: float | None = None,
+        cleanup_timeout: float | None = None,
+        observers: Sequence[RunObserver] = (),
+    ) -> None:
         self.processor = processor
         self.ctx = ctx
-        self._run = Run(processor._plan, ctx)
+        self._run = Run(processor.analysis.plan, ctx, timeout, cleanup_timeout, observers)
         self._last: PhaseId | None = None
         self._busy: list[asyncio.Future[None]] | None = None
         self._closed = False
@@ -78,6 +87,7 @@ class AsyncPhaseRunner(Generic[T, K]):
             if self._run.next_phase is None:
                 # The cleanup ran, possibly right after an interrupted phase.
                 self._last = PhaseId.POST_EXEC
+                self._run.finished()
             waiters, self._busy = self._busy, None
             for waiter in waiters:
                 if not waiter.done():

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
-from sdax._errors import SdaxExecutionError, flatten_exceptions
+from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._phases import PhaseId
 from sdax._run import Run
 from sdax._runner import AsyncPhaseRunner
@@ -24,6 +24,7 @@ from sdax.sdax_task_analyser import (
     TaskAnalyzer,
     _check_task,
 )
+from sdax.observe import RunObserver
 from sdax.tasks import AsyncTask, SdaxTaskGroup, TaskFunction, join
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "PhaseId",
     "SdaxExecutionError",
     "SdaxTaskGroup",
+    "SdaxTimeoutError",
     "TaskAnalysis",
     "TaskAnalyzer",
     "TaskFunction",
@@ -53,6 +55,22 @@ K = TypeVar("K", bound=Hashable)
 
 LevelKey: TypeAlias = tuple[int, Literal["below"]] | tuple[int, Literal["above"]] | str
 """Keys of a level-built graph: task names plus one entry and one exit node per level."""
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_observer(observer: Any) -> RunObserver:
+    if not isinstance(observer, RunObserver):
+        raise TypeError(f"observer must be a sdax.observe.RunObserver, got {observer!r}")
+    return observer
 
 
 def _one_or_two(params: Any) -> Any:
@@ -137,6 +155,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
     """
 
     analysis: TaskAnalysis[T, K]
+    observers: tuple[RunObserver, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.analysis, TaskAnalysis):
@@ -150,11 +169,31 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         """A builder that takes explicit dependencies between tasks."""
         return AsyncDagTaskProcessorBuilder()
 
-    async def process_tasks(self, ctx: T) -> None:
+    async def process_tasks(
+        self,
+        ctx: T,
+        *,
+        timeout: float | None = None,
+        cleanup_timeout: float | None = None,
+        observer: RunObserver | None = None,
+    ) -> None:
         """Run all phases over ``ctx``.
 
         Pre functions run in dependency order, then every execute, then the
         owed post functions in reverse dependency order.
+
+        Args:
+            ctx: The context object handed to every phase function.
+            timeout: Deadline in seconds for the pre and execute phases. When
+                it passes, running pre/execute functions are cancelled, none
+                starts any more, the owed posts run, and
+                :class:`SdaxTimeoutError` is raised.
+            cleanup_timeout: Budget in seconds for the post phase. When it
+                runs out, running posts are cancelled and reported as
+                failures (``TimeoutError``); posts that become ready later
+                still start, but are cancelled at their first suspension.
+            observer: An observer for this run only (in addition to the
+                processor's observers); see :mod:`sdax.observe`.
 
         Raises:
             SdaxExecutionError: One or more phase functions failed; raised
@@ -163,12 +202,42 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
                 every owed post has run.
             KeyboardInterrupt: Or SystemExit, raised by a phase function;
                 re-raised after every owed post has run.
+            SdaxTimeoutError: The ``timeout`` passed (a ``TimeoutError``).
         """
-        await Run(self._plan, ctx).run_all()  # type: ignore[attr-defined]
+        await Run(
+            self._plan,  # type: ignore[attr-defined]
+            ctx,
+            _check_seconds("timeout", timeout),
+            _check_seconds("cleanup_timeout", cleanup_timeout),
+            self._observers_with(observer),
+        ).run_all()
 
-    def open(self, ctx: T) -> AsyncPhaseRunner[T, K]:
-        """Return a runner that runs the phases over ``ctx`` one at a time."""
-        return AsyncPhaseRunner(self, ctx)
+    def _observers_with(self, observer: RunObserver | None) -> tuple[RunObserver, ...]:
+        if observer is None:
+            return self.observers
+        return (*self.observers, _check_observer(observer))
+
+    def open(
+        self,
+        ctx: T,
+        *,
+        timeout: float | None = None,
+        cleanup_timeout: float | None = None,
+        observer: RunObserver | None = None,
+    ) -> AsyncPhaseRunner[T, K]:
+        """Return a runner that runs the phases over ``ctx`` one at a time.
+
+        ``timeout``, ``cleanup_timeout`` and ``observer`` mean what they mean
+        for :meth:`process_tasks`; the deadline counts from the first
+        ``run_next()``.
+        """
+        return AsyncPhaseRunner(
+            self,
+            ctx,
+            timeout=_check_seconds("timeout", timeout),
+            cleanup_timeout=_check_seconds("cleanup_timeout", cleanup_timeout),
+            observers=self._observers_with(observer),
+        )
 
     def __repr__(self) -> str:
         return f"AsyncDagTaskProcessor({self.analysis.total_tasks} tasks)"
@@ -182,7 +251,8 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
         taskAnalyzer: The analyzer that collects the tasks.
     """
 
-    taskAnalyzer: TaskAnalyzer[T, K] = field(default_factory=TaskAnalyzer)  # noqa: N815
+    taskAnalyzer: TaskAnalyzer[T, K] = field(default_factory=TaskAnalyzer)
+    observers: list[RunObserver] = field(default_factory=list)
 
     def __class_getitem__(cls, params: Any) -> Any:
         return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]
@@ -207,13 +277,18 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
         self.taskAnalyzer.add_task(task, depends_on)
         return self
 
+    def add_observer(self, observer: RunObserver) -> AsyncDagTaskProcessorBuilder[T, K]:
+        """Attach ``observer`` to every run of the processor (see :mod:`sdax.observe`)."""
+        self.observers.append(_check_observer(observer))
+        return self
+
     def build(self) -> AsyncDagTaskProcessor[T, K]:
         """Validate the graph and return the processor.
 
         Raises:
             ValueError: A missing dependency or a cycle, naming the tasks.
         """
-        return AsyncDagTaskProcessor(self.taskAnalyzer.analyze())
+        return AsyncDagTaskProcessor(self.taskAnalyzer.analyze(), tuple(self.observers))
 
 
 class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
@@ -228,6 +303,12 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
     def __init__(self) -> None:
         self._levels: dict[int, list[AsyncTask[T, Any]]] = {}
         self._names: set[Hashable] = set()
+        self._observers: list[RunObserver] = []
+
+    def add_observer(self, observer: RunObserver) -> AsyncDagLevelAdapterBuilder[T]:
+        """Attach ``observer`` to every run of the processor (see :mod:`sdax.observe`)."""
+        self._observers.append(_check_observer(observer))
+        return self
 
     def add_task(  # type: ignore[override]
         self, task: AsyncTask[T, Any], level: int
@@ -261,4 +342,4 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
                 analyzer.add_task(task, (below,))
             analyzer.add_task(join(above), tuple(t.name for t in tasks))
             below_prev = (above,)
-        return AsyncDagTaskProcessor(analyzer.analyze())
+        return AsyncDagTaskProcessor(analyzer.analyze(), tuple(self._observers))

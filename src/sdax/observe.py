@@ -1,0 +1,98 @@
+"""Watching runs: the observer protocol and its events.
+
+Attach an observer to a processor (``builder.add_observer(obs)``) or to one
+run (``process_tasks(ctx, observer=obs)``). It is told when a run starts and
+ends, and when each phase call starts, finishes, fails, is retried or is
+cancelled. Subclass :class:`RunObserver` and override what you need; every
+method has a do-nothing default.
+
+Observers cost nothing when none is attached: the run then takes the same
+path as a build without hooks. An observer that raises does not disturb the
+run; the first error of each run is reported as a ``RuntimeWarning``.
+
+Times are ``time.monotonic()`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from sdax._phases import PhaseId
+
+__all__ = ["PhaseEvent", "RunInfo", "RunObserver"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Identifies one run.
+
+    Attributes:
+        run_id: A number unique within the process.
+        ctx: The run's context object.
+        started: When the run started.
+        tasks: Number of tasks in the processor.
+    """
+
+    run_id: int
+    ctx: Any
+    started: float
+    tasks: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvent:
+    """Something that happened to one attempt of one phase call.
+
+    Attributes:
+        run: The run it belongs to.
+        task: The task's name.
+        phase: Which phase.
+        attempt: 0 for the first attempt, 1 for the first retry, ...
+        time: When it happened.
+        started: When the attempt started (equal to ``time`` for a start).
+        error: The exception, for failures, retries and cancellations.
+        will_retry: For a failure: whether another attempt follows.
+        delay: For a retry: the delay before the next attempt, in seconds.
+    """
+
+    run: RunInfo
+    task: Hashable
+    phase: PhaseId
+    attempt: int
+    time: float
+    started: float
+    error: BaseException | None = None
+    will_retry: bool = False
+    delay: float | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the attempt's start to this event."""
+        return self.time - self.started
+
+
+class RunObserver:
+    """Base class of observers; every hook does nothing by default."""
+
+    def run_started(self, run: RunInfo) -> None:
+        """A run started."""
+
+    def run_finished(self, run: RunInfo, error: BaseException | None, time: float) -> None:
+        """A run ended, after its cleanup; ``error`` is what it raises, if anything."""
+
+    def phase_started(self, event: PhaseEvent) -> None:
+        """An attempt of a phase call started."""
+
+    def phase_finished(self, event: PhaseEvent) -> None:
+        """An attempt of a phase call succeeded."""
+
+    def phase_failed(self, event: PhaseEvent) -> None:
+        """An attempt failed (``event.will_retry`` tells whether another follows)."""
+
+    def phase_retrying(self, event: PhaseEvent) -> None:
+        """A retry is scheduled after ``event.delay`` seconds."""
+
+    def phase_cancelled(self, event: PhaseEvent) -> None:
+        """An attempt was cancelled (a sibling failed, the run was cancelled, ...)."""

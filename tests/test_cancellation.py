@@ -262,11 +262,6 @@ async def test_cancel_and_failure_at_the_same_moment_reports_the_cancel(phase: s
         assert rec.events("X", POST) == ["start", "end"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a cancel requested while the run never suspends again is swallowed "
-    "when a phase fails at the same moment (SdaxExecutionError reaches the caller)",
-)
 @pytest.mark.parametrize("phase", ["pre_execute", "execute", "post_execute"])
 async def test_cancel_and_failure_without_suspending_reports_the_cancel(phase: str) -> None:
     holder: list[asyncio.Task[None]] = []

@@ -12,6 +12,7 @@ or ``"python"`` (the pure fallback, also forced by ``SDAX_NO_EXTENSIONS=1``).
 from sdax._accel import IMPLEMENTATION
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._version import __version__
+from sdax.limits import CapacityLimit
 from sdax.sdax_core import (
     AsyncDagLevelAdapterBuilder,
     AsyncDagTaskProcessor,
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncPhaseRunner",
     "AsyncTask",
     "AsyncTaskProcessor",
+    "CapacityLimit",
     "PhaseId",
     "RetryableException",
     "SdaxExecutionError",

@@ -24,8 +24,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context
 from typing import Any
 
+from concurrent.futures import Future
+
 from sdax._errors import flatten_exceptions
-from sdax._plan import KIND_GROUP, PhaseSpec
+from sdax._executors import run_in_executor
+from sdax._plan import KIND_EXECUTOR, KIND_GROUP, PhaseSpec
+from sdax.limits import CapacityLimit
 from sdax.tasks import SdaxTaskGroup
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "PhaseTask",
     "enter_task",
     "is_retryable",
+    "attempt",
     "make_coroutine",
     "new_phase_task",
     "retry_attempts",
@@ -161,21 +166,75 @@ async def _group_attempt(fn: Any, ctx: Any) -> Any:
         return await fn(ctx, _GroupHandle(group))
 
 
-def make_coroutine(spec: PhaseSpec, ctx: Any) -> Coroutine[Any, Any, Any]:
+def make_coroutine(
+    spec: PhaseSpec, ctx: Any, owner: Any = None, node: int = -1
+) -> Coroutine[Any, Any, Any]:
     """Start one attempt of a phase function and return its coroutine.
+
+    ``owner.unfinished(node, future)`` hears about executor work that is
+    still running when the attempt is cancelled.
 
     Raises:
         NotAwaitable: The function returned something that is not awaitable.
         BaseException: Whatever calling the function raised.
     """
-    if spec.kind == KIND_GROUP:
+    kind = spec.kind
+    if kind == KIND_GROUP:
         return _group_attempt(spec.fn, ctx)
+    if kind == KIND_EXECUTOR:
+        sink = None if owner is None else _Unfinished(owner, node)
+        return run_in_executor(spec.fn, spec.executor, ctx, sink)  # type: ignore[arg-type]
     result = spec.fn(ctx)
     if isinstance(result, Coroutine):
         return result
     if isinstance(result, Awaitable):
         return _await(result)
     raise NotAwaitable(result)
+
+
+class _Unfinished:
+    """Tells a run about executor work that outlived its attempt."""
+
+    __slots__ = ("node", "owner")
+
+    def __init__(self, owner: Any, node: int) -> None:
+        self.owner = owner
+        self.node = node
+
+    def __call__(self, work: Future[Any]) -> None:
+        self.owner.unfinished(self.node, work)
+
+
+async def _timed(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    async with asyncio.timeout(timeout):
+        return await coro
+
+
+async def _limited(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Any:
+    held: list[CapacityLimit] = []
+    try:
+        for limit in spec.limits:
+            if not limit.try_acquire():
+                await limit.acquire()
+            held.append(limit)
+        coro = make_coroutine(spec, ctx, owner, node)
+        if spec.timeout is None:
+            return await coro
+        async with asyncio.timeout(spec.timeout):
+            return await coro
+    finally:
+        for limit in reversed(held):
+            limit.release()
+
+
+def attempt(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Coroutine[Any, Any, Any]:
+    """One attempt with its limits and timeout applied inside the coroutine."""
+    if spec.limits:
+        return _limited(spec, ctx, owner, node)
+    coro = make_coroutine(spec, ctx, owner, node)
+    if spec.timeout is None:
+        return coro
+    return _timed(coro, spec.timeout)
 
 
 def is_retryable(exc: BaseException, retryable: tuple[type[BaseException], ...]) -> bool:
@@ -192,7 +251,9 @@ def retry_delay(spec: PhaseSpec, retry: int) -> float:
     return spec.initial_delay * spec.backoff_factor**retry * random.uniform(0.5, 1.0)
 
 
-async def retry_attempts(spec: PhaseSpec, ctx: Any, error: BaseException) -> Any:
+async def retry_attempts(
+    spec: PhaseSpec, ctx: Any, error: BaseException, owner: Any, node: int
+) -> Any:
     """Run the retries of a call whose first attempt failed with ``error``."""
     notify = getattr(spec, "retrying", None)
     retry = 0
@@ -202,11 +263,7 @@ async def retry_attempts(spec: PhaseSpec, ctx: Any, error: BaseException) -> Any
             notify(error, delay)
         await asyncio.sleep(delay)
         try:
-            coro = make_coroutine(spec, ctx)
-            if spec.timeout is None:
-                return await coro
-            async with asyncio.timeout(spec.timeout):
-                return await coro
+            return await attempt(spec, ctx, owner, node)
         except Exception as exc:
             retry += 1
             if retry >= spec.retries or not is_retryable(exc, spec.retryable):
@@ -331,7 +388,9 @@ class Continuation(Coroutine[Any, Any, None]):
             and is_retryable(error, spec.retryable)  # type: ignore[arg-type]
         ):
             self._cancelling = -1
-            self._coro = retry_attempts(spec, self._owner.ctx, error)  # type: ignore[arg-type]
+            self._coro = retry_attempts(
+                spec, self._owner.ctx, error, self._owner, self._node  # type: ignore[arg-type]
+            )
             return self.send(None)
         self._owner.report(self._task, self._node, outcome, error)
         raise StopIteration

@@ -1,4 +1,4 @@
-"""Observed runs: phase specs wrapped to report events, and the event fan-out.
+"""Per-run phase specs: observed calls, and cleanups that wait for leftover work.
 
 A run with observers gets its own copy of the phase spec lists in which every
 spec is an :class:`ObservedSpec`: its function wraps one attempt of the real
@@ -18,12 +18,12 @@ from asyncio import CancelledError
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sdax._call import is_retryable, make_coroutine
+from sdax._call import attempt, is_retryable
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
 
-__all__ = ["Dispatch", "ObservedSpec", "observed_specs"]
+__all__ = ["AfterWorkSpec", "Dispatch", "ObservedSpec", "after_work", "observed_specs"]
 
 _run_ids = itertools.count(1)
 
@@ -72,21 +72,35 @@ class ObservedSpec:
         "_attempts",
         "_dispatch",
         "_inner",
+        "_node",
+        "_owner",
         "_phase",
         "_task",
         "backoff_factor",
+        "executor",
         "fast",
         "fn",
         "initial_delay",
         "kind",
+        "limits",
         "retries",
         "retryable",
         "task_function",
         "timeout",
     )
 
-    def __init__(self, inner: PhaseSpec, dispatch: Dispatch, task: Hashable, phase: PhaseId):
+    def __init__(
+        self,
+        inner: PhaseSpec,
+        dispatch: Dispatch,
+        task: Hashable,
+        phase: PhaseId,
+        owner: Any,
+        node: int,
+    ) -> None:
         self._inner = inner
+        self._owner = owner
+        self._node = node
         self._dispatch = dispatch
         self._task = task
         self._phase = phase
@@ -98,6 +112,8 @@ class ObservedSpec:
         self.backoff_factor = inner.backoff_factor
         self.kind = KIND_ASYNC
         self.timeout = None
+        self.limits = ()
+        self.executor = None
         self.fast = True
         self.fn = self._attempt
 
@@ -119,12 +135,7 @@ class ObservedSpec:
         started = time.monotonic()
         dispatch.emit("phase_started", self._event(started))
         try:
-            coro = make_coroutine(inner, ctx)
-            if inner.timeout is None:
-                result = await coro
-            else:
-                async with asyncio.timeout(inner.timeout):
-                    result = await coro
+            result = await attempt(inner, ctx, self._owner, self._node)
         except CancelledError as exc:
             dispatch.emit("phase_cancelled", self._event(started, error=exc))
             raise
@@ -161,9 +172,70 @@ def observed_specs(
     names: Sequence[Hashable],
     dispatch: Dispatch,
     phase: PhaseId,
+    owner: Any,
 ) -> list[Any]:
     """A run's own copy of a phase's spec list, every spec observed."""
     return [
-        None if spec is None else ObservedSpec(spec, dispatch, names[node], phase)
+        None if spec is None else ObservedSpec(spec, dispatch, names[node], phase, owner, node)
         for node, spec in enumerate(specs)
     ]
+
+
+class AfterWorkSpec:
+    """A post spec that first waits for executor work its task left running.
+
+    The wait never cancels the work; the run's cleanup budget bounds it (the
+    post is then cancelled while waiting and reported as timed out).
+    """
+
+    __slots__ = (
+        "_inner",
+        "_node",
+        "_owner",
+        "_work",
+        "backoff_factor",
+        "executor",
+        "fast",
+        "fn",
+        "initial_delay",
+        "kind",
+        "limits",
+        "retries",
+        "retryable",
+        "task_function",
+        "timeout",
+    )
+
+    def __init__(self, inner: Any, work: list[Any], owner: Any, node: int) -> None:
+        self._inner = inner
+        self._work = work
+        self._owner = owner
+        self._node = node
+        self.task_function = inner.task_function
+        self.retries = inner.retries
+        self.retryable = inner.retryable
+        self.initial_delay = inner.initial_delay
+        self.backoff_factor = inner.backoff_factor
+        self.kind = KIND_ASYNC
+        self.timeout = None
+        self.limits = ()
+        self.executor = None
+        self.fast = True
+        self.fn = self._after
+
+    async def _after(self, ctx: Any) -> Any:
+        pending = [asyncio.wrap_future(w) for w in self._work if not w.done()]
+        if pending:
+            await asyncio.wait(pending)
+        return await attempt(self._inner, ctx, self._owner, self._node)
+
+
+def after_work(
+    specs: Sequence[Any], work: dict[int, list[Any]], owner: Any
+) -> list[Any]:
+    """A copy of the post specs in which tasks with leftover work wait for it first."""
+    patched = list(specs)
+    for node, futures in work.items():
+        if patched[node] is not None:
+            patched[node] = AfterWorkSpec(patched[node], futures, owner, node)
+    return patched

@@ -15,9 +15,18 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from sdax._accel import core
+from sdax._executors import SyncCall
 from sdax.tasks import AsyncTask, TaskFunction
 
-__all__ = ["KIND_ASYNC", "KIND_CALL", "KIND_GROUP", "Plan", "PhaseSpec", "describe_name"]
+__all__ = [
+    "KIND_ASYNC",
+    "KIND_CALL",
+    "KIND_EXECUTOR",
+    "KIND_GROUP",
+    "Plan",
+    "PhaseSpec",
+    "describe_name",
+]
 
 PRE = core.PRE
 EXEC = core.EXEC
@@ -26,6 +35,7 @@ POST = core.POST
 KIND_ASYNC = 0  # an ``async def``: calling it only creates the coroutine
 KIND_CALL = 1  # any other callable: its result is checked at run time
 KIND_GROUP = 2  # takes a task group: each attempt runs inside one
+KIND_EXECUTOR = 3  # a blocking function sent to an executor
 
 
 def describe_name(name: Hashable) -> str:
@@ -42,10 +52,12 @@ class PhaseSpec:
 
     __slots__ = (
         "backoff_factor",
+        "executor",
         "fast",
         "fn",
         "initial_delay",
         "kind",
+        "limits",
         "retries",
         "retryable",
         "task_function",
@@ -55,7 +67,15 @@ class PhaseSpec:
     def __init__(self, tf: TaskFunction[Any]) -> None:
         self.task_function = tf
         self.fn: Any = tf.function
-        if tf.has_task_group_argument:
+        self.executor = tf.executor
+        # One fixed order for taking several limits, so that two calls never
+        # wait for each other's slots.
+        self.limits = tuple(sorted(tf.limits, key=lambda lim: (lim.name, id(lim))))
+        if tf.executor is not None:
+            self.kind = KIND_EXECUTOR
+            if not isinstance(self.fn, SyncCall):
+                self.fn = SyncCall(self.fn)
+        elif tf.has_task_group_argument:
             self.kind = KIND_GROUP
         elif inspect.iscoroutinefunction(tf.function):
             self.kind = KIND_ASYNC
@@ -67,7 +87,7 @@ class PhaseSpec:
         self.initial_delay = float(tf.initial_delay)
         self.backoff_factor = float(tf.backoff_factor)
         # The common case takes the shortest path: an async def without timeout.
-        self.fast = self.kind == KIND_ASYNC and self.timeout is None
+        self.fast = self.kind == KIND_ASYNC and self.timeout is None and not self.limits
 
 
 def _sorted_names(names: Sequence[Hashable], nodes: Sequence[int]) -> tuple[Hashable, ...]:

@@ -25,6 +25,7 @@ import asyncio
 import time
 from asyncio import CancelledError
 from collections.abc import Sequence
+from concurrent.futures import Future
 from contextvars import copy_context
 from sys import getrefcount
 from typing import Any
@@ -36,6 +37,7 @@ from sdax._call import (
     UNUSED_REFS,
     Continuation,
     NotAwaitable,
+    attempt,
     PhaseTask,
     is_retryable,
     enter_task,
@@ -45,7 +47,7 @@ from sdax._call import (
     set_current_task,
 )
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
-from sdax._observe import Dispatch, observed_specs
+from sdax._observe import Dispatch, after_work, observed_specs
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, Plan, PhaseSpec
 from sdax.observe import RunObserver
@@ -79,11 +81,13 @@ class Run:
         "_done",
         "_expired",
         "_interrupt",
+        "_limit",
         "_loop",
         "_phase",
         "_plan",
         "_ready",
         "_timeout",
+        "_unfinished",
         "_running",
         "_spare",
         "_specs",
@@ -102,8 +106,11 @@ class Run:
         timeout: float | None = None,
         cleanup_timeout: float | None = None,
         observers: Sequence[RunObserver] = (),
+        max_concurrency: int | None = None,
     ) -> None:
         self._plan = plan
+        self._limit = max_concurrency
+        self._unfinished: dict[int, list[Future[Any]]] | None = None
         self.ctx = ctx
         self._state = plan.graph.run()
         self.failures: list[Exception] = []
@@ -130,9 +137,9 @@ class Run:
         if observers:
             dispatch = self._dispatch = Dispatch(observers, ctx, len(plan.names))
             self._specs = (
-                observed_specs(plan.pre_spec, plan.names, dispatch, _PRE),
-                observed_specs(plan.exec_spec, plan.names, dispatch, _EXEC),
-                observed_specs(plan.post_spec, plan.names, dispatch, _POST),
+                observed_specs(plan.pre_spec, plan.names, dispatch, _PRE, self),
+                observed_specs(plan.exec_spec, plan.names, dispatch, _EXEC, self),
+                observed_specs(plan.post_spec, plan.names, dispatch, _POST, self),
             )
 
     # -- calling one phase function ----------------------------------------------
@@ -147,21 +154,23 @@ class Run:
         ready = self._ready
         if not ready:
             return
+        if self._stopping and self._phase is not _POST:
+            self._drop_ready(0)
+            return
         loop = self._loop
         ctx = self.ctx
         enter = enter_task
         refs = getrefcount
         unused = UNUSED_REFS
+        limit = self._limit
+        running = self._running
         task = self._spare
         self._spare = None  # only this frame holds it, so reuse can be detected
         previous = set_current_task(loop, task)  # type: ignore[arg-type]
         pos = 0
         try:
             while pos < len(ready):
-                if self._stopping and self._phase is not _POST:
-                    if self._phase is _PRE:
-                        for node in ready[pos:]:
-                            self._state.unstart(node)
+                if limit is not None and len(running) >= limit:
                     break
                 node = ready[pos]
                 pos += 1
@@ -172,12 +181,15 @@ class Run:
                         deadline = None
                         coro = spec.fn(ctx)
                     else:
-                        coro, deadline = self._prepare(spec, context)
+                        coro, deadline = self._prepare(spec, node, context)
                     yielded = context.run(next, coro.__await__(), NOTHING)
                 except BaseException as exc:  # noqa: BLE001 - every failure is handled
                     self._failed_at_once(node, spec, exc, task, context)
                     task = new_phase_task(PhaseTask)
                     enter(loop, task)
+                    if self._stopping and self._phase is not _POST:
+                        self._drop_ready(pos)
+                        break
                     continue
                 if yielded is NOTHING:
                     if done is not None:
@@ -192,22 +204,34 @@ class Run:
         finally:
             set_current_task(loop, previous)  # type: ignore[arg-type]
             self._spare = task
-            del ready[:]
+            del ready[:pos]
 
-    def _prepare(self, spec: PhaseSpec, context: Any) -> tuple[Any, float | None]:
+    def _drop_ready(self, pos: int) -> None:
+        """Forget the ready nodes from ``pos`` on: the phase is stopping."""
+        ready = self._ready
+        if self._phase is _PRE:
+            for node in ready[pos:]:
+                self._state.unstart(node)
+        del ready[pos:]
+
+    def _prepare(self, spec: PhaseSpec, node: int, context: Any) -> tuple[Any, float | None]:
+        """First attempt of a call off the shortest path: its coroutine and deadline."""
+        if spec.limits:
+            # Slots first; the attempt's timeout starts once they are held.
+            return attempt(spec, self.ctx, self, node), None
         deadline = None
         if spec.timeout is not None:
             deadline = self._loop.time() + spec.timeout  # type: ignore[union-attr]
         if spec.kind == KIND_ASYNC:
             return spec.fn(self.ctx), deadline
-        return context.run(make_coroutine, spec, self.ctx), deadline
+        return context.run(make_coroutine, spec, self.ctx, self, node), deadline
 
     def _failed_at_once(
         self, node: int, spec: PhaseSpec, exc: BaseException, task: PhaseTask, context: Any
     ) -> None:
         """Handle a call that raised during its eager step: retry it, or record it."""
         if spec.retries > 0 and is_retryable(exc, spec.retryable):
-            retries = retry_attempts(spec, self.ctx, exc)
+            retries = retry_attempts(spec, self.ctx, exc, self, node)
             self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
         else:
             self._failed(node, exc)
@@ -225,7 +249,12 @@ class Run:
     ) -> None:
         """Let ``task`` run the rest of a call that could not finish eagerly."""
         cont = Continuation(self, node, spec, coro, yielded, task, retrying)
+        # Cancellations the call requested on its own task during the eager
+        # step (current_task().cancel()) must survive the task's initialization.
+        requested = task.cancelling()
         task.__init__(cont, loop=self._loop, context=context)  # type: ignore[misc]
+        for _ in range(requested):
+            task.cancel()
         if deadline is not None:
             cont.start_timer(deadline)
         self._running[task] = node
@@ -241,6 +270,12 @@ class Run:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def unfinished(self, node: int, work: Future[Any]) -> None:
+        """Executor work of ``node`` outlived its attempt: its post must wait for it."""
+        if self._unfinished is None:
+            self._unfinished = {}
+        self._unfinished.setdefault(node, []).append(work)
 
     def describe(self, node: int) -> str:
         """``task 'name' <phase>`` for messages and reprs."""
@@ -311,7 +346,7 @@ class Run:
                 self._done = []
                 for node, outcome, error in done:
                     self._finished(node, outcome, error)
-                if self._ready:
+                if self._ready and (self._limit is None or len(self._running) < self._limit):
                     return
                 continue
             if not self._running:
@@ -359,9 +394,12 @@ class Run:
             self._budget = self._loop.call_later(  # type: ignore[union-attr]
                 self._cleanup_timeout, self._expire_budget
             )
+        specs = self._specs[2]
+        if self._unfinished:
+            specs = after_work(specs, self._unfinished, self)
         try:
             self._state.post_begin(self._ready)
-            await self._walk(self._specs[2], self._state.post_done)
+            await self._walk(specs, self._state.post_done)
         finally:
             if self._budget is not None:
                 self._budget.cancel()

@@ -48,12 +48,16 @@ class AsyncPhaseRunner(Generic[T, K]):
         timeout: float | None = None,
         cleanup_timeout: float | None = None,
         observers: Sequence[RunObserver] = (),
+        max_concurrency: int | None = None,
     ) -> None:
         self.processor = processor
         self.ctx = ctx
-        self._run = Run(processor.analysis.plan, ctx, timeout, cleanup_timeout, observers)
+        self._run = Run(
+            processor.analysis.plan, ctx, timeout, cleanup_timeout, observers, max_concurrency
+        )
         self._last: PhaseId | None = None
         self._busy: list[asyncio.Future[None]] | None = None
+        self._closing = False
         self._closed = False
 
     async def __aenter__(self) -> AsyncPhaseRunner[T, K]:
@@ -108,10 +112,10 @@ class AsyncPhaseRunner(Generic[T, K]):
         """
         if self._busy is not None:
             raise RuntimeError("run_next() is already in progress for this runner")
-        if self._closed or self._run.next_phase is None:
+        if self._closing or self._run.next_phase is None:
             return False
         await self._advance()
-        return self._run.next_phase is not None and not self._closed
+        return self._run.next_phase is not None and not self._closing
 
     async def aclose(self) -> None:
         """Finish the run: wait for a phase in progress, then run what is owed.
@@ -121,6 +125,7 @@ class AsyncPhaseRunner(Generic[T, K]):
         again, or concurrently with a driving task, is safe: no phase runs
         twice. Failures are not raised here (see ``raise_failures()``).
         """
+        self._closing = True  # from now on run_next() runs nothing
         await self._wait_idle()
         if self._closed:
             return
@@ -134,7 +139,7 @@ class AsyncPhaseRunner(Generic[T, K]):
 
     def next_phase_id(self) -> PhaseId | None:
         """The phase ``run_next()`` would run, or ``None`` when none is left."""
-        if self._closed:
+        if self._closing:
             return None
         return self._run.next_phase
 

@@ -67,6 +67,16 @@ def _check_seconds(name: str, value: float | None) -> float | None:
     return float(value)
 
 
+def _check_concurrency(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_concurrency must be an int or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {value}")
+    return value
+
+
 def _check_observer(observer: Any) -> RunObserver:
     if not isinstance(observer, RunObserver):
         raise TypeError(f"observer must be a sdax.observe.RunObserver, got {observer!r}")
@@ -176,6 +186,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         timeout: float | None = None,
         cleanup_timeout: float | None = None,
         observer: RunObserver | None = None,
+        max_concurrency: int | None = None,
     ) -> None:
         """Run all phases over ``ctx``.
 
@@ -194,6 +205,9 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
                 still start, but are cancelled at their first suspension.
             observer: An observer for this run only (in addition to the
                 processor's observers); see :mod:`sdax.observe`.
+            max_concurrency: At most this many phase functions of this run
+                run at once (calls wait, in order, before they start; their
+                timeouts start when they do).
 
         Raises:
             SdaxExecutionError: One or more phase functions failed; raised
@@ -210,6 +224,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
             _check_seconds("timeout", timeout),
             _check_seconds("cleanup_timeout", cleanup_timeout),
             self._observers_with(observer),
+            _check_concurrency(max_concurrency),
         ).run_all()
 
     def _observers_with(self, observer: RunObserver | None) -> tuple[RunObserver, ...]:
@@ -224,12 +239,13 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         timeout: float | None = None,
         cleanup_timeout: float | None = None,
         observer: RunObserver | None = None,
+        max_concurrency: int | None = None,
     ) -> AsyncPhaseRunner[T, K]:
         """Return a runner that runs the phases over ``ctx`` one at a time.
 
-        ``timeout``, ``cleanup_timeout`` and ``observer`` mean what they mean
-        for :meth:`process_tasks`; the deadline counts from the first
-        ``run_next()``.
+        ``timeout``, ``cleanup_timeout``, ``observer`` and
+        ``max_concurrency`` mean what they mean for :meth:`process_tasks`; the
+        deadline counts from the first ``run_next()``.
         """
         return AsyncPhaseRunner(
             self,
@@ -237,6 +253,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
             timeout=_check_seconds("timeout", timeout),
             cleanup_timeout=_check_seconds("cleanup_timeout", cleanup_timeout),
             observers=self._observers_with(observer),
+            max_concurrency=_check_concurrency(max_concurrency),
         )
 
     def __repr__(self) -> str:

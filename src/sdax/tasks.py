@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from sdax._executors import SyncCall, check_executor
+from sdax.limits import CapacityLimit
 
 __all__ = [
     "DEFAULT_RETRYABLE_EXCEPTIONS",
@@ -87,6 +92,18 @@ def _check_number(field: str, value: Any, *, minimum: float, inclusive: bool) ->
         raise ValueError(f"{field} must be {op} {minimum:g}, got {value!r}")
 
 
+def _normalize_limits(value: Any) -> tuple[CapacityLimit, ...]:
+    if isinstance(value, CapacityLimit):
+        return (value,)
+    if not isinstance(value, Iterable):
+        raise TypeError(f"limits must be a CapacityLimit or a tuple of them, got {value!r}")
+    limits = tuple(value)
+    for item in limits:
+        if not isinstance(item, CapacityLimit):
+            raise TypeError(f"limits must contain CapacityLimit objects only, got {item!r}")
+    return limits
+
+
 def _normalize_retryable(value: Any) -> tuple[type[BaseException], ...]:
     if isinstance(value, type):
         value = (value,)
@@ -122,6 +139,11 @@ class TaskFunction(Generic[T]):
             exception of it is an instance of one of these.
         has_task_group_argument: Whether ``function`` takes a
             :class:`SdaxTaskGroup` as its second argument.
+        limits: Capacity limits to hold while an attempt runs (see
+            :mod:`sdax.limits`).
+        executor: Where a blocking ``function`` runs: ``None`` (inline on the
+            event loop), ``"thread"`` (a shared thread pool) or a
+            ``concurrent.futures.Executor``. See :func:`task_sync_func`.
 
     Raises:
         TypeError: A field has the wrong type.
@@ -136,6 +158,8 @@ class TaskFunction(Generic[T]):
     backoff_factor: float = 2.0
     retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS
     has_task_group_argument: bool = False
+    limits: tuple[CapacityLimit, ...] = ()
+    executor: Executor | str | None = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None:
@@ -153,6 +177,18 @@ class TaskFunction(Generic[T]):
             raise TypeError(
                 f"has_task_group_argument must be a bool, got {self.has_task_group_argument!r}"
             )
+        limits = _normalize_limits(self.limits)
+        if limits != self.limits or type(self.limits) is not tuple:
+            object.__setattr__(self, "limits", limits)
+        check_executor(self.executor)
+        if self.executor is not None:
+            if self.has_task_group_argument:
+                raise TypeError("a task-group function cannot run in an executor")
+            if inspect.iscoroutinefunction(self.function):
+                raise TypeError(
+                    "executor needs a plain (blocking) function, got the coroutine function "
+                    f"{self.function!r}"
+                )
 
     def call(self, arg: T, task_group: SdaxTaskGroup) -> Awaitable[Any]:
         """Call the function once, passing the task group if it takes one.
@@ -166,6 +202,11 @@ class TaskFunction(Generic[T]):
         """
         if self.has_task_group_argument:
             return self.function(arg, task_group)  # type: ignore[call-arg]
+        if self.executor is not None:
+            from sdax._executors import run_in_executor
+
+            call = self.function if isinstance(self.function, SyncCall) else SyncCall(self.function)
+            return run_in_executor(call, self.executor, arg, None)
         return self.function(arg)  # type: ignore[call-arg]
 
 
@@ -241,6 +282,7 @@ def task_func(
     initial_delay: float = 1.0,
     backoff_factor: float = 2.0,
     retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+    limits: CapacityLimit | Iterable[CapacityLimit] = (),
 ) -> TaskFunction[T]:
     """Wrap an async function ``function(ctx)`` as a phase function.
 
@@ -251,12 +293,19 @@ def task_func(
         initial_delay: Base retry delay in seconds.
         backoff_factor: Growth of the retry delay per attempt.
         retryable_exceptions: Exception types that allow a retry.
+        limits: Capacity limits each attempt holds while it runs.
 
     Returns:
         The phase function.
     """
     return TaskFunction(
-        function, timeout, retries, initial_delay, backoff_factor, retryable_exceptions
+        function,
+        timeout,
+        retries,
+        initial_delay,
+        backoff_factor,
+        retryable_exceptions,
+        limits=limits,  # type: ignore[arg-type]
     )
 
 
@@ -268,6 +317,7 @@ def task_group_func(
     initial_delay: float = 1.0,
     backoff_factor: float = 2.0,
     retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+    limits: CapacityLimit | Iterable[CapacityLimit] = (),
 ) -> TaskFunction[T]:
     """Wrap an async function ``function(ctx, task_group)`` as a phase function.
 
@@ -281,12 +331,20 @@ def task_group_func(
         initial_delay: Base retry delay in seconds.
         backoff_factor: Growth of the retry delay per attempt.
         retryable_exceptions: Exception types that allow a retry.
+        limits: Capacity limits each attempt holds while it runs.
 
     Returns:
         The phase function.
     """
     return TaskFunction(
-        function, timeout, retries, initial_delay, backoff_factor, retryable_exceptions, True
+        function,
+        timeout,
+        retries,
+        initial_delay,
+        backoff_factor,
+        retryable_exceptions,
+        True,
+        limits,  # type: ignore[arg-type]
     )
 
 
@@ -295,33 +353,68 @@ task_group_task = task_group_func
 
 
 def task_sync_func(
-    function: Callable[[T], Any],
+    function: Callable[[Any], Any],
     *,
     retries: int = 0,
     initial_delay: float = 1.0,
     backoff_factor: float = 2.0,
     retryable_exceptions: tuple[type[BaseException], ...] = DEFAULT_RETRYABLE_EXCEPTIONS,
+    executor: Executor | str | None = None,
+    timeout: float | None = None,
+    arg: Callable[[T], Any] | None = None,
+    result: Callable[[T, Any], None] | None = None,
+    limits: CapacityLimit | Iterable[CapacityLimit] = (),
 ) -> TaskFunction[T]:
-    """Wrap a plain function ``function(ctx)`` as a phase function.
+    """Wrap a plain (blocking) function as a phase function.
 
-    The function runs inline on the event loop thread, so it blocks the loop
-    while it runs: keep it short. Its return value is the phase's result.
+    Without ``executor`` the function runs inline on the event loop thread, as
+    ``function(ctx)``: it blocks the loop while it runs, so keep it short (a
+    timeout cannot interrupt it). With ``executor`` each attempt runs there
+    and the loop stays free; see :mod:`sdax._executors` for the rules
+    (contextvars reach thread pools; process pools get picklable data only;
+    the task's cleanup waits for work that outlived a timeout or a
+    cancellation).
 
     Args:
         function: The synchronous callable.
-        retries: Extra attempts after a retryable failure.
+        retries: Extra attempts after a retryable failure (each resubmits).
         initial_delay: Base retry delay in seconds.
         backoff_factor: Growth of the retry delay per attempt.
         retryable_exceptions: Exception types that allow a retry.
+        executor: ``None``, ``"thread"`` or a ``concurrent.futures.Executor``.
+        timeout: Seconds the phase waits for each attempt (with an executor).
+        arg: Maps the context to what ``function`` receives (default: the
+            context itself). Use it to send only picklable data to a process.
+        result: Called as ``result(ctx, value)`` on the event loop thread with
+            the function's return value, e.g. to store it in the context.
+        limits: Capacity limits each attempt holds while it runs.
 
     Returns:
         The phase function.
 
     Raises:
-        TypeError: If ``function`` is not callable.
+        TypeError: If ``function`` (or ``arg``/``result``) is not callable, or
+            ``executor`` is not an executor.
     """
     if not callable(function):
         raise TypeError(f"task_sync_func needs a callable, got {function!r}")
+    for label, value in (("arg", arg), ("result", result)):
+        if value is not None and not callable(value):
+            raise TypeError(f"task_sync_func {label}= must be callable, got {value!r}")
+    check_executor(executor)
+    if executor is not None or arg is not None or result is not None:
+        call = SyncCall(function, arg, result)
+        return TaskFunction(
+            call,
+            timeout,
+            retries,
+            initial_delay,
+            backoff_factor,
+            retryable_exceptions,
+            False,
+            limits,  # type: ignore[arg-type]
+            executor,
+        )
 
     async def run_inline(ctx: T) -> Any:
         return function(ctx)
@@ -330,6 +423,11 @@ def task_sync_func(
     run_inline.__qualname__ = getattr(function, "__qualname__", run_inline.__qualname__)
     run_inline.__wrapped__ = function  # type: ignore[attr-defined]
     return TaskFunction(
-        run_inline, None, retries, initial_delay, backoff_factor, retryable_exceptions
+        run_inline,
+        timeout,
+        retries,
+        initial_delay,
+        backoff_factor,
+        retryable_exceptions,
+        limits=limits,  # type: ignore[arg-type]
     )
-

@@ -21,10 +21,8 @@ import random
 import sys
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from contextvars import Context
-from typing import Any
-
 from concurrent.futures import Future
+from typing import Any
 
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
@@ -37,13 +35,13 @@ __all__ = [
     "FAILED",
     "NOTHING",
     "OK",
-    "Continuation",
     "UNUSED_REFS",
+    "Continuation",
     "NotAwaitable",
     "PhaseTask",
+    "attempt",
     "enter_task",
     "is_retryable",
-    "attempt",
     "make_coroutine",
     "new_phase_task",
     "retry_attempts",
@@ -82,21 +80,25 @@ class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
             return None
         return super().get_coro()
 
-    def get_context(self) -> Any:
-        """The context of the task, or ``None`` while the call runs eagerly."""
-        if not self._is_initialized():
-            return None
-        return super().get_context()
+    if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
+
+        def get_context(self) -> Any:
+            """The context of the task, or ``None`` while the call runs eagerly."""
+            if not self._is_initialized():
+                return None
+            return super().get_context()  # type: ignore[misc]
 
 
-new_phase_task: Callable[[type[PhaseTask]], PhaseTask] = asyncio.Task.__new__  # type: ignore[assignment]
+new_phase_task: Callable[[type[PhaseTask]], PhaseTask] = asyncio.Task.__new__
 
 _swap = getattr(asyncio.tasks, "_swap_current_task", None)
 _current: dict[Any, Any] | None = (
     None if _swap is not None else asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 )
 
-enter_task: Callable[[Any, Any], Any] = _swap if _current is None else _current.__setitem__
+enter_task: Callable[[Any, Any], Any] = (
+    _swap if _current is None else _current.__setitem__  # type: ignore[assignment]
+)
 """Make a task current on a loop, inside a batch opened by ``set_current_task(loop, None)``."""
 
 
@@ -332,7 +334,7 @@ class Continuation(Coroutine[Any, Any, None]):
             return yielded
         try:
             return self._coro.send(value)
-        except BaseException as exc:  # noqa: BLE001 - StopIteration included
+        except BaseException as exc:
             return self._ended(exc)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
@@ -346,7 +348,7 @@ class Continuation(Coroutine[Any, Any, None]):
             exc = val
         try:
             return self._coro.throw(exc)
-        except BaseException as err:  # noqa: BLE001 - StopIteration included
+        except BaseException as err:
             return self._ended(err)
 
     def close(self) -> None:
@@ -370,6 +372,7 @@ class Continuation(Coroutine[Any, Any, None]):
             self._timer = None
             if timer is not _FIRED:
                 timer.cancel()
+        error: BaseException | None
         if isinstance(exc, StopIteration):
             outcome, error = OK, None
         elif isinstance(exc, CancelledError):

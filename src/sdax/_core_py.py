@@ -46,7 +46,9 @@ def _check_csr(n: int, ptr: Sequence[int], idx: Sequence[int]) -> None:
     if n < 0:
         raise ValueError(f"node count must be >= 0, got {n}")
     if len(ptr) != n + 1:
-        raise ValueError(f"adjacency pointer array must have n + 1 = {n + 1} entries, got {len(ptr)}")
+        raise ValueError(
+            f"adjacency pointer array must have n + 1 = {n + 1} entries, got {len(ptr)}"
+        )
     if ptr[0] != 0 or ptr[n] != len(idx):
         raise ValueError("adjacency pointer array must start at 0 and end at len(indices)")
     for v in range(n):

@@ -30,7 +30,7 @@ def flatten_exceptions(exc: BaseException) -> list[BaseException]:
     return leaves
 
 
-class SdaxExecutionError(ExceptionGroup):  # type: ignore[type-arg]
+class SdaxExecutionError(ExceptionGroup[Exception]):
     """All failures of a run, raised once every owed cleanup has run.
 
     An ``ExceptionGroup``: ``except* SomeError`` works on it. Its entries are

@@ -49,7 +49,7 @@ class Dispatch:
         for observer in self.observers:
             try:
                 getattr(observer, hook)(*args)
-            except Exception as exc:  # noqa: BLE001 - an observer must not break a run
+            except Exception as exc:
                 if not self._warned:
                     self._warned = True
                     warnings.warn(

@@ -23,8 +23,8 @@ __all__ = [
     "KIND_CALL",
     "KIND_EXECUTOR",
     "KIND_GROUP",
-    "Plan",
     "PhaseSpec",
+    "Plan",
     "describe_name",
 ]
 
@@ -66,15 +66,16 @@ class PhaseSpec:
 
     def __init__(self, tf: TaskFunction[Any]) -> None:
         self.task_function = tf
-        self.fn: Any = tf.function
+        fn: Any = tf.function
+        self.fn = fn
         self.executor = tf.executor
         # One fixed order for taking several limits, so that two calls never
         # wait for each other's slots.
         self.limits = tuple(sorted(tf.limits, key=lambda lim: (lim.name, id(lim))))
         if tf.executor is not None:
             self.kind = KIND_EXECUTOR
-            if not isinstance(self.fn, SyncCall):
-                self.fn = SyncCall(self.fn)
+            if not isinstance(fn, SyncCall):
+                self.fn = SyncCall(fn)
         elif tf.has_task_group_argument:
             self.kind = KIND_GROUP
         elif inspect.iscoroutinefunction(tf.function):
@@ -120,14 +121,14 @@ class Plan:
         "post_level",
         "post_levels",
         "post_spec",
+        "pre_set_idx",
         "pre_set_of",
         "pre_set_ptr",
-        "pre_set_idx",
+        "pre_spec",
         "pre_wave_of",
         "pre_wave_set",
         "pred_idx",
         "pred_ptr",
-        "pre_spec",
         "succ_idx",
         "succ_ptr",
     )

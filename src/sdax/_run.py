@@ -37,10 +37,10 @@ from sdax._call import (
     UNUSED_REFS,
     Continuation,
     NotAwaitable,
-    attempt,
     PhaseTask,
-    is_retryable,
+    attempt,
     enter_task,
+    is_retryable,
     make_coroutine,
     new_phase_task,
     retry_attempts,
@@ -49,7 +49,7 @@ from sdax._call import (
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._observe import Dispatch, after_work, observed_specs
 from sdax._phases import PhaseId
-from sdax._plan import KIND_ASYNC, Plan, PhaseSpec
+from sdax._plan import KIND_ASYNC, PhaseSpec, Plan
 from sdax.observe import RunObserver
 
 __all__ = ["Run"]
@@ -86,13 +86,13 @@ class Run:
         "_phase",
         "_plan",
         "_ready",
-        "_timeout",
-        "_unfinished",
         "_running",
         "_spare",
         "_specs",
         "_state",
         "_stopping",
+        "_timeout",
+        "_unfinished",
         "_waiter",
         "ctx",
         "failures",
@@ -164,7 +164,7 @@ class Run:
         unused = UNUSED_REFS
         limit = self._limit
         running = self._running
-        task = self._spare
+        task: PhaseTask = self._spare  # type: ignore[assignment]
         self._spare = None  # only this frame holds it, so reuse can be detected
         previous = set_current_task(loop, task)  # type: ignore[arg-type]
         pos = 0
@@ -183,7 +183,7 @@ class Run:
                     else:
                         coro, deadline = self._prepare(spec, node, context)
                     yielded = context.run(next, coro.__await__(), NOTHING)
-                except BaseException as exc:  # noqa: BLE001 - every failure is handled
+                except BaseException as exc:
                     self._failed_at_once(node, spec, exc, task, context)
                     task = new_phase_task(PhaseTask)
                     enter(loop, task)
@@ -498,7 +498,7 @@ class Run:
         try:
             self.raise_stop()
             self.raise_failures()
-        except BaseException as exc:  # noqa: BLE001 - returned, not handled
+        except BaseException as exc:
             return exc
         return None
 

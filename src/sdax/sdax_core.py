@@ -17,6 +17,7 @@ from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exception
 from sdax._phases import PhaseId
 from sdax._run import Run
 from sdax._runner import AsyncPhaseRunner
+from sdax.observe import RunObserver
 from sdax.sdax_task_analyser import (
     ExecutionGraph,
     ExecutionWave,
@@ -24,7 +25,6 @@ from sdax.sdax_task_analyser import (
     TaskAnalyzer,
     _check_task,
 )
-from sdax.observe import RunObserver
 from sdax.tasks import AsyncTask, SdaxTaskGroup, TaskFunction, join
 
 __all__ = [
@@ -175,7 +175,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         object.__setattr__(self, "_plan", self.analysis.plan)
 
     @staticmethod
-    def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:
+    def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]
         """A builder that takes explicit dependencies between tasks."""
         return AsyncDagTaskProcessorBuilder()
 
@@ -327,7 +327,7 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
         self._observers.append(_check_observer(observer))
         return self
 
-    def add_task(  # type: ignore[override]
+    def add_task(
         self, task: AsyncTask[T, Any], level: int
     ) -> AsyncDagLevelAdapterBuilder[T]:
         """Add ``task`` on ``level`` (any int; levels run in increasing order).

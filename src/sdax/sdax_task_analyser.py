@@ -171,7 +171,7 @@ class TaskAnalyzer(Generic[T, K]):
         """
         tasks = dict(self.tasks)
         dependencies = dict(self.dependencies)
-        return TaskAnalysis(tasks, dependencies, Plan(tasks, dependencies))
+        return TaskAnalysis(tasks, dependencies, Plan(tasks, dependencies))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -197,7 +197,7 @@ class TaskAnalysis(Generic[T, K]):
             ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(plan.pre_wave_deps(w)))
             for w, members in enumerate(plan.pre_wave_members())
         )
-        return ExecutionGraph(waves)
+        return ExecutionGraph(waves)  # type: ignore[arg-type]
 
     @cached_property
     def post_execute_graph(self) -> ExecutionGraph[K]:
@@ -208,7 +208,7 @@ class TaskAnalysis(Generic[T, K]):
             ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(deps[w]))
             for w, members in enumerate(plan.post_wave_members())
         )
-        return ExecutionGraph(waves)
+        return ExecutionGraph(waves)  # type: ignore[arg-type]
 
     def pre_wave_containing(self, task_name: K) -> ExecutionWave[K] | None:
         """The pre wave of ``task_name``, or ``None`` if it has no ``pre_execute``."""

@@ -7,9 +7,9 @@ A task has a name (any hashable key) and up to three phase functions
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
-import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 
-class RetryableException(Exception):  # noqa: N818 - the name is public API
+class RetryableException(Exception):
     """Base class for failures that a task function may retry.
 
     Raise a subclass of it from a phase function to ask for a retry (when the
@@ -205,7 +205,8 @@ class TaskFunction(Generic[T]):
         if self.executor is not None:
             from sdax._executors import run_in_executor
 
-            call = self.function if isinstance(self.function, SyncCall) else SyncCall(self.function)
+            fn: Any = self.function
+            call = fn if isinstance(fn, SyncCall) else SyncCall(fn)
             return run_in_executor(call, self.executor, arg, None)
         return self.function(arg)  # type: ignore[call-arg]
 

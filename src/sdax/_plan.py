@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from array import array
 from collections.abc import Hashable, Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
 from sdax._accel import core
@@ -141,42 +142,39 @@ class Plan:
         names = list(tasks)
         n = len(names)
         index = {name: i for i, name in enumerate(names)}
+        deps_of = [dependencies.get(name, ()) for name in names]
         pred_ptr = array("i", [0])
-        pred_idx = array("i")
-        flags = bytearray(n)
-        specs: dict[int, PhaseSpec] = {}
-        pre_spec: list[PhaseSpec | None] = [None] * n
-        exec_spec: list[PhaseSpec | None] = [None] * n
-        post_spec: list[PhaseSpec | None] = [None] * n
+        pred_ptr.extend(accumulate(map(len, deps_of)))
+        try:
+            pred_idx = array("i", [index[d] for deps in deps_of for d in deps])
+        except KeyError:
+            for name, deps in zip(names, deps_of, strict=True):
+                for d in deps:
+                    if d not in index:
+                        raise ValueError(
+                            f"Task {name!r} depends on non-existent task {d!r}"
+                        ) from None
+            raise
 
-        def spec_of(tf: TaskFunction[Any]) -> PhaseSpec:
-            spec = specs.get(id(tf))
-            if spec is None:
-                spec = specs[id(tf)] = PhaseSpec(tf)
-            return spec
-
-        for i, name in enumerate(names):
-            deps = dependencies.get(name, ())
-            try:
-                pred_idx.extend([index[d] for d in deps])
-            except KeyError:
-                missing = next(d for d in deps if d not in index)
-                raise ValueError(
-                    f"Task {name!r} depends on non-existent task {missing!r}"
-                ) from None
-            pred_ptr.append(len(pred_idx))
-            t = tasks[name]
-            bits = 0
-            if t.pre_execute is not None:
-                bits |= PRE
-                pre_spec[i] = spec_of(t.pre_execute)
-            if t.execute is not None:
-                bits |= EXEC
-                exec_spec[i] = spec_of(t.execute)
-            if t.post_execute is not None:
-                bits |= POST
-                post_spec[i] = spec_of(t.post_execute)
-            flags[i] = bits
+        # One PhaseSpec per distinct TaskFunction object: tasks often share them.
+        declared = list(tasks.values())
+        pre_tf = [t.pre_execute for t in declared]
+        exec_tf = [t.execute for t in declared]
+        post_tf = [t.post_execute for t in declared]
+        specs: dict[int, PhaseSpec | None] = {id(None): None}
+        for tfs in (pre_tf, exec_tf, post_tf):
+            for tf in tfs:
+                if tf is not None and id(tf) not in specs:
+                    specs[id(tf)] = PhaseSpec(tf)
+        pre_spec = [specs[id(tf)] for tf in pre_tf]
+        exec_spec = [specs[id(tf)] for tf in exec_tf]
+        post_spec = [specs[id(tf)] for tf in post_tf]
+        flags = bytes(
+            [
+                (a is not None) | (b is not None) << 1 | (c is not None) << 2
+                for a, b, c in zip(pre_tf, exec_tf, post_tf, strict=True)
+            ]
+        )
 
         succ_ptr, succ_idx = core.successors(n, pred_ptr, pred_idx)
         order = core.topological_order(n, pred_ptr, succ_ptr, succ_idx)
@@ -186,7 +184,7 @@ class Plan:
             raise ValueError(f"Cycle detected: {path}")
 
         self.names = names
-        self.flags = bytes(flags)
+        self.flags = flags
         self.pred_ptr = pred_ptr
         self.pred_idx = pred_idx
         self.succ_ptr = succ_ptr

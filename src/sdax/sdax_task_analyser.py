@@ -30,7 +30,6 @@ __all__ = ["ExecutionGraph", "ExecutionWave", "TaskAnalysis", "TaskAnalyzer"]
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-_PHASES = ("pre_execute", "execute", "post_execute")
 _REPR_WAVES = 40  # waves shown per graph in repr()
 
 
@@ -80,25 +79,44 @@ class ExecutionGraph(Generic[K]):
 
 
 def _normalize_depends_on(name: Hashable, depends_on: Any) -> tuple[Hashable, ...]:
-    if isinstance(depends_on, str | bytes):
+    if type(depends_on) is tuple:
+        deps: tuple[Hashable, ...] = depends_on
+    elif isinstance(depends_on, str | bytes):
         return (depends_on,)
-    if not isinstance(depends_on, Iterable):
+    elif isinstance(depends_on, Iterable):
+        deps = tuple(depends_on)
+    else:
         raise TypeError(
             f"Task {name!r}: depends_on must be a tuple of task names, got {depends_on!r}"
         )
-    deps = tuple(depends_on)
-    for dep in deps:
-        try:
-            hash(dep)
-        except TypeError:
-            raise TypeError(
-                f"Task {name!r}: dependency names must be hashable, got {dep!r}"
-            ) from None
+    try:
+        hash(deps)  # hashes every name at once
+    except TypeError:
+        for dep in deps:
+            try:
+                hash(dep)
+            except TypeError:
+                raise TypeError(
+                    f"Task {name!r}: dependency names must be hashable, got {dep!r}"
+                ) from None
+        raise
     return deps
 
 
+def _check_phase(task: AsyncTask[Any, Any], phase: str) -> None:
+    tf = getattr(task, phase)
+    if not isinstance(tf, TaskFunction):
+        raise TypeError(
+            f"Task {task.name!r}: {phase} must be a TaskFunction (see task_func()), got {tf!r}"
+        )
+    if not callable(tf.function):
+        raise TypeError(
+            f"Task {task.name!r}: {phase} function must be callable, got {tf.function!r}"
+        )
+
+
 def _check_task(task: Any) -> None:
-    if not isinstance(task, AsyncTask):
+    if type(task) is not AsyncTask and not isinstance(task, AsyncTask):
         raise TypeError(f"add_task() needs an AsyncTask, got {task!r}")
     try:
         hash(task.name)
@@ -106,19 +124,16 @@ def _check_task(task: Any) -> None:
         raise TypeError(
             f"Task name must be hashable, got {type(task.name).__name__} {task.name!r}"
         ) from None
-    for phase in _PHASES:
-        tf = getattr(task, phase)
-        if tf is None:
-            continue
-        if not isinstance(tf, TaskFunction):
-            raise TypeError(
-                f"Task {task.name!r}: {phase} must be a TaskFunction (see task_func()), "
-                f"got {tf!r}"
-            )
-        if not callable(tf.function):
-            raise TypeError(
-                f"Task {task.name!r}: {phase} function must be callable, got {tf.function!r}"
-            )
+    # The common case costs three identity checks; anything else gets the full check.
+    tf = task.pre_execute
+    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
+        _check_phase(task, "pre_execute")
+    tf = task.execute
+    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
+        _check_phase(task, "execute")
+    tf = task.post_execute
+    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
+        _check_phase(task, "post_execute")
 
 
 @dataclass

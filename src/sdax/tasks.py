@@ -244,10 +244,10 @@ class AsyncTask(Generic[T, K]):
         _set_post(self, post_execute)
 
 
-_set_name = AsyncTask.name.__set__  # type: ignore[attr-defined]
-_set_pre = AsyncTask.pre_execute.__set__  # type: ignore[attr-defined]
-_set_exec = AsyncTask.execute.__set__  # type: ignore[attr-defined]
-_set_post = AsyncTask.post_execute.__set__  # type: ignore[attr-defined]
+_set_name = AsyncTask.__dict__["name"].__set__
+_set_pre = AsyncTask.__dict__["pre_execute"].__set__
+_set_exec = AsyncTask.__dict__["execute"].__set__
+_set_post = AsyncTask.__dict__["post_execute"].__set__
 
 
 def task(

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -124,12 +125,49 @@ def mark(ok: bool | None) -> str:
     return "" if ok is None else (" ✓" if ok else " ✗")
 
 
+class Times:
+    """The per-round times of one group; statistics pair values of the same round.
+
+    A ratio (or difference) is computed round by round, from runs that were timed
+    next to each other, and then the median is taken: a burst of load on the
+    machine moves both runs of a round, and so hardly moves the ratio.
+    """
+
+    def __init__(self, raw: dict[str, list[float]]) -> None:
+        self.raw = raw
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.raw
+
+    def med(self, key: str) -> float:
+        return shapes.median(self.raw[key])
+
+    def ratios(self, a: str, b: str) -> list[float]:
+        return [x / y for x, y in zip(self.raw[a], self.raw[b], strict=True)]
+
+    def ratio(self, a: str, b: str) -> float:
+        """Median over rounds of ``a / b``."""
+        return shapes.median(self.ratios(a, b))
+
+    def spread(self, a: str, b: str) -> str:
+        """Interquartile range of the per-round ``a / b``, as text."""
+        values = self.ratios(a, b)
+        if len(values) < 4:
+            return ""
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        return f" [{q1:.2f}–{q3:.2f}]"
+
+    def diff(self, a: str, b: str) -> float:
+        """Median over rounds of ``a - b``."""
+        return shapes.median([x - y for x, y in zip(self.raw[a], self.raw[b], strict=True)])
+
+
 @dataclass
 class Report:
     """Everything measured, as plain data (also dumped by ``--json``)."""
 
     info: dict[str, Any] = field(default_factory=dict)
-    runtime: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> key -> s
+    runtime: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # group->key->s
     build: dict[str, dict[str, float | None]] = field(default_factory=dict)  # shape -> col
     build_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # core -> figures
@@ -152,7 +190,7 @@ def measure_runtime(cores: Sequence[str], rounds: int, warmup: int, report: Repo
                         runner = shapes.SDAX_CASES[key][1](sdax)
                     runners[f"{key}@{label}"] = (runner, core_scope(label))
             times = shapes.time_interleaved(loop, runners, rounds, warmup)
-            report.runtime[group.key] = {k: shapes.median(v) for k, v in times.items()}
+            report.runtime[group.key] = times
             print(f"  runtime {group.key}: done", file=sys.stderr, flush=True)
     finally:
         loop.close()
@@ -275,9 +313,6 @@ def run_reference(python: str, rounds: int, warmup: int, build_specs: str) -> di
         cmd, env=env, cwd="/", stdout=subprocess.PIPE, stderr=None, text=True, check=True
     )
     data: dict[str, Any] = json.loads(proc.stdout)
-    data["runtime"] = {
-        g: {k: shapes.median(v) for k, v in t.items()} for g, t in data["runtime"].items()
-    }
     data["build"] = {k: (None if v is None else shapes.median(v)) for k, v in data["build"].items()}
     return data
 
@@ -308,58 +343,64 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
         )
     add(
         f"- runtime: {info['rounds']} timed rounds (+{info['warmup']} warm-up) per case, "
-        "cases interleaved round by round; medians. GC enabled, collected before each round."
+        "cases interleaved round by round (rotating order); GC enabled, collected before each "
+        "round."
     )
     add("")
     cores = [c for c in cores_all if info["unavailable"].get(c) is None]
-    rt = report.runtime
-    ref_rt = ref["runtime"] if ref else {}
+    rt = {g: Times(t) for g, t in report.runtime.items()}
+    ref_rt = {g: Times(t) for g, t in ref["runtime"].items()} if ref else {}
 
-    def ratio(group: str, case: str, base: str, label: str) -> float | None:
-        data = rt.get(group, {})
-        if f"{case}@{label}" not in data:
-            return None
-        return data[f"{case}@{label}"] / data[base]
+    def table_head(first: str, baseline: str) -> None:
+        head = [first, baseline, *cores_all]
+        if ref:
+            head.append(f"reference {ref['sdax_version']}")
+        head.append("target")
+        add("| " + " | ".join(head) + " |")
+        add("|" + "---|" * len(head))
 
     # Runtime ratios.
-    add("### Runtime: median per run, and ratio to the raw-asyncio baseline of the same group")
+    add(
+        "### Runtime: median per run, and ratio to the raw-asyncio baseline of the same group "
+        "(median of per-round ratios, [interquartile range])"
+    )
     add("")
-    head = ["shape", "raw asyncio baseline", *cores_all]
-    if ref:
-        head.append(f"reference {ref['sdax_version']}")
-    head.append("target")
-    add("| " + " | ".join(head) + " |")
-    add("|" + "---|" * len(head))
+    table_head("shape", "raw asyncio baseline")
     for group in shapes.GROUPS:
         if group.key not in RATIO_TARGETS:
             continue
         case, base, target = RATIO_TARGETS[group.key]
         data = rt[group.key]
         row = [f"{group.title}: {shapes.SDAX_CASES[case][0]}"]
-        row.append(f"{fmt_ms(data[base])} ({shapes.BASELINES[base][0].split(': ')[1]})")
+        row.append(f"{fmt_ms(data.med(base))} ({shapes.BASELINES[base][0].split(': ')[1]})")
         for label in cores_all:
-            r = ratio(group.key, case, base, label)
-            if r is None:
+            key = f"{case}@{label}"
+            if key not in data:
                 row.append("not built")
-            else:
-                row.append(f"{fmt_ms(data[f'{case}@{label}'])} = {fmt_ratio(r)}{mark(r <= target)}")
+                continue
+            r = data.ratio(key, base)
+            row.append(
+                f"{fmt_ms(data.med(key))} = **{fmt_ratio(r)}**{data.spread(key, base)}"
+                f"{mark(r <= target)}"
+            )
         if ref:
             rd = ref_rt[group.key]
-            r = rd[case] / rd[base]
-            row.append(f"{fmt_ms(rd[case])} = {fmt_ratio(r)} (base {fmt_ms(rd[base])})")
+            row.append(
+                f"{fmt_ms(rd.med(case))} = {fmt_ratio(rd.ratio(case, base))} "
+                f"(its baseline {fmt_ms(rd.med(base))})"
+            )
         row.append(f"≤ {target}×")
         add("| " + " | ".join(row) + " |")
     add("")
 
     # Timeout overhead.
-    add("### Timeout overhead per phase call: (run with `timeout=10` − run without) / 1,000")
+    add(
+        "### Timeout overhead per phase call: median over rounds of (run with `timeout=10` − "
+        "run without) / 1,000"
+    )
     add("")
-    head = ["phase", "asyncio.wait_for (raw)", *cores_all]
-    if ref:
-        head.append(f"reference {ref['sdax_version']}")
-    head.append("target")
-    add("| " + " | ".join(head) + " |")
-    add("|" + "---|" * len(head))
+    table_head("phase", "asyncio.wait_for (raw)")
+    per = shapes.N_TASKS / 1e6
     for group_key, title, (base, base_wf), (plain, timed) in (
         ("timeout", "zero work (never suspends)", ("gather", "gather_wait_for"),
          ("single_level", "single_level_timeout")),
@@ -367,17 +408,15 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
          ("suspend_exec", "suspend_exec_timeout")),
     ):  # fmt: skip
         data = rt[group_key]
-        per = shapes.N_TASKS / 1e6
-        row = [title, f"{(data[base_wf] - data[base]) / per:.2f} µs"]
+        row = [title, f"{data.diff(base_wf, base) / per:.2f} µs"]
         for label in cores_all:
             if f"{timed}@{label}" not in data:
                 row.append("not built")
                 continue
-            us = (data[f"{timed}@{label}"] - data[f"{plain}@{label}"]) / per
-            row.append(f"{us:.2f} µs{mark(us <= TIMEOUT_TARGET_US)}")
+            us = data.diff(f"{timed}@{label}", f"{plain}@{label}") / per
+            row.append(f"**{us:.2f} µs**{mark(us <= TIMEOUT_TARGET_US)}")
         if ref:
-            rd = ref_rt[group_key]
-            row.append(f"{(rd[timed] - rd[plain]) / per:.2f} µs")
+            row.append(f"{ref_rt[group_key].diff(timed, plain) / per:.2f} µs")
         row.append(f"≤ {TIMEOUT_TARGET_US:g} µs")
         add("| " + " | ".join(row) + " |")
     add("")
@@ -385,109 +424,110 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
     # Concurrency.
     add(
         "### Concurrency: 100 runs of one 100-task processor, at once vs one after the other "
-        "(throughput in runs/s; ratio = concurrent ÷ sequential throughput)"
+        "(throughput in runs/s; ratio = concurrent ÷ sequential throughput, median of "
+        "per-round ratios)"
     )
     add("")
-    head = ["work", "raw asyncio (100 gathers of 100)", *cores_all]
-    if ref:
-        head.append(f"reference {ref['sdax_version']}")
-    head.append("target")
-    add("| " + " | ".join(head) + " |")
-    add("|" + "---|" * len(head))
+    table_head("work", "raw asyncio (100 gathers of 100)")
     runs = shapes.CONCURRENT_RUNS
     for group_key, title, suffix in (
         ("concurrency", "zero work, three phases", ""),
         ("concurrency-suspending", "executes sleep(0) once", "_suspend"),
     ):
+
+        def cell(data: Times, conc: str, seq: str) -> tuple[str, float]:
+            r = data.ratio(seq, conc)
+            text = (
+                f"{runs / data.med(conc):,.0f} vs {runs / data.med(seq):,.0f} runs/s = "
+                f"**{fmt_ratio(r)}**{data.spread(seq, conc)}"
+            )
+            return text, r
+
         data = rt[group_key]
-
-        def cell(conc: float, seq: float) -> tuple[str, float]:
-            r = seq / conc
-            return f"{runs / conc:,.0f} vs {runs / seq:,.0f} runs/s = {fmt_ratio(r)}", r
-
         raw_text, raw_ratio = cell(
-            data[f"gather_runs_concurrent{suffix}"], data[f"gather_runs_sequential{suffix}"]
+            data, f"gather_runs_concurrent{suffix}", f"gather_runs_sequential{suffix}"
         )
         row = [title, raw_text]
         for label in cores_all:
             if f"concurrent{suffix}@{label}" not in data:
                 row.append("not built")
                 continue
-            text, r = cell(data[f"concurrent{suffix}@{label}"], data[f"sequential{suffix}@{label}"])
+            text, r = cell(data, f"concurrent{suffix}@{label}", f"sequential{suffix}@{label}")
             row.append(text + mark(r >= CONCURRENCY_TARGET * raw_ratio))
         if ref:
-            rd = ref_rt[group_key]
-            row.append(cell(rd[f"concurrent{suffix}"], rd[f"sequential{suffix}"])[0])
+            row.append(cell(ref_rt[group_key], f"concurrent{suffix}", f"sequential{suffix}")[0])
         row.append(f"ratio ≥ {CONCURRENCY_TARGET}× raw asyncio's")
         add("| " + " | ".join(row) + " |")
     add("")
 
-    # Build.
-    add(
-        "### Build: `builder()`, every `add_task`, `build()`; every task with three phases "
-        "(random DAG: 4 random earlier dependencies per task, seeded)"
-    )
-    add("")
-    head = ["graph", "tasks", *cores_all]
-    if len(cores) == 2:
-        head.append("pure ÷ compiled")
-    if ref:
-        head.append(f"reference {ref['sdax_version']}")
-    head.append("target")
-    add("| " + " | ".join(head) + " |")
-    add("|" + "---|" * len(head))
-    ref_build = ref["build"] if ref else {}
-    by_size = sorted(
-        report.build, key=lambda k: (report.build_meta[k]["title"], report.build_meta[k]["tasks"])
-    )
-    for key in by_size:
-        row_data = report.build[key]
-        meta = report.build_meta[key]
-        target = meta["target_s"]
-        row = [meta["title"], f"{meta['tasks']:,}"]
-        for label in cores_all:
-            t = row_data.get(label)
-            ok = None if target is None or t is None else t <= target
-            row.append("not built" if t is None else fmt_s(t) + mark(ok))
-        if len(cores) == 2:
-            pure, comp = row_data["pure"], row_data["compiled"]
-            speed = None if pure is None or comp is None else pure / comp
-            row.append(fmt_ratio(speed) + mark(None if speed is None else speed >= 5))
-        if ref:
-            family = key.split("-")[0]
-            rkey = f"{family}:{meta['tasks'] - 2 if family == 'fan' else meta['tasks']}"
-            if rkey in ref_build:
-                v = ref_build[rkey]
-                row.append("skipped (budget)" if v is None else fmt_s(v))
-            else:
-                row.append("not run")
-        row.append("" if target is None else f"< {fmt_s(target)}")
-        add("| " + " | ".join(row) + " |")
-    add("")
-
-    # Growth.
-    series = sorted(
-        (meta["tasks"], key)
-        for key, meta in report.build_meta.items()
-        if meta["title"] == "random DAG"
-    )
-    steps = [(a, b) for a, b in itertools.pairwise(series) if b[0] == 10 * a[0]]
-    if steps:
-        add("Growth of the random-DAG build, 10× tasks → N× time (target: N ≤ 12):")
+    if report.build:
+        # Build.
+        add(
+            "### Build: `builder()`, every `add_task`, `build()`; every task with three phases "
+            "(random DAG: 4 random earlier dependencies per task, seeded)"
+        )
         add("")
-        head = ["step", *cores_all]
+        head = ["graph", "tasks", *cores_all]
+        if len(cores) == 2:
+            head.append("pure ÷ compiled")
+        if ref:
+            head.append(f"reference {ref['sdax_version']}")
+        head.append("target")
         add("| " + " | ".join(head) + " |")
         add("|" + "---|" * len(head))
-        for (na, ka), (nb, kb) in steps:
-            row = [f"{na:,} → {nb:,}"]
+        ref_build = ref["build"] if ref else {}
+        by_size = sorted(
+            report.build,
+            key=lambda k: (report.build_meta[k]["title"], report.build_meta[k]["tasks"]),
+        )
+        for key in by_size:
+            row_data = report.build[key]
+            meta = report.build_meta[key]
+            target = meta["target_s"]
+            row = [meta["title"], f"{meta['tasks']:,}"]
             for label in cores_all:
-                ta, tb = report.build[ka].get(label), report.build[kb].get(label)
-                if ta is None or tb is None:
-                    row.append("n/a")
+                t = row_data.get(label)
+                ok = None if target is None or t is None else t <= target
+                row.append("not built" if t is None else fmt_s(t) + mark(ok))
+            if len(cores) == 2:
+                pure, comp = row_data["pure"], row_data["compiled"]
+                speed = None if pure is None or comp is None else pure / comp
+                row.append(fmt_ratio(speed) + mark(None if speed is None else speed >= 5))
+            if ref:
+                family = key.split("-")[0]
+                rkey = f"{family}:{meta['tasks'] - 2 if family == 'fan' else meta['tasks']}"
+                if rkey in ref_build:
+                    v = ref_build[rkey]
+                    row.append("skipped (budget)" if v is None else fmt_s(v))
                 else:
-                    row.append(f"{tb / ta:.1f}×{mark(tb / ta <= 12)}")
+                    row.append("not run")
+            row.append("" if target is None else f"< {fmt_s(target)}")
             add("| " + " | ".join(row) + " |")
         add("")
+
+        # Growth.
+        series = sorted(
+            (meta["tasks"], key)
+            for key, meta in report.build_meta.items()
+            if meta["title"] == "random DAG"
+        )
+        steps = [(a, b) for a, b in itertools.pairwise(series) if b[0] == 10 * a[0]]
+        if steps:
+            add("Growth of the random-DAG build, 10× tasks → N× time (target: N ≤ 12):")
+            add("")
+            head = ["step", *cores_all]
+            add("| " + " | ".join(head) + " |")
+            add("|" + "---|" * len(head))
+            for (na, ka), (nb, kb) in steps:
+                row = [f"{na:,} → {nb:,}"]
+                for label in cores_all:
+                    ta, tb = report.build[ka].get(label), report.build[kb].get(label)
+                    if ta is None or tb is None:
+                        row.append("n/a")
+                    else:
+                        row.append(f"{tb / ta:.1f}×{mark(tb / ta <= 12)}")
+                add("| " + " | ".join(row) + " |")
+            add("")
 
     # Memory.
     if report.memory:

@@ -33,6 +33,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,7 @@ class Report:
     build: dict[str, dict[str, float | None]] = field(default_factory=dict)  # shape -> col
     build_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # core -> figures
+    primitives: dict[str, float] = field(default_factory=dict)  # operation -> s
     reference: dict[str, Any] | None = None
 
 
@@ -228,6 +230,98 @@ def measure_build(
         print(f"  build {shape.key}: {summary}", file=sys.stderr, flush=True)
 
 
+def per_call(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
+    """Median seconds per ``fn()`` call over ``repeat`` batches of ``number`` calls."""
+    batches = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        batches.append((time.perf_counter() - t0) / number)
+    return shapes.median(batches)
+
+
+def measure_primitives(cores: Sequence[str], quick: bool) -> dict[str, float]:
+    """What the building blocks of a run cost on this machine, in seconds per operation."""
+    number = 2_000 if quick else 20_000
+    loop = asyncio.new_event_loop()
+    out: dict[str, float] = {}
+    zero_work = shapes.zero_work
+    ctx = shapes.Ctx()
+
+    def send_once() -> None:
+        try:
+            zero_work(ctx).send(None)
+        except StopIteration:
+            pass
+
+    out["coroutine: create + send(None) to completion"] = per_call(send_once, number)
+
+    def eager_step() -> None:
+        context = copy_context()
+        try:
+            context.run(zero_work(ctx).send, None)
+        except StopIteration:
+            pass
+
+    out["same, inside copy_context().run (an eager phase step)"] = per_call(eager_step, number)
+    out["copy_context()"] = per_call(copy_context, number)
+
+    async def inside_task(body: Callable[[], Any], n: int) -> None:
+        for _ in range(n):
+            await body()
+
+    def per_await(body: Callable[[], Any], n: int) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            loop.run_until_complete(inside_task(body, n))
+            times.append((time.perf_counter() - t0) / n)
+        return shapes.median(times)
+
+    n = number // 4
+    out["await asyncio.sleep(0) in a task (one event-loop round trip)"] = per_await(
+        lambda: asyncio.sleep(0), n
+    )
+
+    def gather_batch() -> None:
+        loop.run_until_complete(shapes.gather_runner(zero_work, 1_000)())
+
+    out["asyncio task of a zero-work coroutine (gather of 1,000, per task)"] = (
+        per_call(gather_batch, 3 if quick else 10) / 1_000
+    )
+
+    def timed_await() -> Any:
+        async def body() -> None:
+            async with asyncio.timeout(10):
+                await zero_work(ctx)
+
+        return body()
+
+    out["async with asyncio.timeout(10) around a zero-work await"] = per_await(timed_await, n)
+    out["asyncio.wait_for(zero-work, 10) awaited in a task"] = per_await(
+        lambda: asyncio.wait_for(zero_work(ctx), 10), n
+    )
+
+    def timer() -> None:
+        loop.call_at(loop.time() + 10, send_once).cancel()
+
+    out["loop.call_at(...) + cancel() (a timer that does not fire)"] = per_call(timer, number)
+
+    for label in cores:
+        with using_core(label):
+            one = shapes.single_run(shapes.level_processor(sdax, 1, 1, ("execute",), zero_work))
+
+            def run_one(one: shapes.Runner = one) -> None:
+                loop.run_until_complete(one())
+
+            out[f"sdax ({label}): process_tasks of a 1-task execute-only processor"] = per_call(
+                run_one, number // 10
+            )
+    loop.close()
+    return out
+
+
 def measure_memory(label: str, n: int) -> dict[str, Any]:
     """Build-time and run-time memory of an ``n``-task random-DAG processor.
 
@@ -276,6 +370,10 @@ def measure_memory(label: str, n: int) -> dict[str, Any]:
             tracemalloc.stop()
             loop.close()
     assert snap1 is not None
+    graph = getattr(getattr(processor, "_plan", None), "graph", None)
+    if graph is not None and hasattr(graph, "run"):
+        with using_core(label):
+            out["state_setup"] = per_call(graph.run, 20)
     # Leave out tracemalloc's own snapshot and this module's probe.
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
     stats = snap1.filter_traces(ignore).compare_to(snap0.filter_traces(ignore), "lineno")
@@ -530,33 +628,61 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
                 add("| " + " | ".join(row) + " |")
             add("")
 
+    # Primitive costs and per-call figures.
+    add("### What costs what on this machine (median per operation)")
+    add("")
+    add("| operation | cost |")
+    add("|---|---|")
+    for name, seconds in report.primitives.items():
+        add(f"| {name} | {seconds * 1e6:.2f} µs |")
+    for label in cores:
+        for group, case, calls in (
+            ("three-phases", "three_phases", 3 * shapes.N_TASKS),
+            ("single-level", "single_level", shapes.N_TASKS),
+        ):
+            key = f"{case}@{label}"
+            if group in rt and key in rt[group]:
+                us = rt[group].med(key) / calls * 1e6
+                add(f"| sdax ({label}): one zero-work phase call, within {case} | {us:.2f} µs |")
+    add("")
+
     # Memory.
     if report.memory:
         n = next(iter(report.memory.values()))["tasks"]
         add(f"### Memory of a {n:,}-task processor (random DAG, three phases; tracemalloc)")
         add("")
         add(
-            "| core | build peak | processor retained | RSS growth | run peak | "
-            "run peak per task | alive mid-run | largest mid-run allocations (bytes, blocks) |"
+            "| core | build peak | processor retained | RSS growth | per-run state setup | "
+            "run peak | run peak per task | alive mid-run | "
+            "largest mid-run allocations (bytes, blocks) |"
         )
-        add("|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|")
         for label, m in report.memory.items():
             top = "; ".join(
                 f"{where} {size:,} B / {count:+d}" for where, size, count in m["mid_run_top"]
             )
-            add(
-                f"| {label} | {m['build_peak'] / 2**20:.1f} MiB | {m['retained'] / 2**20:.1f} MiB"
-                f" | {m['rss_growth'] / 2**20:.1f} MiB | {m['run_peak'] / 1024:.0f} KiB"
-                f" | {m['run_peak'] / n:.1f} B | {m['mid_run_bytes'] / 1024:.0f} KiB in "
-                f"{m['mid_run_blocks']:,} blocks | {top} |"
-            )
+            setup = f"{m['state_setup'] * 1e6:.0f} µs" if "state_setup" in m else "n/a"
+            cells = [
+                label,
+                f"{m['build_peak'] / 2**20:.1f} MiB",
+                f"{m['retained'] / 2**20:.1f} MiB",
+                f"{m['rss_growth'] / 2**20:.1f} MiB",
+                setup,
+                f"{m['run_peak'] / 1024:.0f} KiB",
+                f"{m['run_peak'] / n:.1f} B",
+                f"{m['mid_run_bytes'] / 1024:.0f} KiB in {m['mid_run_blocks']:,} blocks",
+                top,
+            ]
+            add("| " + " | ".join(cells) + " |")
         add("")
         add(
             "Task objects and dependency tuples are made before measuring (they are the "
             "user's). *Run peak*: tracemalloc peak during one `process_tasks` above the "
             "memory in use before it. *Alive mid-run*: blocks allocated since the run began "
-            "and still alive when the last execute runs (every pre done). tracemalloc only "
-            "sees memory taken through Python's allocators."
+            "and still alive when the last execute runs (every pre done). *Per-run state "
+            "setup*: `graph.run()`, the copy of the counters a run starts from. tracemalloc "
+            "only sees memory taken through Python's allocators (a C `malloc` in the compiled "
+            "core is invisible to it)."
         )
         add("")
     return "\n".join(lines)
@@ -640,6 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             known = {s.key for s in build}
             build = [s for s in extra_build_shapes(ref_specs) if s.key not in known] + build
         measure_build(cores, build, report)
+    print("primitive costs...", file=sys.stderr, flush=True)
+    report.primitives = measure_primitives(cores, args.quick)
     if not args.no_memory:
         n = 10_000 if args.quick else 100_000
         print(f"memory ({n:,} tasks)...", file=sys.stderr, flush=True)

@@ -636,13 +636,13 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
     for name, seconds in report.primitives.items():
         add(f"| {name} | {seconds * 1e6:.2f} µs |")
     for label in cores:
-        for group, case, calls in (
+        for gkey, case, calls in (
             ("three-phases", "three_phases", 3 * shapes.N_TASKS),
             ("single-level", "single_level", shapes.N_TASKS),
         ):
             key = f"{case}@{label}"
-            if group in rt and key in rt[group]:
-                us = rt[group].med(key) / calls * 1e6
+            if gkey in rt and key in rt[gkey]:
+                us = rt[gkey].med(key) / calls * 1e6
                 add(f"| sdax ({label}): one zero-work phase call, within {case} | {us:.2f} µs |")
     add("")
 

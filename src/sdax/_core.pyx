@@ -1,0 +1,1434 @@
+# cython: language_level=3
+# cython: binding=True
+# cython: embedsignature=True
+# cython: annotation_typing=False
+# cython: auto_pickle=False
+# cython: boundscheck=False
+# cython: wraparound=False
+# cython: initializedcheck=False
+# cython: cdivision=True
+"""Integer graph kernels of sdax, compiled.
+
+The twin of ``sdax._core_py``: same names, same signatures, same results and
+the same exceptions for the checks that module makes. The work runs over C
+``int`` arrays; Python objects appear only at the edges (arguments in, result
+arrays and ready lists out).
+
+A graph of ``n`` nodes is given as a predecessor adjacency in CSR form (the
+dependencies of node ``v`` are ``pred_idx[pred_ptr[v]:pred_ptr[v + 1]]``) and
+per-node phase flags (bits ``PRE``, ``EXEC``, ``POST``). Results are
+``array('i')`` objects (a list of ints for a cycle path).
+
+Arguments the pure twin indexes without checking (the order, set ids, node
+numbers handed back to a run) are checked here before memory is touched: where
+the pure twin raises ``IndexError`` this module raises ``IndexError`` too; a
+negative node number, which Python would silently count from the end, is an
+``IndexError`` here, except for ``RunState`` methods, which index exactly as the
+pure twin's lists and bytearrays do.
+"""
+
+import array as _pyarray
+import inspect as _inspect
+import operator as _operator
+
+from cpython cimport array as carray
+from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
+from cpython.object cimport Py_SIZE
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+__all__ = [
+    "EXEC",
+    "POST",
+    "PRE",
+    "Graph",
+    "RunState",
+    "effective_sets",
+    "find_cycle",
+    "group_unions",
+    "post_levels",
+    "pre_waves",
+    "successors",
+    "topological_order",
+]
+
+PRE = 1
+EXEC = 2
+POST = 4
+
+cdef enum:
+    _PRE = 1
+    _POST = 4
+    # Per-run node states (see RunState).
+    _WAITING = 0
+    _STARTED = 1
+    _DONE = 2
+
+cdef carray.array _INTS = _pyarray.array("i")
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define SDAX_PREFETCH(p) __builtin_prefetch(p)
+    #else
+    #define SDAX_PREFETCH(p) ((void)0)
+    #endif
+    """
+    # A hint to start loading memory the loop will need soon; it never faults.
+    void _prefetch "SDAX_PREFETCH"(const void* p) noexcept nogil
+
+
+# ---------------------------------------------------------------------------
+# Small C helpers: growable int vectors, sorting, hashing, conversions.
+# ---------------------------------------------------------------------------
+
+cdef struct IntVec:
+    int* data
+    Py_ssize_t size
+    Py_ssize_t cap
+    bint owned  # False while data points into a block owned by someone else
+
+
+cdef int _vec_init(IntVec* vec, Py_ssize_t cap) except -1:
+    if cap < 4:
+        cap = 4
+    vec.data = <int*>malloc(cap * sizeof(int))
+    if vec.data == NULL:
+        raise MemoryError()
+    vec.size = 0
+    vec.cap = cap
+    vec.owned = True
+    return 0
+
+
+cdef int _vec_grow(IntVec* vec, Py_ssize_t need) except -1:
+    cdef Py_ssize_t cap = vec.cap * 2 if vec.cap >= 4 else 8
+    cdef int* data
+    while cap < need:
+        cap *= 2
+    if vec.owned:
+        data = <int*>realloc(vec.data, cap * sizeof(int))
+        if data == NULL:
+            raise MemoryError()
+    else:
+        data = <int*>malloc(cap * sizeof(int))
+        if data == NULL:
+            raise MemoryError()
+        if vec.size:
+            memcpy(data, vec.data, vec.size * sizeof(int))
+        vec.owned = True
+    vec.data = data
+    vec.cap = cap
+    return 0
+
+
+cdef inline int _push(IntVec* vec, int x) except -1:
+    if vec.size == vec.cap:
+        _vec_grow(vec, vec.size + 1)
+    vec.data[vec.size] = x
+    vec.size += 1
+    return 0
+
+
+cdef int _extend(IntVec* vec, const int* src, Py_ssize_t count) except -1:
+    if vec.size + count > vec.cap:
+        _vec_grow(vec, vec.size + count)
+    if count:
+        memcpy(vec.data + vec.size, src, count * sizeof(int))
+    vec.size += count
+    return 0
+
+
+cdef void _vec_free(IntVec* vec) noexcept:
+    if vec.owned and vec.data != NULL:
+        free(vec.data)
+    vec.data = NULL
+    vec.size = 0
+    vec.cap = 0
+    vec.owned = False
+
+
+cdef void* _alloc(Py_ssize_t nbytes) except NULL:
+    cdef void* p = malloc(nbytes if nbytes > 0 else 1)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef inline void _insertion_sort(int* a, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef int x
+    for i in range(1, size):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+cdef void _heap_sort(int* a, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t start, end, root, child
+    cdef int x
+    start = size // 2
+    end = size
+    while end > 1:
+        if start > 0:
+            start -= 1
+        else:
+            end -= 1
+            x = a[end]
+            a[end] = a[0]
+            a[0] = x
+        root = start
+        while True:
+            child = 2 * root + 1
+            if child >= end:
+                break
+            if child + 1 < end and a[child + 1] > a[child]:
+                child += 1
+            if a[root] >= a[child]:
+                break
+            x = a[root]
+            a[root] = a[child]
+            a[child] = x
+            root = child
+
+
+cdef void _intro_sort(int* a, Py_ssize_t size, int depth) noexcept nogil:
+    # Quicksort (median of three, Hoare partition) down to small runs, which
+    # insertion sort finishes; heapsort takes over if the partitions go bad.
+    cdef Py_ssize_t i, j, mid
+    cdef int pivot, x
+    while size > 16:
+        if depth == 0:
+            _heap_sort(a, size)
+            return
+        depth -= 1
+        mid = (size - 1) >> 1
+        if a[mid] < a[0]:
+            x = a[mid]; a[mid] = a[0]; a[0] = x
+        if a[size - 1] < a[0]:
+            x = a[size - 1]; a[size - 1] = a[0]; a[0] = x
+        if a[size - 1] < a[mid]:
+            x = a[size - 1]; a[size - 1] = a[mid]; a[mid] = x
+        pivot = a[mid]
+        i = -1
+        j = size
+        while True:
+            i += 1
+            while a[i] < pivot:
+                i += 1
+            j -= 1
+            while a[j] > pivot:
+                j -= 1
+            if i >= j:
+                break
+            x = a[i]; a[i] = a[j]; a[j] = x
+        # [0, j] <= pivot <= [j + 1, size): recurse into the smaller side.
+        if j + 1 < size - j - 1:
+            _intro_sort(a, j + 1, depth)
+            a += j + 1
+            size -= j + 1
+        else:
+            _intro_sort(a + j + 1, size - j - 1, depth)
+            size = j + 1
+    _insertion_sort(a, size)
+
+
+cdef inline void _sort_ints(int* a, Py_ssize_t size) noexcept nogil:
+    cdef int depth = 0
+    cdef Py_ssize_t s = size
+    if size <= 16:
+        _insertion_sort(a, size)
+        return
+    while s:
+        depth += 2
+        s >>= 1
+    _intro_sort(a, size, depth)
+
+
+cdef inline uint64_t _hash_ints(const int* a, Py_ssize_t size) noexcept nogil:
+    cdef uint64_t h = 0x9E3779B97F4A7C15ULL ^ <uint64_t>size
+    cdef Py_ssize_t i
+    for i in range(size):
+        h = (h ^ <uint64_t><unsigned int>a[i]) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 29
+    h ^= h >> 32
+    return h
+
+
+cdef carray.array _new_ints(Py_ssize_t size, bint zero):
+    return carray.clone(_INTS, size, zero)
+
+
+cdef carray.array _array_of(const int* data, Py_ssize_t size):
+    cdef carray.array out = carray.clone(_INTS, size, False)
+    if size:
+        memcpy(out.data.as_ints, data, size * sizeof(int))
+    return out
+
+
+cdef carray.array _ints(object seq):
+    """``seq`` as an ``array('i')``, without a copy when it already is one."""
+    if type(seq) is carray.array and (<carray.array>seq).ob_descr.typecode == c'i':
+        return <carray.array>seq
+    if isinstance(seq, (bytes, bytearray)):
+        # array('i', b"...") would reinterpret the bytes; indexing gives one int per byte.
+        seq = list(seq)
+    return _pyarray.array("i", seq)
+
+
+cdef bytes _flag_bytes(object flags):
+    if type(flags) is bytes:
+        return <bytes>flags
+    if isinstance(flags, (bytes, bytearray)):
+        return bytes(flags)
+    return bytes(list(flags))
+
+
+cdef int _index_error(str what, Py_ssize_t i, Py_ssize_t size) except -1:
+    raise IndexError(f"{what} {i} is out of range (size {size})")
+
+
+cdef inline int _check(str what, Py_ssize_t i, Py_ssize_t size) except -1:
+    if i < 0 or i >= size:
+        _index_error(what, i, size)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# CSR validation (the same checks and messages as the pure twin).
+# ---------------------------------------------------------------------------
+
+cdef int _check_csr_slow(object n, object ptr, object idx) except -1:
+    # Only reached when the values do not fit a C int: the pure twin's loops, verbatim.
+    for v in range(n):
+        if ptr[v] > ptr[v + 1]:
+            raise ValueError(f"adjacency pointer array decreases at node {v}")
+    for u in idx:
+        if u < 0 or u >= n:
+            raise ValueError(f"adjacency index {u} is out of range for {n} nodes")
+    return 0
+
+
+cdef tuple _checked_csr(object n, object ptr, object idx):
+    cdef carray.array pa, ia
+    cdef Py_ssize_t cn, v, k, m
+    cdef const int* p
+    cdef const int* x
+    cdef int u
+    if n < 0:
+        raise ValueError(f"node count must be >= 0, got {n}")
+    if len(ptr) != n + 1:
+        raise ValueError(
+            f"adjacency pointer array must have n + 1 = {n + 1} entries, got {len(ptr)}"
+        )
+    if ptr[0] != 0 or ptr[n] != len(idx):
+        raise ValueError("adjacency pointer array must start at 0 and end at len(indices)")
+    try:
+        pa = _ints(ptr)
+        ia = _ints(idx)
+    except (OverflowError, TypeError):
+        _check_csr_slow(n, ptr, idx)
+        raise
+    cn = Py_SIZE(pa) - 1
+    m = Py_SIZE(ia)
+    p = pa.data.as_ints
+    x = ia.data.as_ints
+    for v in range(cn):
+        if p[v] > p[v + 1]:
+            raise ValueError(f"adjacency pointer array decreases at node {v}")
+    for k in range(m):
+        u = x[k]
+        if u < 0 or u >= cn:
+            raise ValueError(f"adjacency index {u} is out of range for {n} nodes")
+    return pa, ia
+
+
+# ---------------------------------------------------------------------------
+# Build-time kernels.
+# ---------------------------------------------------------------------------
+
+def successors(
+    n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]
+) -> tuple[array[int], array[int]]:
+    """Transpose a predecessor CSR into a successor CSR.
+
+    Successors of each node come in increasing node order.
+
+    Args:
+        n: Number of nodes.
+        pred_ptr: CSR offsets of the predecessor lists (length ``n + 1``).
+        pred_idx: Concatenated predecessor lists.
+
+    Returns:
+        ``(succ_ptr, succ_idx)`` as int arrays.
+
+    Raises:
+        ValueError: If the CSR arrays are malformed.
+    """
+    cdef carray.array pa, ia, sp_a, si_a
+    cdef Py_ssize_t cn, m, v, k
+    cdef const int* pp
+    cdef const int* pi
+    cdef int* sp
+    cdef int* si
+    cdef int* fill
+    cdef int u
+    pa, ia = _checked_csr(n, pred_ptr, pred_idx)
+    cn = Py_SIZE(pa) - 1
+    m = Py_SIZE(ia)
+    pp = pa.data.as_ints
+    pi = ia.data.as_ints
+    sp_a = _new_ints(cn + 1, True)
+    si_a = _new_ints(m, False)
+    sp = sp_a.data.as_ints
+    si = si_a.data.as_ints
+    for k in range(m):
+        sp[pi[k] + 1] += 1
+    for v in range(cn):
+        sp[v + 1] += sp[v]
+    fill = <int*>_alloc(cn * sizeof(int))
+    memcpy(fill, sp, cn * sizeof(int))
+    for v in range(cn):
+        for k in range(pp[v], pp[v + 1]):
+            u = pi[k]
+            si[fill[u]] = <int>v
+            fill[u] += 1
+    free(fill)
+    return sp_a, si_a
+
+
+def topological_order(
+    n: int, pred_ptr: Sequence[int], succ_ptr: Sequence[int], succ_idx: Sequence[int]
+) -> array[int]:
+    """Kahn's topological order, first-in first-out, lowest index first.
+
+    Roots start the queue in index order; a node joins the queue when its last
+    predecessor has been taken, in the order of that predecessor's successor
+    list.
+
+    Args:
+        n: Number of nodes.
+        pred_ptr: Predecessor CSR offsets (only the in-degrees are used).
+        succ_ptr: Successor CSR offsets.
+        succ_idx: Successor lists.
+
+    Returns:
+        The order. It is shorter than ``n`` when the graph has a cycle: the
+        nodes on or behind a cycle are missing.
+    """
+    cdef carray.array pa, sa, ia
+    cdef Py_ssize_t cn, v, k, head, tail, len_sp, len_si
+    cdef const int* pp
+    cdef const int* sp
+    cdef const int* si
+    cdef long long* indeg = NULL
+    cdef int* order = NULL
+    cdef int u, s
+    cn = n
+    if cn < 0:
+        cn = 0
+    pa = _ints(pred_ptr)
+    sa = _ints(succ_ptr)
+    ia = _ints(succ_idx)
+    if cn and Py_SIZE(pa) < cn + 1:
+        _index_error("pred_ptr index", Py_SIZE(pa), Py_SIZE(pa))
+    pp = pa.data.as_ints
+    sp = sa.data.as_ints
+    si = ia.data.as_ints
+    len_sp = Py_SIZE(sa)
+    len_si = Py_SIZE(ia)
+    try:
+        indeg = <long long*>_alloc(cn * sizeof(long long))
+        order = <int*>_alloc(cn * sizeof(int))
+        tail = 0
+        for v in range(cn):
+            indeg[v] = <long long>pp[v + 1] - pp[v]
+            if indeg[v] == 0:
+                order[tail] = <int>v
+                tail += 1
+        head = 0
+        while head < tail:
+            u = order[head]
+            head += 1
+            _check("succ_ptr index", u + 1, len_sp)
+            for k in range(sp[u], sp[u + 1]):
+                _check("succ_idx index", k, len_si)
+                s = si[k]
+                _check("node", s, cn)
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    order[tail] = s
+                    tail += 1
+        return _array_of(order, tail)
+    finally:
+        free(indeg)
+        free(order)
+
+
+def find_cycle(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> list[int]:
+    """Find one dependency cycle.
+
+    Walks dependency edges depth first, starting from the lowest node index and
+    following each node's dependencies in their given order, without recursion.
+
+    Args:
+        n: Number of nodes.
+        pred_ptr: Predecessor CSR offsets.
+        pred_idx: Predecessor lists.
+
+    Returns:
+        The cycle as a node path whose first and last entries are the same node
+        (``[a, b, a]`` means a depends on b and b depends on a), or an empty
+        list when the graph is acyclic.
+    """
+    cdef carray.array pa, ia
+    cdef Py_ssize_t cn, root, depth, len_p, len_i, i, at
+    cdef const int* pp
+    cdef const int* pi
+    cdef unsigned char* color = NULL  # 0 new, 1 on the current path, 2 finished
+    cdef int* stack = NULL
+    cdef int* cursor = NULL
+    cdef int v, k, u
+    if type(n) is not int or n < 0:
+        bytearray(n)  # the pure twin's first step: raises exactly as it does there
+    cn = n
+    pa = _ints(pred_ptr)
+    ia = _ints(pred_idx)
+    pp = pa.data.as_ints
+    pi = ia.data.as_ints
+    len_p = Py_SIZE(pa)
+    len_i = Py_SIZE(ia)
+    try:
+        color = <unsigned char*>_alloc(cn)
+        memset(color, 0, cn)
+        stack = <int*>_alloc(cn * sizeof(int))
+        cursor = <int*>_alloc(cn * sizeof(int))
+        for root in range(cn):
+            if color[root]:
+                continue
+            _check("pred_ptr index", root + 1, len_p)
+            color[root] = 1
+            stack[0] = <int>root
+            cursor[0] = pp[root]
+            depth = 1
+            while depth:
+                v = stack[depth - 1]
+                k = cursor[depth - 1]
+                if k == pp[v + 1]:
+                    color[v] = 2
+                    depth -= 1
+                    continue
+                cursor[depth - 1] = k + 1
+                _check("pred_idx index", k, len_i)
+                u = pi[k]
+                _check("node", u, cn)
+                if color[u] == 1:
+                    at = 0
+                    while stack[at] != u:
+                        at += 1
+                    path = [stack[i] for i in range(at, depth)]
+                    path.append(u)
+                    return path
+                if color[u] == 0:
+                    _check("pred_ptr index", u + 1, len_p)
+                    color[u] = 1
+                    stack[depth] = u
+                    cursor[depth] = pp[u]
+                    depth += 1
+        return []
+    finally:
+        free(color)
+        free(stack)
+        free(cursor)
+
+
+cdef struct SetTable:
+    int* slots  # set id per slot; 0 marks a free slot (the empty set 0 is never stored)
+    Py_ssize_t mask
+    Py_ssize_t used
+    uint64_t* hashes  # hash of each stored set, by set id
+    Py_ssize_t hcap
+
+
+cdef int _table_init(SetTable* t) except -1:
+    t.mask = 1023
+    t.used = 0
+    t.slots = <int*>_alloc((t.mask + 1) * sizeof(int))
+    memset(t.slots, 0, (t.mask + 1) * sizeof(int))
+    t.hcap = 1024
+    t.hashes = <uint64_t*>_alloc(t.hcap * sizeof(uint64_t))
+    return 0
+
+
+cdef void _table_free(SetTable* t) noexcept:
+    free(t.slots)
+    free(t.hashes)
+    t.slots = NULL
+    t.hashes = NULL
+
+
+cdef int _table_rehash(SetTable* t, Py_ssize_t nsets) except -1:
+    cdef Py_ssize_t cap = (t.mask + 1) * 2
+    cdef Py_ssize_t mask = cap - 1
+    cdef Py_ssize_t i
+    cdef int sid
+    cdef int* slots = <int*>_alloc(cap * sizeof(int))
+    memset(slots, 0, cap * sizeof(int))
+    for sid in range(1, nsets):
+        i = <Py_ssize_t>(t.hashes[sid] & <uint64_t>mask)
+        while slots[i]:
+            i = (i + 1) & mask
+        slots[i] = sid
+    free(t.slots)
+    t.slots = slots
+    t.mask = mask
+    return 0
+
+
+cdef int _intern_set(
+    SetTable* t, IntVec* set_ptr, IntVec* set_idx, const int* members, Py_ssize_t size
+) except -1:
+    """Id of the set ``members`` (sorted, not empty), adding it to the table if new."""
+    cdef uint64_t h = _hash_ints(members, size)
+    cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>t.mask)
+    cdef int sid
+    cdef int start
+    cdef uint64_t* hashes
+    while True:
+        sid = t.slots[i]
+        if sid == 0:
+            break
+        if t.hashes[sid] == h:
+            start = set_ptr.data[sid]
+            if set_ptr.data[sid + 1] - start == size and (
+                memcmp(set_idx.data + start, members, size * sizeof(int)) == 0
+            ):
+                return sid
+        i = (i + 1) & t.mask
+    sid = <int>(set_ptr.size - 1)
+    if sid >= t.hcap:
+        hashes = <uint64_t*>realloc(t.hashes, t.hcap * 2 * sizeof(uint64_t))
+        if hashes == NULL:
+            raise MemoryError()
+        t.hashes = hashes
+        t.hcap *= 2
+    t.hashes[sid] = h
+    t.slots[i] = sid
+    _extend(set_idx, members, size)
+    _push(set_ptr, <int>set_idx.size)
+    t.used += 1
+    if t.used * 2 > t.mask:
+        _table_rehash(t, sid + 1)
+    return sid
+
+
+def effective_sets(
+    n: int,
+    order: Sequence[int],
+    ptr: Sequence[int],
+    idx: Sequence[int],
+    flags: bytes | bytearray,
+    bit: int,
+) -> tuple[array[int], array[int], array[int]]:
+    """Effective neighbour sets, looking through nodes that lack a phase.
+
+    For every node ``v``, its effective set is the set of nearest nodes that
+    have ``bit`` in their flags, found by walking the adjacency (``ptr``/``idx``)
+    from ``v`` and passing through nodes without ``bit``. With the predecessor
+    adjacency this gives the effective prerequisites for a phase; with the
+    successor adjacency, the effective dependents.
+
+    Equal sets are stored once: every node gets the id of its set in a table of
+    distinct sets. Set 0 is the empty set; each set lists nodes in increasing
+    order.
+
+    Args:
+        n: Number of nodes.
+        order: A topological order for the direction of ``ptr``/``idx``: every
+            neighbour of a node comes before the node.
+        ptr: CSR offsets of the adjacency to walk.
+        idx: CSR lists of the adjacency to walk.
+        flags: Phase bits per node.
+        bit: The phase bit that makes a node visible.
+
+    Returns:
+        ``(set_of, set_ptr, set_idx)``: the set id of each node, and the table
+        of sets in CSR form.
+    """
+    cdef carray.array oa, pa, ia, set_of_a
+    cdef bytes fb
+    cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j
+    cdef const int* o
+    cdef const int* p
+    cdef const int* x
+    cdef const unsigned char* f
+    cdef unsigned char b
+    cdef int* so
+    cdef int* stamp = NULL
+    cdef int v, k, u, w, s, start, end, sid
+    cdef IntVec set_ptr
+    cdef IntVec set_idx
+    cdef IntVec members
+    cdef SetTable table
+    if type(n) is not int or n < 0:
+        bytes(4 * n)  # the pure twin's first step: raises exactly as it does there
+    cn = n
+    oa = _ints(order)
+    pa = _ints(ptr)
+    ia = _ints(idx)
+    fb = _flag_bytes(flags)
+    b = <unsigned char>(bit & 0xFF)  # flags are bytes: only the low bits can match
+    o = oa.data.as_ints
+    p = pa.data.as_ints
+    x = ia.data.as_ints
+    f = <const unsigned char*>fb
+    len_o = Py_SIZE(oa)
+    len_p = Py_SIZE(pa)
+    len_i = Py_SIZE(ia)
+    len_f = len(fb)
+    set_of_a = _new_ints(cn, True)
+    so = set_of_a.data.as_ints
+    set_ptr.data = set_idx.data = members.data = NULL
+    set_ptr.owned = set_idx.owned = members.owned = False
+    table.slots = NULL
+    table.hashes = NULL
+    try:
+        stamp = <int*>_alloc(cn * sizeof(int))
+        memset(stamp, 0xFF, cn * sizeof(int))  # every entry -1
+        _vec_init(&set_ptr, 64)
+        _vec_init(&set_idx, len_i + 16)
+        _vec_init(&members, 64)
+        _table_init(&table)
+        _push(&set_ptr, 0)
+        _push(&set_ptr, 0)  # set 0 is the empty set
+        for t in range(len_o):
+            # The order visits nodes all over memory: ask for the offsets, the
+            # predecessor lists and the predecessors' sets a few nodes ahead.
+            if t + 16 < len_o:
+                v = o[t + 16]
+                if 0 <= v < len_p - 1:
+                    _prefetch(p + v)
+            if t + 8 < len_o:
+                v = o[t + 8]
+                if 0 <= v < len_p - 1 and 0 <= p[v] < len_i:
+                    _prefetch(x + p[v])
+            if t + 4 < len_o:
+                v = o[t + 4]
+                if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
+                    for k in range(p[v], p[v + 1]):
+                        if 0 <= x[k] < cn:
+                            _prefetch(so + x[k])
+            v = o[t]
+            _check("ptr index", v + 1, len_p)
+            _check("node", v, len_p)
+            start = p[v]
+            end = p[v + 1]
+            if end == start:
+                continue
+            if end - start == 1:
+                _check("idx index", start, len_i)
+                u = x[start]
+                _check("node", u, len_f)
+                if not f[u] & b:
+                    _check("node", u, cn)
+                    _check("node", v, cn)
+                    so[v] = so[u]
+                    continue
+            members.size = 0
+            for k in range(start, end):
+                _check("idx index", k, len_i)
+                u = x[k]
+                _check("node", u, len_f)
+                _check("node", u, cn)
+                if f[u] & b:
+                    if stamp[u] != v:
+                        stamp[u] = v
+                        _push(&members, u)
+                else:
+                    s = so[u]
+                    for j in range(set_ptr.data[s], set_ptr.data[s + 1]):
+                        w = set_idx.data[j]
+                        if stamp[w] != v:
+                            stamp[w] = v
+                            _push(&members, w)
+            _sort_ints(members.data, members.size)
+            if members.size == 0:
+                sid = 0
+            else:
+                sid = _intern_set(&table, &set_ptr, &set_idx, members.data, members.size)
+            _check("node", v, cn)
+            so[v] = sid
+        return set_of_a, _array_of(set_ptr.data, set_ptr.size), _array_of(
+            set_idx.data, set_idx.size
+        )
+    finally:
+        free(stamp)
+        _vec_free(&set_ptr)
+        _vec_free(&set_idx)
+        _vec_free(&members)
+        _table_free(&table)
+
+
+def pre_waves(
+    order: Sequence[int], flags: bytes | bytearray, set_of: Sequence[int]
+) -> tuple[array[int], array[int]]:
+    """Group the nodes that have a pre phase into waves.
+
+    Nodes with the same effective prerequisite set form one wave. Waves are
+    numbered in the order their first member appears in ``order``.
+
+    Args:
+        order: Topological order of the nodes (dependencies first).
+        flags: Phase bits per node.
+        set_of: Effective prerequisite set id per node (see ``effective_sets``).
+
+    Returns:
+        ``(wave_of, wave_set)``: the wave of each node (-1 for nodes without a
+        pre phase) and, for each wave, the id of its prerequisite set.
+    """
+    cdef bytes fb = _flag_bytes(flags)
+    cdef carray.array oa, sa, wave_of_a
+    cdef Py_ssize_t n, t, i, len_o, len_s, smax
+    cdef const int* o
+    cdef const int* ss
+    cdef const unsigned char* f
+    cdef int* wave_of
+    cdef int* wave_by_set = NULL
+    cdef int v, s, w
+    cdef bint small
+    cdef dict by_set = None
+    cdef IntVec wave_set
+    n = len(fb)
+    f = <const unsigned char*>fb
+    oa = _ints(order)
+    sa = _ints(set_of)
+    o = oa.data.as_ints
+    ss = sa.data.as_ints
+    len_o = Py_SIZE(oa)
+    len_s = Py_SIZE(sa)
+    wave_of_a = _new_ints(n, False)
+    wave_of = wave_of_a.data.as_ints
+    memset(wave_of, 0xFF, n * sizeof(int))  # every entry -1
+    # Set ids made by effective_sets are small and non-negative: a flat table
+    # maps them to waves. Anything else goes through a dict, like the pure twin.
+    small = True
+    smax = -1
+    for i in range(len_s):
+        if ss[i] < 0:
+            small = False
+            break
+        if ss[i] > smax:
+            smax = ss[i]
+    if small and smax > 2 * len_s + 64:
+        small = False
+    wave_set.data = NULL
+    wave_set.owned = False
+    try:
+        _vec_init(&wave_set, 16)
+        if small:
+            wave_by_set = <int*>_alloc((smax + 1) * sizeof(int))
+            memset(wave_by_set, 0xFF, (smax + 1) * sizeof(int))
+        else:
+            by_set = {}
+        for t in range(len_o):
+            v = o[t]
+            _check("node", v, n)
+            if f[v] & _PRE:
+                _check("node", v, len_s)
+                s = ss[v]
+                if small:
+                    w = wave_by_set[s]
+                    if w < 0:
+                        w = <int>wave_set.size
+                        wave_by_set[s] = w
+                        _push(&wave_set, s)
+                else:
+                    found = by_set.get(s)
+                    if found is None:
+                        w = <int>wave_set.size
+                        by_set[s] = w
+                        _push(&wave_set, s)
+                    else:
+                        w = found
+                wave_of[v] = w
+        return wave_of_a, _array_of(wave_set.data, wave_set.size)
+    finally:
+        free(wave_by_set)
+        _vec_free(&wave_set)
+
+
+def post_levels(
+    order: Sequence[int], succ_ptr: Sequence[int], succ_idx: Sequence[int], flags: bytes | bytearray
+) -> tuple[array[int], int]:
+    """Group the nodes that have a post phase into cleanup levels.
+
+    A node's level is the length of the longest chain of post-phase nodes that
+    depend on it (looking through nodes without a post phase): level 0 has no
+    dependents with a post phase, and a node's cleanup can run once every level
+    below it is done.
+
+    Args:
+        order: Topological order of the nodes (dependencies first).
+        succ_ptr: Successor CSR offsets.
+        succ_idx: Successor lists.
+        flags: Phase bits per node.
+
+    Returns:
+        ``(level_of, count)``: the level of each node (-1 for nodes without a
+        post phase) and the number of levels.
+    """
+    cdef bytes fb = _flag_bytes(flags)
+    cdef carray.array oa, pa, ia, level_a
+    cdef Py_ssize_t n, pos, len_p, len_i
+    cdef const int* o
+    cdef const int* sp
+    cdef const int* si
+    cdef const unsigned char* f
+    cdef int* level_of
+    cdef int* reach = NULL  # highest level + 1 among the post nodes effectively below
+    cdef int v, k, s, r, best, count
+    n = len(fb)
+    f = <const unsigned char*>fb
+    oa = _ints(order)
+    pa = _ints(succ_ptr)
+    ia = _ints(succ_idx)
+    o = oa.data.as_ints
+    sp = pa.data.as_ints
+    si = ia.data.as_ints
+    len_p = Py_SIZE(pa)
+    len_i = Py_SIZE(ia)
+    level_a = _new_ints(n, False)
+    level_of = level_a.data.as_ints
+    memset(level_of, 0xFF, n * sizeof(int))  # every entry -1
+    count = 0
+    try:
+        reach = <int*>_alloc(n * sizeof(int))
+        memset(reach, 0, n * sizeof(int))
+        for pos in range(Py_SIZE(oa) - 1, -1, -1):
+            v = o[pos]
+            _check("node", v, n)
+            _check("succ_ptr index", v + 1, len_p)
+            best = 0
+            for k in range(sp[v], sp[v + 1]):
+                _check("succ_idx index", k, len_i)
+                s = si[k]
+                _check("node", s, n)
+                r = reach[s]
+                if r > best:
+                    best = r
+            if f[v] & _POST:
+                level_of[v] = best
+                if best + 1 > count:
+                    count = best + 1
+                reach[v] = best + 1
+            else:
+                reach[v] = best
+        return level_a, count
+    finally:
+        free(reach)
+
+
+def group_unions(
+    group_of: Sequence[int],
+    groups: int,
+    set_of: Sequence[int],
+    set_ptr: Sequence[int],
+    set_idx: Sequence[int],
+) -> tuple[array[int], array[int]]:
+    """Union of the sets of all members of each group.
+
+    Args:
+        group_of: Group of each node, -1 for nodes in no group.
+        groups: Number of groups.
+        set_of: Set id of each node.
+        set_ptr: Set table CSR offsets.
+        set_idx: Set table members.
+
+    Returns:
+        ``(union_ptr, union_idx)``: for each group, its members' sets merged,
+        in increasing node order.
+    """
+    cdef carray.array ga, sa, pa, ia
+    cdef Py_ssize_t n, cg, v, t, start, len_s, len_p, len_i
+    cdef const int* go
+    cdef const int* so
+    cdef const int* sp
+    cdef const int* si
+    cdef Py_ssize_t* gptr = NULL
+    cdef Py_ssize_t* fill = NULL
+    cdef int* gsets = NULL
+    cdef int* stamp = NULL
+    cdef int g, s, j, w
+    cdef IntVec union_ptr
+    cdef IntVec union_idx
+    ga = _ints(group_of)
+    if type(groups) is not int:
+        range(groups)  # the pure twin's first use of it: raises exactly as it does there
+    cg = groups if groups > 0 else 0
+    sa = _ints(set_of)
+    pa = _ints(set_ptr)
+    ia = _ints(set_idx)
+    n = Py_SIZE(ga)
+    go = ga.data.as_ints
+    so = sa.data.as_ints
+    sp = pa.data.as_ints
+    si = ia.data.as_ints
+    len_s = Py_SIZE(sa)
+    len_p = Py_SIZE(pa)
+    len_i = Py_SIZE(ia)
+    union_ptr.data = union_idx.data = NULL
+    union_ptr.owned = union_idx.owned = False
+    try:
+        # Members' set ids bucketed by group, in node order.
+        gptr = <Py_ssize_t*>_alloc((cg + 1) * sizeof(Py_ssize_t))
+        memset(gptr, 0, (cg + 1) * sizeof(Py_ssize_t))
+        for v in range(n):
+            g = go[v]
+            if g >= 0:
+                _check("group", g, cg)
+                _check("node", v, len_s)
+                gptr[g + 1] += 1
+        for v in range(cg):
+            gptr[v + 1] += gptr[v]
+        fill = <Py_ssize_t*>_alloc((cg + 1) * sizeof(Py_ssize_t))
+        memcpy(fill, gptr, (cg + 1) * sizeof(Py_ssize_t))
+        gsets = <int*>_alloc(gptr[cg] * sizeof(int))
+        for v in range(n):
+            g = go[v]
+            if g >= 0:
+                gsets[fill[g]] = so[v]
+                fill[g] += 1
+        stamp = <int*>_alloc(n * sizeof(int))
+        memset(stamp, 0xFF, n * sizeof(int))  # every entry -1
+        _vec_init(&union_ptr, cg + 1)
+        _vec_init(&union_idx, 64)
+        _push(&union_ptr, 0)
+        for g in range(cg):
+            start = union_idx.size
+            for t in range(gptr[g], gptr[g + 1]):
+                s = gsets[t]
+                _check("set_ptr index", s, len_p)
+                _check("set_ptr index", s + 1, len_p)
+                for j in range(sp[s], sp[s + 1]):
+                    _check("set_idx index", j, len_i)
+                    w = si[j]
+                    _check("node", w, n)
+                    if stamp[w] != g:
+                        stamp[w] = g
+                        _push(&union_idx, w)
+            _sort_ints(union_idx.data + start, union_idx.size - start)
+            _push(&union_ptr, <int>union_idx.size)
+        return _array_of(union_ptr.data, union_ptr.size), _array_of(
+            union_idx.data, union_idx.size
+        )
+    finally:
+        free(gptr)
+        free(fill)
+        free(gsets)
+        free(stamp)
+        _vec_free(&union_ptr)
+        _vec_free(&union_idx)
+
+
+# ---------------------------------------------------------------------------
+# Graph and per-run state.
+# ---------------------------------------------------------------------------
+
+def _graph_parameters(
+    pred_ptr: Sequence[int],
+    pred_idx: Sequence[int],
+    succ_ptr: Sequence[int],
+    succ_idx: Sequence[int],
+    flags: bytes | bytearray,
+) -> None:
+    """Parameters of ``Graph()``: a cdef class's ``__init__`` is not introspectable."""
+
+
+def _run_state_parameters(graph: Graph) -> None:
+    """Parameters of ``RunState()``: a cdef class's ``__init__`` is not introspectable."""
+
+
+cdef class _Arrays:
+    """The C arrays of one Graph, in one block, shared by the graph and its runs."""
+
+    cdef Py_ssize_t n
+    cdef Py_ssize_t nroots
+    cdef int* pred_ptr
+    cdef int* pred_idx
+    cdef int* succ_ptr
+    cdef int* succ_idx
+    cdef int* indeg
+    cdef int* roots
+    cdef unsigned char* flags
+    cdef void* block
+
+    def __dealloc__(self):
+        free(self.block)
+
+
+cdef class Graph:
+    """A validated, acyclic graph prepared for runs.
+
+    Holds both adjacencies, the phase flags, the in-degrees and the roots, so
+    that starting a run only copies one counter array.
+
+    Args:
+        pred_ptr: Predecessor CSR offsets.
+        pred_idx: Predecessor lists.
+        succ_ptr: Successor CSR offsets.
+        succ_idx: Successor lists.
+        flags: Phase bits per node.
+
+    Raises:
+        ValueError: If the arrays do not describe the same ``len(flags)`` nodes.
+    """
+
+    cdef _Arrays _a
+
+    __signature__ = _inspect.signature(_graph_parameters)
+
+    def __init__(
+        self,
+        pred_ptr: Sequence[int],
+        pred_idx: Sequence[int],
+        succ_ptr: Sequence[int],
+        succ_idx: Sequence[int],
+        flags: bytes | bytearray,
+    ) -> None:
+        cdef carray.array pp, pi, sp, si
+        cdef bytes fb
+        cdef Py_ssize_t n, m, v, nroots
+        cdef _Arrays a
+        cdef char* at
+        n = len(flags)
+        pp, pi = _checked_csr(n, pred_ptr, pred_idx)
+        sp, si = _checked_csr(n, succ_ptr, succ_idx)
+        if len(pred_idx) != len(succ_idx):
+            raise ValueError("predecessor and successor lists must have the same length")
+        fb = bytes(flags)
+        m = Py_SIZE(pi)
+        a = _Arrays.__new__(_Arrays)
+        # One block: pred_ptr, succ_ptr (n + 1 each), pred_idx, succ_idx (m each),
+        # indeg, roots (n each), then the flag bytes.
+        a.block = _alloc((4 * n + 2 + 2 * m) * sizeof(int) + n)
+        at = <char*>a.block
+        a.pred_ptr = <int*>at
+        a.succ_ptr = a.pred_ptr + n + 1
+        a.pred_idx = a.succ_ptr + n + 1
+        a.succ_idx = a.pred_idx + m
+        a.indeg = a.succ_idx + m
+        a.roots = a.indeg + n
+        a.flags = <unsigned char*>(a.roots + n)
+        a.n = n
+        memcpy(a.pred_ptr, pp.data.as_ints, (n + 1) * sizeof(int))
+        memcpy(a.succ_ptr, sp.data.as_ints, (n + 1) * sizeof(int))
+        if m:
+            memcpy(a.pred_idx, pi.data.as_ints, m * sizeof(int))
+            memcpy(a.succ_idx, si.data.as_ints, m * sizeof(int))
+        if n:
+            memcpy(a.flags, <const char*>fb, n)
+        nroots = 0
+        for v in range(n):
+            a.indeg[v] = a.pred_ptr[v + 1] - a.pred_ptr[v]
+            if a.indeg[v] == 0:
+                a.roots[nroots] = <int>v
+                nroots += 1
+        a.nroots = nroots
+        # Runs keep the arrays they started with, even if this graph is set up again.
+        self._a = a
+
+    cdef inline _Arrays _arrays(self):
+        if self._a is None:
+            raise AttributeError("Graph.__init__ was never called")
+        return self._a
+
+    @property
+    def size(self) -> int:
+        """Number of nodes."""
+        return self._arrays().n
+
+    def run(self) -> RunState:
+        """Start the bookkeeping of one run."""
+        cdef RunState state = RunState.__new__(RunState)
+        state._start(self._arrays())
+        return state
+
+
+cdef class RunState:
+    """Per-run ready-set bookkeeping over a ``Graph``.
+
+    One instance serves one run. It copies the in-degrees of the graph and
+    counts them down as phases finish, handing back the nodes that are ready
+    for a phase call. Nodes without the phase at hand are passed through at
+    once, however long a chain of them is.
+
+    Pre phase: ``pre_begin`` hands out the ready roots; ``pre_done`` marks a
+    node's pre as succeeded and hands out the nodes it made ready. Every node
+    handed out counts as started; ``unstart`` takes that back for a node the
+    caller never called (a failure stopped the phase first).
+
+    Post phase: a node owes a post when it has a post phase and was reached
+    (its pre was started, or it has no pre and all its prerequisites
+    completed). ``post_begin`` hands out the owed posts with no reached
+    dependent; ``post_done`` releases a node's prerequisites. Reached nodes
+    that owe no post are passed through at once.
+
+    Args:
+        graph: The graph to walk.
+    """
+
+    cdef _Arrays _a
+    cdef int* _count
+    cdef unsigned char* _state
+    cdef void* _block
+    cdef IntVec _reached
+    cdef IntVec _stack
+    cdef IntVec _out  # ready nodes waiting for a ``ready`` that is not a plain list
+
+    __signature__ = _inspect.signature(_run_state_parameters)
+
+    def __init__(self, graph: Graph) -> None:
+        if not isinstance(graph, Graph):
+            raise TypeError(f"graph must be a Graph, not {type(graph).__name__}")
+        self._start((<Graph>graph)._arrays())
+
+    def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
+        _vec_free(&self._reached)
+        _vec_free(&self._stack)
+        _vec_free(&self._out)
+        free(self._block)
+        self._block = NULL
+
+    cdef int _start(self, _Arrays a) except -1:
+        cdef Py_ssize_t n = a.n
+        cdef char* at
+        self._release()
+        # One block: counters, reached list and stack (n ints each), then the states.
+        self._block = _alloc(3 * n * sizeof(int) + n)
+        at = <char*>self._block
+        self._count = <int*>at
+        self._reached.data = self._count + n
+        self._stack.data = self._reached.data + n
+        self._state = <unsigned char*>(self._stack.data + n)
+        self._reached.size = self._stack.size = 0
+        self._reached.cap = self._stack.cap = n
+        self._reached.owned = self._stack.owned = False
+        memcpy(self._count, a.indeg, n * sizeof(int))
+        memset(self._state, _WAITING, n)
+        self._a = a
+        return 0
+
+    cdef inline _Arrays _arrays(self):
+        if self._a is None:
+            raise AttributeError("RunState.__init__ was never called")
+        return self._a
+
+    cdef Py_ssize_t _raw_index(self, object node, Py_ssize_t length, bint as_list) except? -1:
+        """``node`` as an index into a sequence of ``length`` (negative: from the end).
+
+        Plain ints in range take the fast path. Anything else indexes a real
+        ``list`` or ``bytearray`` of that length, as the pure twin does, so that
+        any error is the one Python itself raises there.
+        """
+        cdef int overflow = 0
+        cdef long i
+        if PyLong_CheckExact(node):
+            i = PyLong_AsLongAndOverflow(node, &overflow)
+            if not overflow and -length <= i < length:
+                return i
+        # (operator.getitem: Cython must not turn this into an unchecked access.)
+        _operator.getitem([None] * length if as_list else bytearray(length), node)
+        return _operator.index(node)
+
+    cdef inline int _emit(self, int v, list direct) except -1:
+        if direct is not None:
+            direct.append(v)
+        else:
+            _push(&self._out, v)
+        return 0
+
+    cdef int _flush(self, object ready) except -1:
+        cdef Py_ssize_t i
+        if self._out.size:
+            pending = [self._out.data[i] for i in range(self._out.size)]
+            self._out.size = 0
+            for node in pending:
+                ready.append(node)
+        return 0
+
+    cdef int _pre_edges(self, _Arrays a, int start, int end, list direct) except -1:
+        cdef int k, s
+        cdef int* count = self._count
+        for k in range(start, end):
+            s = a.succ_idx[k]
+            count[s] -= 1
+            if count[s] == 0:
+                _push(&self._reached, s)
+                if a.flags[s] & _PRE:
+                    self._state[s] = _STARTED
+                    self._emit(s, direct)
+                else:
+                    self._state[s] = _DONE
+                    _push(&self._stack, s)
+        return 0
+
+    cdef int _pre_drain(self, _Arrays a, list direct) except -1:
+        cdef int v
+        while self._stack.size:
+            self._stack.size -= 1
+            v = self._stack.data[self._stack.size]
+            self._pre_edges(a, a.succ_ptr[v], a.succ_ptr[v + 1], direct)
+        return 0
+
+    cdef int _post_edges(self, _Arrays a, int start, int end, list direct) except -1:
+        cdef int k, p
+        cdef int* count = self._count
+        for k in range(start, end):
+            p = a.pred_idx[k]
+            count[p] -= 1
+            if count[p] == 0:
+                if a.flags[p] & _POST:
+                    self._emit(p, direct)
+                else:
+                    _push(&self._stack, p)
+        return 0
+
+    cdef int _post_drain(self, _Arrays a, list direct) except -1:
+        cdef int v
+        while self._stack.size:
+            self._stack.size -= 1
+            v = self._stack.data[self._stack.size]
+            self._post_edges(a, a.pred_ptr[v], a.pred_ptr[v + 1], direct)
+        return 0
+
+    def pre_begin(self, ready: list[int]) -> None:
+        """Append the nodes whose pre can start right away to ``ready``."""
+        cdef _Arrays a = self._arrays()
+        cdef list direct = ready if type(ready) is list else None
+        cdef Py_ssize_t i
+        cdef int v
+        if self._reached.size:
+            raise ValueError("the pre phase has already begun")
+        self._stack.size = 0
+        self._out.size = 0
+        for i in range(a.nroots):
+            v = a.roots[i]
+            _push(&self._reached, v)
+            if a.flags[v] & _PRE:
+                self._state[v] = _STARTED
+                self._emit(v, direct)
+            else:
+                self._state[v] = _DONE
+                _push(&self._stack, v)
+        self._pre_drain(a, direct)
+        self._flush(ready)
+
+    def pre_done(self, node: int, ready: list[int]) -> None:
+        """Record that ``node``'s pre succeeded; append newly ready nodes."""
+        cdef _Arrays a = self._arrays()
+        cdef list direct = ready if type(ready) is list else None
+        cdef Py_ssize_t n = a.n
+        cdef Py_ssize_t raw = self._raw_index(node, n, False)
+        cdef Py_ssize_t v = raw + n if raw < 0 else raw
+        cdef Py_ssize_t end = raw + 1
+        if self._state[v] != _STARTED:
+            raise ValueError(f"node {node} has no pre in progress")
+        self._state[v] = _DONE
+        self._stack.size = 0
+        self._out.size = 0
+        # The release starts from ``node`` itself, read from the (n + 1)-entry
+        # offsets as the pure twin reads them (a negative node counts from the end).
+        self._pre_edges(
+            a,
+            a.succ_ptr[raw + n + 1 if raw < 0 else raw],
+            a.succ_ptr[end + n + 1 if end < 0 else end],
+            direct,
+        )
+        self._pre_drain(a, direct)
+        self._flush(ready)
+
+    def unstart(self, node: int) -> None:
+        """Take back a node handed out by the pre phase but never called."""
+        cdef _Arrays a = self._arrays()
+        cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
+        cdef Py_ssize_t v = raw + a.n if raw < 0 else raw
+        if self._state[v] != _STARTED:
+            raise ValueError(f"node {node} has no pre in progress")
+        self._state[v] = _WAITING
+
+    def completed(self, node: int) -> bool:
+        """Whether ``node`` passed the pre phase (its pre succeeded or it has none)."""
+        cdef _Arrays a = self._arrays()
+        cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
+        return self._state[raw + a.n if raw < 0 else raw] == _DONE
+
+    def started(self, node: int) -> bool:
+        """Whether ``node`` was reached: its pre started, or it completed."""
+        cdef _Arrays a = self._arrays()
+        cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
+        return self._state[raw + a.n if raw < 0 else raw] != _WAITING
+
+    def post_begin(self, ready: list[int]) -> None:
+        """Append the owed posts that can run right away to ``ready``.
+
+        Call it once, after the pre phase (and any execute phase) ended.
+        """
+        cdef _Arrays a = self._arrays()
+        cdef list direct = ready if type(ready) is list else None
+        cdef int* count = self._count
+        cdef unsigned char* state = self._state
+        cdef int* reached = self._reached.data
+        cdef Py_ssize_t i, kept = 0
+        cdef int v, k, c
+        for i in range(self._reached.size):
+            v = reached[i]
+            if state[v] != _WAITING:
+                reached[kept] = v
+                kept += 1
+        self._reached.size = kept
+        for i in range(kept):
+            v = reached[i]
+            c = 0
+            for k in range(a.succ_ptr[v], a.succ_ptr[v + 1]):
+                if state[a.succ_idx[k]] != _WAITING:
+                    c += 1
+            count[v] = c
+        self._stack.size = 0
+        self._out.size = 0
+        for i in range(kept):
+            v = reached[i]
+            if count[v] == 0:
+                if a.flags[v] & _POST:
+                    self._emit(v, direct)
+                else:
+                    _push(&self._stack, v)
+        self._post_drain(a, direct)
+        self._flush(ready)
+
+    def post_done(self, node: int, ready: list[int]) -> None:
+        """Record that ``node``'s post finished; append newly ready posts."""
+        cdef _Arrays a = self._arrays()
+        cdef list direct = ready if type(ready) is list else None
+        cdef Py_ssize_t size = a.n + 1  # the offsets the pure twin indexes here
+        cdef Py_ssize_t raw = self._raw_index(node, size, True)
+        cdef Py_ssize_t end = raw + 1
+        if end >= size:
+            # IndexError, worded by Python as in the pure twin
+            _operator.getitem([None] * size, end)
+        self._stack.size = 0
+        self._out.size = 0
+        self._post_edges(
+            a,
+            a.pred_ptr[raw + size if raw < 0 else raw],
+            a.pred_ptr[end + size if end < 0 else end],
+            direct,
+        )
+        self._post_drain(a, direct)
+        self._flush(ready)

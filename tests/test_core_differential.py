@@ -1,0 +1,323 @@
+"""Differential tests: both twins of the integer core, on the same random graphs.
+
+Each seed makes one graph (chains, fan-outs, joins, layers, wide joins or
+random DAGs; mixed phase flags with phase-less join nodes; sometimes cycles;
+up to a few thousand nodes), runs every kernel on both twins and asserts the
+results are identical, errors included. Then it drives one ``RunState`` per
+twin in lockstep through a random run (successes, a failure that stops the
+pre phase, unstarted nodes, cleanup in random completion order, and in some
+seeds deliberate misuse) and asserts every answer is the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from array import array
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from sdax import _core_py
+
+PRE, EXEC, POST = 1, 2, 4
+SEEDS = range(520)
+
+Deps = list[list[int]]
+
+
+# -- random graphs ---------------------------------------------------------------
+
+
+def _size(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.08:
+        return rng.randint(0, 3)
+    if roll < 0.70:
+        return rng.randint(4, 60)
+    if roll < 0.92:
+        return rng.randint(61, 600)
+    return rng.randint(601, 3000)
+
+
+def _shape(rng: random.Random, n: int) -> tuple[str, Deps]:
+    """Predecessor lists where every dependency has a lower index."""
+    kind = rng.choice(["chain", "fan_out", "joins", "layers", "wide_join", "random"])
+    deps: Deps = [[] for _ in range(n)]
+    if kind == "chain":
+        for v in range(1, n):
+            if rng.random() < 0.95:
+                deps[v].append(v - 1)
+    elif kind == "fan_out":
+        roots = max(1, n // 50)
+        for v in range(roots, n):
+            deps[v].append(rng.randrange(min(v, roots + (v - roots) // 4 + 1)))
+    elif kind == "joins":
+        # Groups of nodes merged by a join node, on which the next group depends.
+        v = 0
+        previous: list[int] = []
+        while v < n:
+            width = rng.randint(1, 8)
+            group = list(range(v, min(n, v + width)))
+            for g in group:
+                deps[g].extend(previous)
+            v += len(group)
+            if v < n:
+                deps[v].extend(group)
+                previous = [v]
+                v += 1
+    elif kind == "layers":
+        width = rng.randint(1, 30)
+        for v in range(width, n):
+            layer_start = (v // width - 1) * width
+            for _ in range(rng.randint(1, 4)):
+                deps[v].append(rng.randrange(layer_start, layer_start + width))
+    elif kind == "wide_join":
+        hub = n // 2
+        for v in range(hub + 1, n):
+            deps[v].append(hub)
+            if rng.random() < 0.1:
+                deps[v].append(rng.randrange(hub))
+        if n:
+            deps[hub].extend(range(hub))
+    else:
+        for v in range(1, n):
+            for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4, 4, 5, 6])):
+                deps[v].append(rng.randrange(v))
+    if n and rng.random() < 0.2:
+        # Repeated dependencies are allowed by the core.
+        v = rng.randrange(n)
+        deps[v].extend(deps[v][:2])
+    return kind, deps
+
+
+def _flags(rng: random.Random, n: int, deps: Deps, kind: str) -> bytes:
+    profile = rng.choice(["all", "mixed", "sparse", "none"])
+    p_pre, p_exec, p_post = {
+        "all": (1.0, 1.0, 1.0),
+        "mixed": (0.8, 0.5, 0.7),
+        "sparse": (0.5, 0.3, 0.4),
+        "none": (0.0, 0.3, 0.0),
+    }[profile]
+    # Many phase-less nodes make effective sets large; keep big graphs tractable.
+    p_join = 0.5 if n <= 600 else 0.15
+    out = bytearray(n)
+    for v in range(n):
+        if len(deps[v]) > 1 and rng.random() < p_join:
+            continue  # a join: no phase at all
+        bits = 0
+        if rng.random() < p_pre:
+            bits |= PRE
+        if rng.random() < p_exec:
+            bits |= EXEC
+        if rng.random() < p_post:
+            bits |= POST
+        out[v] = bits
+    if kind == "wide_join" and n:
+        out[n // 2] = 0
+    return bytes(out)
+
+
+def _add_cycle(rng: random.Random, deps: Deps) -> None:
+    n = len(deps)
+    if rng.random() < 0.2:
+        v = rng.randrange(n)
+        deps[v].append(v)
+        return
+    a, b = sorted(rng.sample(range(n), 2))
+    # a depends on b, and b on a (it may already, directly or not).
+    deps[a].append(b)
+    if a not in deps[b]:
+        deps[b].append(a)
+
+
+def _relabel(rng: random.Random, deps: Deps, flags: bytes) -> tuple[Deps, bytes]:
+    """The same graph with shuffled node numbers, so index order is not an order."""
+    n = len(deps)
+    perm = list(range(n))
+    rng.shuffle(perm)
+    new_deps: Deps = [[] for _ in range(n)]
+    new_flags = bytearray(n)
+    for v in range(n):
+        new_deps[perm[v]] = [perm[u] for u in deps[v]]
+        new_flags[perm[v]] = flags[v]
+    return new_deps, bytes(new_flags)
+
+
+def random_graph(seed: int) -> tuple[str, Deps, bytes]:
+    """One seeded graph: its kind, predecessor lists and flags."""
+    rng = random.Random(seed)
+    n = _size(rng)
+    kind, deps = _shape(rng, n)
+    flags = _flags(rng, n, deps, kind)
+    if n >= 2 and rng.random() < 0.15:
+        _add_cycle(rng, deps)
+        kind += "+cycle"
+    if rng.random() < 0.7:
+        deps, flags = _relabel(rng, deps, flags)
+    return kind, deps, flags
+
+
+def csr(deps: Deps) -> tuple[array[int], array[int]]:
+    """Predecessor lists as ``(ptr, idx)`` int arrays."""
+    ptr = array("i", [0])
+    idx = array("i")
+    for d in deps:
+        idx.extend(d)
+        ptr.append(len(idx))
+    return ptr, idx
+
+
+# -- comparing -------------------------------------------------------------------
+
+
+def outcome(fn: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
+    """What a call gives: its result, or the type and words of its error."""
+    try:
+        return ("ok", fn(*args))
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+
+
+def same(name: str, pure: ModuleType, compiled: ModuleType, *args: Any) -> Any:
+    """Call ``name`` on both twins; assert identical outcomes; return the result."""
+    expected = outcome(getattr(pure, name), *args)
+    got = outcome(getattr(compiled, name), *args)
+    assert got == expected, name
+    if expected[0] == "ok":
+        result = expected[1]
+        for mine, theirs in zip(_arrays(got[1]), _arrays(result), strict=True):
+            assert type(mine) is type(theirs), name
+            if isinstance(theirs, array):
+                assert mine.typecode == theirs.typecode, name
+        return result
+    return None
+
+
+def _arrays(result: Any) -> tuple[Any, ...]:
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _check_cycle(path: list[int], deps: Deps) -> None:
+    assert len(path) >= 2 and path[0] == path[-1]
+    assert len(set(path[:-1])) == len(path) - 1
+    for a, b in itertools.pairwise(path):
+        assert b in deps[a]
+
+
+# -- the kernels -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
+    kind, deps, flags = random_graph(seed)
+    pure, comp = _core_py, compiled_core
+    n = len(deps)
+    pp, pi = csr(deps)
+    sp, si = same("successors", pure, comp, n, pp, pi)
+    order = same("topological_order", pure, comp, n, pp, sp, si)
+    cycle = same("find_cycle", pure, comp, n, pp, pi)
+    if len(order) < n:
+        assert "cycle" in kind
+        _check_cycle(cycle, deps)
+    else:
+        assert cycle == []
+        assert sorted(order) == list(range(n))
+    # On a cyclic graph the order is partial; both twins still agree on it.
+    pre_sets = same("effective_sets", pure, comp, n, order, pp, pi, flags, PRE)
+    same("effective_sets", pure, comp, n, order, pp, pi, flags, EXEC)
+    same("pre_waves", pure, comp, order, flags, pre_sets[0])
+    level_of, levels = same("post_levels", pure, comp, order, sp, si, flags)
+    reverse = array("i", reversed(order))
+    post_sets = same("effective_sets", pure, comp, n, reverse, sp, si, flags, POST)
+    same("group_unions", pure, comp, level_of, levels, *post_sets)
+    wave_of, wave_set = same("pre_waves", pure, comp, order, flags, pre_sets[0])
+    same("group_unions", pure, comp, wave_of, len(wave_set), *pre_sets)
+
+
+# -- runs ------------------------------------------------------------------------
+
+
+class Lockstep:
+    """One RunState per twin, driven by the same calls; every answer compared."""
+
+    def __init__(self, graphs: tuple[Any, Any]) -> None:
+        self.runs = (graphs[0].run(), graphs[1].run())
+
+    def fill(self, method: str, *args: Any) -> list[int]:
+        """Call a method that appends to a ready list; return that list."""
+        answers = []
+        for run in self.runs:
+            ready: list[int] = []
+            answers.append((outcome(getattr(run, method), *args, ready), ready))
+        assert answers[0] == answers[1], (method, args)
+        return answers[0][1]
+
+    def ask(self, method: str, *args: Any) -> Any:
+        """Call any other method; return its outcome."""
+        answers = [outcome(getattr(run, method), *args) for run in self.runs]
+        assert answers[0] == answers[1], (method, args)
+        return answers[0]
+
+
+def _misuse(rng: random.Random, step: Lockstep, n: int) -> None:
+    node: Any = rng.choice(
+        [rng.randrange(-n - 2, n + 2), n, -n - 1, True, False, 2**64, 3.0, "1", None]
+    )
+    method = rng.choice(["pre_done", "post_done", "unstart", "started", "completed"])
+    if method in ("pre_done", "post_done"):
+        step.fill(method, node)
+    else:
+        step.ask(method, node)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_runs_agree(compiled_core: ModuleType, seed: int) -> None:
+    _, deps, flags = random_graph(seed)
+    n = len(deps)
+    pp, pi = csr(deps)
+    sp, si = _core_py.successors(n, pp, pi)
+    graphs = (_core_py.Graph(pp, pi, sp, si, flags), compiled_core.Graph(pp, pi, sp, si, flags))
+    assert graphs[0].size == graphs[1].size == n
+    rng = random.Random(seed * 7919 + 1)
+    misuse = n > 0 and rng.random() < 0.25
+    step = Lockstep(graphs)
+
+    pending = step.fill("pre_begin")
+    step.fill("pre_begin")  # twice: the same error, or (nothing reached) nothing
+    while pending:
+        node = pending.pop(rng.randrange(len(pending)))
+        roll = rng.random()
+        if misuse and roll < 0.05:
+            _misuse(rng, step, n)
+        if roll < 0.9:
+            pending.extend(step.fill("pre_done", node))
+        elif roll < 0.95:
+            step.ask("started", rng.randrange(n))
+            step.ask("completed", rng.randrange(n))
+            pending.append(node)
+        else:
+            # A failure: ``node`` was called and failed; stop the pre phase. The
+            # nodes handed out and not called yet are taken back, the others
+            # (running, then cancelled) stay started.
+            for other in pending:
+                if rng.random() < 0.5:
+                    step.ask("unstart", other)
+            break
+    for v in range(n):
+        step.ask("started", v)
+        step.ask("completed", v)
+
+    pending = step.fill("post_begin")
+    while pending:
+        node = pending.pop(rng.randrange(len(pending)))
+        if misuse and rng.random() < 0.05:
+            _misuse(rng, step, n)
+        pending.extend(step.fill("post_done", node))
+    if misuse:
+        for _ in range(20):
+            _misuse(rng, step, n)
+        step.fill("post_begin")
+        step.fill("pre_begin")

@@ -1,0 +1,359 @@
+"""Unit tests of the build-time kernels of the integer core, on both twins.
+
+Graphs are written as predecessor lists (``deps[v]`` are the nodes ``v`` depends
+on) and turned into CSR arrays by ``csr``.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Sequence
+from types import ModuleType
+
+import pytest
+
+PRE, EXEC, POST = 1, 2, 4
+
+
+def csr(deps: Sequence[Sequence[int]]) -> tuple[array[int], array[int]]:
+    """Predecessor lists as ``(ptr, idx)`` int arrays."""
+    ptr = array("i", [0])
+    idx = array("i")
+    for d in deps:
+        idx.extend(d)
+        ptr.append(len(idx))
+    return ptr, idx
+
+
+def sets_of(
+    set_of: Sequence[int], set_ptr: Sequence[int], set_idx: Sequence[int]
+) -> list[list[int]]:
+    """Each node's set, spelled out."""
+    return [list(set_idx[set_ptr[s] : set_ptr[s + 1]]) for s in set_of]
+
+
+def build(
+    core: ModuleType, deps: Sequence[Sequence[int]]
+) -> tuple[int, array[int], array[int], array[int], array[int], array[int]]:
+    """``n``, both CSRs and the topological order of ``deps``."""
+    n = len(deps)
+    pp, pi = csr(deps)
+    sp, si = core.successors(n, pp, pi)
+    order = core.topological_order(n, pp, sp, si)
+    return n, pp, pi, sp, si, order
+
+
+# -- successors ------------------------------------------------------------------
+
+
+def test_successors_of_a_diamond(core: ModuleType) -> None:
+    pp, pi = csr([[], [0], [0], [1, 2]])
+    sp, si = core.successors(4, pp, pi)
+    assert isinstance(sp, array) and sp.typecode == "i"
+    assert isinstance(si, array) and si.typecode == "i"
+    assert list(sp) == [0, 2, 3, 4, 4]
+    assert list(si) == [1, 2, 3, 3]
+
+
+def test_successors_come_in_node_order(core: ModuleType) -> None:
+    pp, pi = csr([[], [0], [1, 0], [2, 1, 0]])
+    sp, si = core.successors(4, pp, pi)
+    assert [list(si[sp[v] : sp[v + 1]]) for v in range(4)] == [[1, 2, 3], [2, 3], [3], []]
+
+
+def test_successors_of_the_empty_graph(core: ModuleType) -> None:
+    sp, si = core.successors(0, array("i", [0]), array("i"))
+    assert list(sp) == [0]
+    assert list(si) == []
+
+
+def test_successors_accept_lists(core: ModuleType) -> None:
+    sp, si = core.successors(3, [0, 0, 1, 3], [0, 0, 1])
+    assert list(sp) == [0, 2, 3, 3]
+    assert list(si) == [1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("n", "ptr", "idx", "message"),
+    [
+        (-1, [0], [], "node count must be >= 0, got -1"),
+        (2, [0, 0], [], "adjacency pointer array must have n + 1 = 3 entries, got 2"),
+        (2, [1, 1, 1], [0], "adjacency pointer array must start at 0 and end at len(indices)"),
+        (2, [0, 0, 2], [0], "adjacency pointer array must start at 0 and end at len(indices)"),
+        (3, [0, 2, 1, 2], [0, 0], "adjacency pointer array decreases at node 1"),
+        (3, [0, 0, 1, 2], [0, 3], "adjacency index 3 is out of range for 3 nodes"),
+        (3, [0, 0, 1, 2], [-1, 0], "adjacency index -1 is out of range for 3 nodes"),
+        # Values beyond a C int take another path in the compiled twin: same words.
+        (2, [0, 0, 1], [2**40], "adjacency index 1099511627776 is out of range for 2 nodes"),
+        (2, [0, 2**40, 1], [0], "adjacency pointer array decreases at node 1"),
+    ],
+)
+def test_successors_reject_malformed_csr(
+    core: ModuleType, n: int, ptr: list[int], idx: list[int], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        core.successors(n, ptr, idx)
+    assert str(info.value) == message
+
+
+# -- topological_order -----------------------------------------------------------
+
+
+def test_topological_order_is_fifo_from_the_roots_in_index_order(core: ModuleType) -> None:
+    _, _, _, _, _, order = build(core, [[], [], [0], [1], [2, 3]])
+    assert isinstance(order, array) and order.typecode == "i"
+    assert list(order) == [0, 1, 2, 3, 4]
+
+
+def test_topological_order_follows_dependencies_not_indices(core: ModuleType) -> None:
+    _, _, _, _, _, order = build(core, [[1], [2], []])
+    assert list(order) == [2, 1, 0]
+
+
+def test_topological_order_queues_a_node_when_its_last_dependency_is_taken(
+    core: ModuleType,
+) -> None:
+    # 3 waits for 0 and 2; 1 is queued (by 0) before 3 is (by 2).
+    _, _, _, _, _, order = build(core, [[], [0], [0], [0, 2]])
+    assert list(order) == [0, 1, 2, 3]
+
+
+def test_topological_order_is_short_when_there_is_a_cycle(core: ModuleType) -> None:
+    n, _, _, _, _, order = build(core, [[1], [0], [], [2], [3, 0]])
+    assert list(order) == [2, 3]
+    assert len(order) < n
+
+
+def test_topological_order_of_nothing(core: ModuleType) -> None:
+    assert list(core.topological_order(0, [0], [0], [])) == []
+
+
+# -- find_cycle ------------------------------------------------------------------
+
+
+def test_find_cycle_on_an_acyclic_graph_is_empty(core: ModuleType) -> None:
+    pp, pi = csr([[], [0], [0, 1]])
+    assert core.find_cycle(3, pp, pi) == []
+
+
+def test_find_cycle_of_two_nodes(core: ModuleType) -> None:
+    pp, pi = csr([[1], [0]])
+    assert core.find_cycle(2, pp, pi) == [0, 1, 0]
+
+
+def test_find_cycle_of_a_self_dependency(core: ModuleType) -> None:
+    pp, pi = csr([[], [1]])
+    assert core.find_cycle(2, pp, pi) == [1, 1]
+
+
+def test_find_cycle_reports_only_the_loop_not_the_way_in(core: ModuleType) -> None:
+    pp, pi = csr([[1], [2], [3], [1]])
+    path = core.find_cycle(4, pp, pi)
+    assert type(path) is list
+    assert path == [1, 2, 3, 1]
+
+
+def test_find_cycle_follows_dependencies_in_their_given_order(core: ModuleType) -> None:
+    # 0 depends on 1 then 2; both lead back to 0: the walk takes 1 first.
+    pp, pi = csr([[1, 2], [0], [0]])
+    assert core.find_cycle(3, pp, pi) == [0, 1, 0]
+    pp, pi = csr([[2, 1], [0], [0]])
+    assert core.find_cycle(3, pp, pi) == [0, 2, 0]
+
+
+def test_find_cycle_rejects_a_negative_count_as_the_pure_twin_does(core: ModuleType) -> None:
+    with pytest.raises(ValueError, match="negative count"):
+        core.find_cycle(-1, [0], [])
+
+
+# -- effective_sets --------------------------------------------------------------
+
+
+def test_effective_sets_when_every_node_has_the_phase(core: ModuleType) -> None:
+    n, pp, pi, _, _, order = build(core, [[], [0], [0], [1, 2]])
+    set_of, set_ptr, set_idx = core.effective_sets(n, order, pp, pi, bytes([PRE] * 4), PRE)
+    assert all(isinstance(a, array) and a.typecode == "i" for a in (set_of, set_ptr, set_idx))
+    # Equal sets are stored once: 1 and 2 share the set {0}.
+    assert list(set_of) == [0, 1, 1, 2]
+    assert list(set_ptr) == [0, 0, 1, 3]
+    assert list(set_idx) == [0, 1, 2]
+
+
+def test_effective_sets_look_through_a_join(core: ModuleType) -> None:
+    # 2 is a join (no phase) over 0 and 1; 3 depends on it, 4 on it and on 0.
+    flags = bytes([PRE, PRE, 0, PRE, PRE])
+    n, pp, pi, _, _, order = build(core, [[], [], [0, 1], [2], [2, 0]])
+    set_of, set_ptr, set_idx = core.effective_sets(n, order, pp, pi, flags, PRE)
+    assert sets_of(set_of, set_ptr, set_idx) == [[], [], [0, 1], [0, 1], [0, 1]]
+    assert list(set_of) == [0, 0, 1, 1, 1]
+    assert list(set_ptr) == [0, 0, 2]
+
+
+def test_effective_sets_pass_through_chains_of_phase_less_nodes(core: ModuleType) -> None:
+    flags = bytes([PRE, 0, 0, 0, PRE])
+    n, pp, pi, _, _, order = build(core, [[], [0], [1], [2], [3]])
+    set_of, set_ptr, set_idx = core.effective_sets(n, order, pp, pi, flags, PRE)
+    assert sets_of(set_of, set_ptr, set_idx) == [[], [0], [0], [0], [0]]
+
+
+def test_effective_sets_that_see_nothing_are_the_empty_set_0(core: ModuleType) -> None:
+    flags = bytes([0, 0, PRE])
+    n, pp, pi, _, _, order = build(core, [[], [0], [0, 1]])
+    set_of, set_ptr, set_idx = core.effective_sets(n, order, pp, pi, flags, PRE)
+    assert list(set_of) == [0, 0, 0]
+    assert list(set_ptr) == [0, 0]
+    assert list(set_idx) == []
+
+
+def test_effective_sets_are_sorted_and_without_repeats(core: ModuleType) -> None:
+    flags = bytes([PRE, PRE, PRE, 0, PRE])
+    n, pp, pi, _, _, order = build(core, [[], [], [], [2, 0], [3, 1, 2, 0, 1]])
+    set_of, set_ptr, set_idx = core.effective_sets(n, order, pp, pi, flags, PRE)
+    assert sets_of(set_of, set_ptr, set_idx)[4] == [0, 1, 2]
+    assert sets_of(set_of, set_ptr, set_idx)[3] == [0, 2]
+
+
+def test_effective_sets_only_see_the_given_bit(core: ModuleType) -> None:
+    flags = bytes([PRE | POST, PRE, POST])
+    n, pp, pi, _, _, order = build(core, [[], [0], [1]])
+    by_pre = core.effective_sets(n, order, pp, pi, flags, PRE)
+    by_post = core.effective_sets(n, order, pp, pi, flags, POST)
+    assert sets_of(*by_pre) == [[], [0], [1]]
+    assert sets_of(*by_post) == [[], [0], [0]]
+
+
+def test_effective_dependents_over_the_successor_adjacency(core: ModuleType) -> None:
+    flags = bytes([POST, 0, POST, POST])
+    n, _, _, sp, si, order = build(core, [[], [0], [1], [1]])
+    reverse = array("i", reversed(order))
+    set_of, set_ptr, set_idx = core.effective_sets(n, reverse, sp, si, flags, POST)
+    assert sets_of(set_of, set_ptr, set_idx) == [[2, 3], [2, 3], [], []]
+
+
+def test_effective_sets_of_no_nodes(core: ModuleType) -> None:
+    set_of, set_ptr, set_idx = core.effective_sets(0, [], [0], [], b"", PRE)
+    assert (list(set_of), list(set_ptr), list(set_idx)) == ([], [0, 0], [])
+
+
+def test_effective_sets_accept_lists_and_bytearrays(core: ModuleType) -> None:
+    result = core.effective_sets(3, [0, 1, 2], [0, 0, 1, 2], [0, 1], bytearray([1, 1, 1]), PRE)
+    assert [list(a) for a in result] == [[0, 1, 2], [0, 0, 1, 2], [0, 1]]
+
+
+# -- pre_waves -------------------------------------------------------------------
+
+
+def test_pre_waves_group_equal_prerequisite_sets(core: ModuleType) -> None:
+    flags = bytes([PRE, PRE, PRE, EXEC, PRE])
+    n, pp, pi, _, _, order = build(core, [[], [0], [0], [0], [1, 2]])
+    set_of, _, _ = core.effective_sets(n, order, pp, pi, flags, PRE)
+    wave_of, wave_set = core.pre_waves(order, flags, set_of)
+    assert isinstance(wave_of, array) and wave_of.typecode == "i"
+    assert list(wave_of) == [0, 1, 1, -1, 2]
+    assert list(wave_set) == [set_of[0], set_of[1], set_of[4]]
+
+
+def test_pre_waves_are_numbered_by_first_appearance_in_the_order(core: ModuleType) -> None:
+    wave_of, wave_set = core.pre_waves([2, 0, 1], bytes([PRE, PRE, PRE]), [5, 5, 3])
+    assert list(wave_of) == [1, 1, 0]
+    assert list(wave_set) == [3, 5]
+
+
+def test_pre_waves_accept_any_set_ids(core: ModuleType) -> None:
+    wave_of, wave_set = core.pre_waves([0, 1, 2], bytes([PRE] * 3), [10**6, -3, 10**6])
+    assert list(wave_of) == [0, 1, 0]
+    assert list(wave_set) == [10**6, -3]
+
+
+# -- post_levels -----------------------------------------------------------------
+
+
+def test_post_levels_of_a_chain(core: ModuleType) -> None:
+    _, _, _, sp, si, order = build(core, [[], [0], [1]])
+    level_of, count = core.post_levels(order, sp, si, bytes([POST] * 3))
+    assert isinstance(level_of, array) and level_of.typecode == "i"
+    assert type(count) is int
+    assert (list(level_of), count) == ([2, 1, 0], 3)
+
+
+def test_post_levels_look_through_nodes_without_a_post(core: ModuleType) -> None:
+    _, _, _, sp, si, order = build(core, [[], [0], [1], [0]])
+    level_of, count = core.post_levels(order, sp, si, bytes([POST, PRE, POST, POST]))
+    assert (list(level_of), count) == ([1, -1, 0, 0], 2)
+
+
+def test_post_levels_take_the_longest_chain(core: ModuleType) -> None:
+    _, _, _, sp, si, order = build(core, [[], [0], [1], [0]])
+    level_of, count = core.post_levels(order, sp, si, bytes([POST] * 4))
+    assert (list(level_of), count) == ([2, 1, 0, 0], 3)
+
+
+def test_post_levels_without_posts(core: ModuleType) -> None:
+    _, _, _, sp, si, order = build(core, [[], [0]])
+    level_of, count = core.post_levels(order, sp, si, bytes([PRE, EXEC]))
+    assert (list(level_of), count) == ([-1, -1], 0)
+
+
+# -- group_unions ----------------------------------------------------------------
+
+
+def test_group_unions_merge_the_sets_of_each_group(core: ModuleType) -> None:
+    # Sets: 0 = {}, 1 = {3, 4}, 2 = {1, 4}.
+    set_ptr, set_idx = [0, 0, 2, 4], [3, 4, 1, 4]
+    uptr, uidx = core.group_unions([0, 1, 0, -1, 1], 3, [1, 0, 2, 1, 0], set_ptr, set_idx)
+    assert all(isinstance(a, array) and a.typecode == "i" for a in (uptr, uidx))
+    groups = [list(uidx[uptr[g] : uptr[g + 1]]) for g in range(3)]
+    assert groups == [[1, 3, 4], [], []]
+
+
+def test_group_unions_of_no_groups(core: ModuleType) -> None:
+    uptr, uidx = core.group_unions([-1, -1], 0, [0, 0], [0, 0], [])
+    assert (list(uptr), list(uidx)) == ([0], [])
+
+
+def test_group_unions_reject_a_group_out_of_range(core: ModuleType) -> None:
+    with pytest.raises(IndexError):
+        core.group_unions([0, 2], 2, [0, 0], [0, 0], [])
+
+
+# -- Graph -----------------------------------------------------------------------
+
+
+def test_graph_size_and_run(core: ModuleType) -> None:
+    _, pp, pi, sp, si, _ = build(core, [[], [0]])
+    graph = core.Graph(pp, pi, sp, si, bytes([PRE, POST]))
+    assert graph.size == 2
+    assert type(graph.run()) is core.RunState
+    assert type(core.RunState(graph)) is core.RunState
+
+
+def test_graph_takes_keyword_arguments(core: ModuleType) -> None:
+    graph = core.Graph(pred_ptr=[0], pred_idx=[], succ_ptr=[0], succ_idx=[], flags=b"")
+    assert graph.size == 0
+
+
+def test_graph_copies_its_inputs(core: ModuleType) -> None:
+    _, pp, pi, sp, si, _ = build(core, [[], [0]])
+    flags = bytearray([PRE, PRE])
+    graph = core.Graph(pp, pi, sp, si, flags)
+    pp[1], si[0], flags[0] = 1, 0, 0
+    ready: list[int] = []
+    graph.run().pre_begin(ready)
+    assert ready == [0]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (([0, 0], [], [0, 0, 0], [], b"\x01\x01"), "must have n + 1 = 3 entries, got 2"),
+        (([0, 0, 1], [0], [0, 0, 0], [], b"\x01\x01"), "must have the same length"),
+        (([0, 0, 1], [5], [0, 1, 1], [1], b"\x01\x01"), "adjacency index 5 is out of range"),
+        (([0, 0, 1], [0], [0, 1, 1], [7], b"\x01\x01"), "adjacency index 7 is out of range"),
+    ],
+)
+def test_graph_rejects_arrays_that_do_not_fit(
+    core: ModuleType, arrays: tuple[list[int], list[int], list[int], list[int], bytes], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        core.Graph(*arrays)

@@ -1,0 +1,249 @@
+"""The ``sdax`` command (also ``python -m sdax``).
+
+Subcommands:
+
+- ``sdax demo``: run a built-in example request and print its timeline;
+- ``sdax graph MODULE:ATTR [--format text|mermaid|dot]``: print the plan of a
+  processor defined in your code;
+- ``sdax info``: version, Python, platform and the active integer core.
+
+Errors about the command line or the ``MODULE:ATTR`` target are printed as
+one line on stderr, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sdax._accel import IMPLEMENTATION
+from sdax._version import __version__
+from sdax.export import FORMATS, PlanSource, render_plan
+from sdax.sdax_core import (
+    AsyncDagLevelAdapterBuilder,
+    AsyncDagTaskProcessor,
+    AsyncDagTaskProcessorBuilder,
+)
+from sdax.sdax_task_analyser import TaskAnalysis
+
+__all__ = ["TargetError", "build_parser", "load_target", "main"]
+
+_SOURCE_TYPES = (
+    AsyncDagTaskProcessor,
+    TaskAnalysis,
+    AsyncDagTaskProcessorBuilder,
+    AsyncDagLevelAdapterBuilder,
+)
+_WHAT = "an sdax processor, builder or TaskAnalysis"
+
+
+class TargetError(Exception):
+    """A ``MODULE:ATTR`` target that cannot be used; the message is one line."""
+
+
+def _import(module_name: str) -> Any:
+    # Like ``python -m``: the current directory is importable.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        parts = module_name.split(".")
+        if exc.name in {".".join(parts[: i + 1]) for i in range(len(parts))}:
+            raise TargetError(f"no module named {exc.name!r}") from None
+        raise TargetError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    except Exception as exc:
+        raise TargetError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _as_source(value: Any, target: str) -> PlanSource:
+    if isinstance(value, _SOURCE_TYPES):
+        return value
+    if inspect.isclass(value) or not callable(value):
+        raise TargetError(f"{target} is a {type(value).__name__}, not {_WHAT} (or a function)")
+    try:
+        signature = inspect.signature(value)
+        signature.bind()
+    except TypeError:
+        raise TargetError(
+            f"{target} takes arguments; give a function that takes none"
+        ) from None
+    except ValueError:
+        pass  # no signature to check (a builtin): just call it
+    try:
+        result = value()
+    except Exception as exc:
+        raise TargetError(f"calling {target}() failed: {type(exc).__name__}: {exc}") from None
+    if inspect.iscoroutine(result):
+        result.close()
+        raise TargetError(f"{target} is an async function; give a plain function")
+    if not isinstance(result, _SOURCE_TYPES):
+        raise TargetError(f"{target}() returned a {type(result).__name__}, not {_WHAT}")
+    return result
+
+
+def load_target(target: str) -> PlanSource:
+    """Import ``MODULE:ATTR`` and return the plan source it names.
+
+    ``ATTR`` may be dotted (``module:holder.processor``). It must name a
+    processor, a builder, a TaskAnalysis, or a function taking no arguments
+    that returns one of these.
+
+    Raises:
+        TargetError: The target is malformed, cannot be imported or found, or
+            is of the wrong type; the message says which.
+    """
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(
+            f"expected MODULE:ATTR (for example myapp.workflows:processor), got {target!r}"
+        )
+    value = _import(module_name)
+    path = module_name
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            raise TargetError(f"{path!r} has no attribute {part!r}")
+        value = getattr(value, part)
+        path = f"{path}:{part}" if path == module_name else f"{path}.{part}"
+    return _as_source(value, target)
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"sdax {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    try:
+        source = load_target(args.target)
+        text = render_plan(source, args.format)
+    except TargetError as exc:
+        return _fail("graph", str(exc))
+    except (TypeError, ValueError) as exc:
+        return _fail("graph", f"building the plan failed: {exc}")
+    print(text)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sdax._demo import run_demo
+
+    return asyncio.run(run_demo(sys.stdout, args.width))
+
+
+def _core_description() -> str:
+    if IMPLEMENTATION == "cython":
+        return "cython (compiled core)"
+    if os.environ.get("SDAX_NO_EXTENSIONS", "").strip() not in ("", "0"):
+        return "python (pure-Python core, forced by SDAX_NO_EXTENSIONS)"
+    if importlib.util.find_spec("sdax._core") is None:
+        return "python (pure-Python core; the compiled core is not built)"
+    return "python (pure-Python core)"
+
+
+def _otel_description() -> str:
+    try:
+        version = importlib.metadata.version("opentelemetry-api")
+    except importlib.metadata.PackageNotFoundError:
+        return 'not installed (pip install "sdax[otel]")'
+    return f"opentelemetry-api {version} (sdax.contrib.otel available)"
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    rows = [
+        ("sdax", __version__),
+        ("core", _core_description()),
+        ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
+        ("platform", platform.platform()),
+        ("tracing", _otel_description()),
+    ]
+    for key, value in rows:
+        print(f"{key + ':':<10}{value}")
+    return 0
+
+
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 10:
+        raise argparse.ArgumentTypeError(f"must be at least 10, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sdax`` command."""
+    parser = argparse.ArgumentParser(
+        prog="sdax",
+        description="sdax: a fast asyncio orchestrator. Try `sdax demo`.",
+    )
+    parser.add_argument("--version", action="version", version=f"sdax {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a built-in example request and print its timeline",
+        description=(
+            "Run a simulated API request (auth, rate limit, feature flags, database, two "
+            "fetches) with a retried call and a failing step, and print its timeline. "
+            "The failure is part of the story: the command exits 0."
+        ),
+    )
+    demo.add_argument(
+        "--width", type=_width, default=40, help="width of the timeline's time axis (default 40)"
+    )
+    demo.set_defaults(handler=_cmd_demo)
+
+    graph = commands.add_parser(
+        "graph",
+        help="print the plan of a processor from your code",
+        description=(
+            "Import MODULE:ATTR (the current directory is importable) and print its plan. "
+            "ATTR names a processor, a builder, a TaskAnalysis, or a function taking no "
+            "arguments that returns one."
+        ),
+    )
+    graph.add_argument("target", metavar="MODULE:ATTR", help="e.g. myapp.workflows:processor")
+    graph.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (waves, dependencies, phases), mermaid or dot (default: text)",
+    )
+    graph.set_defaults(handler=_cmd_graph)
+
+    info = commands.add_parser(
+        "info",
+        help="print versions, platform and the active core",
+        description="Print the sdax version, the active core (compiled or pure), "
+        "the Python version and the platform.",
+    )
+    info.set_defaults(handler=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sdax`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 2 for a usage or target error (the demo
+        returns 1 if its run does not go as its story says).
+    """
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code

@@ -596,17 +596,13 @@ OWN_CANCEL_BUG = pytest.mark.xfail(
     "counts as neither success nor failure: its dependents are skipped silently, execute "
     "still runs (even for tasks whose pre never ran) and the run returns normally",
 )
-EAGER_SELF_CANCEL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: current_task().cancel() during a phase's first (eager) step is lost",
-)
 
 
 @pytest.mark.parametrize(
     ("suspend", "how"),
     [
         pytest.param(False, "raise", id="at-once-raise"),
-        pytest.param(False, "cancel-own-task", id="at-once-cancel", marks=EAGER_SELF_CANCEL_BUG),
+        pytest.param(False, "cancel-own-task", id="at-once-cancel", marks=OWN_CANCEL_BUG),
         pytest.param(True, "raise", id="after-await-raise", marks=OWN_CANCEL_BUG),
         pytest.param(True, "cancel-own-task", id="after-await-cancel", marks=OWN_CANCEL_BUG),
     ],

@@ -208,15 +208,7 @@ async def test_task_group_inside_a_phase_cancels_the_phase_on_subtask_failure() 
 @pytest.mark.parametrize(
     "suspend_first",
     [
-        pytest.param(
-            False,
-            id="during-first-step",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="engine bug: current_task().cancel() during a phase's first (eager) "
-                "step is lost",
-            ),
-        ),
+        pytest.param(False, id="during-first-step"),
         pytest.param(True, id="after-await"),
     ],
 )

@@ -224,11 +224,6 @@ async def drive(runner: Any) -> list[bool]:
             return results
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: aclose() from another task while the pre phase runs does not stop "
-    "the driver: its next run_next() still runs execute (and returns True)",
-)
 async def test_aclose_from_another_task_during_pre_skips_execute() -> None:
     rec = Recorder()
     gate = asyncio.Event()

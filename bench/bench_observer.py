@@ -144,8 +144,11 @@ def _against(other_src: str, sessions: int, rounds: int) -> str:
             ).stdout
             result = json.loads(out)
             times[label].extend(result["times"]["none"])
-            print(f"session {session + 1}/{sessions}: {label} ({result['sdax_file']})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"session {session + 1}/{sessions}: {label} ({result['sdax_file']})",
+                file=sys.stderr,
+                flush=True,
+            )
     this, other = shapes.median(times["this"]), shapes.median(times["other"])
     this_min, other_min = min(times["this"]), min(times["other"])
     return (
@@ -178,8 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump({"sdax_file": sdax.__file__, "times": times}, sys.stdout)
         print()
     else:
-        print(f"sdax {sdax.__version__} ({sdax.IMPLEMENTATION} core), "
-              f"{shapes.N_TASKS} tasks x 3 phases, {args.rounds} rounds")
+        print(
+            f"sdax {sdax.__version__} ({sdax.IMPLEMENTATION} core), "
+            f"{shapes.N_TASKS} tasks x 3 phases, {args.rounds} rounds"
+        )
         print(_table(times))
     return 0
 

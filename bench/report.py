@@ -48,6 +48,9 @@ from bench.cores import CORES, built_with, unavailable_reason, using_core
 
 HERE = Path(__file__).resolve().parent
 
+CLOCK: Callable[[], float] = shapes.CLOCKS["cpu"]
+"""The clock of every measurement in this run (set from ``--clock`` in ``main``)."""
+
 # Issue-4 runtime targets: ratio of the sdax median to the group's raw baseline.
 RATIO_TARGETS: dict[str, tuple[str, str, float]] = {
     # group: (sdax case, baseline, at most)
@@ -69,6 +72,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def load_average() -> str:
+    """The 1-minute load average (other processes competing for the CPUs)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "n/a"
 
 
 def rss_bytes() -> int:
@@ -169,6 +180,7 @@ class Report:
 
     info: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # group->key->s
+    wall: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # same, wall clock
     build: dict[str, dict[str, float | None]] = field(default_factory=dict)  # shape -> col
     build_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # core -> figures
@@ -191,11 +203,34 @@ def measure_runtime(cores: Sequence[str], rounds: int, warmup: int, report: Repo
                     with using_core(label):
                         runner = shapes.SDAX_CASES[key][1](sdax)
                     runners[f"{key}@{label}"] = (runner, core_scope(label))
-            times = shapes.time_interleaved(loop, runners, rounds, warmup)
+            wall: dict[str, list[float]] = {}
+            times = shapes.time_interleaved(loop, runners, rounds, warmup, CLOCK, wall)
             report.runtime[group.key] = times
+            report.wall[group.key] = wall
             print(f"  runtime {group.key}: done", file=sys.stderr, flush=True)
     finally:
         loop.close()
+
+
+def timed_build(label: str, tasks: Sequence[Any], deps: shapes.Deps) -> tuple[float, float]:
+    """One build with core ``label``: (seconds end to end, seconds in ``build()``).
+
+    The same steps as ``shapes.build_graph``, with a clock read between the last
+    ``add_task`` and ``build()``.
+    """
+    with using_core(label):
+        gc.collect()
+        t0 = CLOCK()
+        builder = sdax.AsyncDagTaskProcessor.builder()
+        add = builder.add_task
+        for task, (_, depends_on) in zip(tasks, deps, strict=True):
+            add(task, depends_on=depends_on)
+        t1 = CLOCK()
+        processor = builder.build()
+        t2 = CLOCK()
+    if built_with(processor) != label:
+        raise RuntimeError(f"the build did not use the {label} core (see bench/cores.py)")
+    return t2 - t0, t2 - t1
 
 
 def measure_build(
@@ -206,20 +241,20 @@ def measure_build(
     for shape in build:
         deps = shape.make()
         tasks = shapes.make_tasks(sdax, deps)
-        times: dict[str, list[float]] = {label: [] for label in cores}
+        totals: dict[str, list[float]] = {label: [] for label in cores}
+        builds: dict[str, list[float]] = {label: [] for label in cores}
         for r in range(shape.rounds):
             order = list(cores[r % len(cores) :]) + list(cores[: r % len(cores)])
             for label in order:
-                times[label] += shapes.time_build(sdax, tasks, deps, 1, core_scope(label))
-        with using_core(cores[0]):
-            processor = shapes.build_graph(sdax, tasks, deps)
-        if built_with(processor) != cores[0]:
-            raise RuntimeError("the build did not use the requested core (see bench/cores.py)")
-        del processor, tasks, deps
+                total, in_build = timed_build(label, tasks, deps)
+                totals[label].append(total)
+                builds[label].append(in_build)
+        del tasks, deps
         gc.collect()
         row = report.build.setdefault(shape.key, {})
         for label in cores:
-            row[label] = shapes.median(times[label])
+            row[label] = shapes.median(totals[label])
+            row[f"{label}:build"] = shapes.median(builds[label])
         report.build_meta[shape.key] = {
             "title": shape.title,
             "tasks": shape.tasks,
@@ -234,10 +269,10 @@ def per_call(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
     """Median seconds per ``fn()`` call over ``repeat`` batches of ``number`` calls."""
     batches = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(number):
             fn()
-        batches.append((time.perf_counter() - t0) / number)
+        batches.append((CLOCK() - t0) / number)
     return shapes.median(batches)
 
 
@@ -274,9 +309,9 @@ def measure_primitives(cores: Sequence[str], quick: bool) -> dict[str, float]:
     def per_await(body: Callable[[], Any], n: int) -> float:
         times = []
         for _ in range(5):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             loop.run_until_complete(inside_task(body, n))
-            times.append((time.perf_counter() - t0) / n)
+            times.append((CLOCK() - t0) / n)
         return shapes.median(times)
 
     n = number // 4
@@ -392,7 +427,9 @@ def measure_memory(label: str, n: int) -> dict[str, Any]:
     return out
 
 
-def run_reference(python: str, rounds: int, warmup: int, build_specs: str) -> dict[str, Any]:
+def run_reference(
+    python: str, rounds: int, warmup: int, build_specs: str, clock: str
+) -> dict[str, Any]:
     """Run ``shapes.py`` in the reference interpreter and return its JSON."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SDAX_")}
     cmd = [
@@ -406,6 +443,8 @@ def run_reference(python: str, rounds: int, warmup: int, build_specs: str) -> di
         build_specs,
         "--build-budget",
         "20",
+        "--clock",
+        clock,
     ]
     print(f"  reference: {' '.join(cmd)}", file=sys.stderr, flush=True)
     proc = subprocess.run(
@@ -424,10 +463,14 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
     ref = report.reference
     lines: list[str] = []
     add = lines.append
-    add(f"## sdax benchmark report ({info['date']})")
+    add(f"## sdax benchmark report (started {info['date']})")
     add("")
     add(f"- Python {info['python']} ({info['implementation']}), {info['platform']}")
-    add(f"- CPU: {info['cpu']}, {info['cpus']} logical CPUs")
+    add(
+        f"- CPU: {info['cpu']}, {info['cpus']} logical CPUs; 1-minute load average "
+        f"{info['load_start']} at the start, {info['load_end']} at the end "
+        f"(run took {info['duration_s']} s)"
+    )
     add(
         f"- sdax {info['sdax_version']} ({info['sdax_path']}, {info['revision']}); "
         f"active core at import: {info['active']}"
@@ -440,6 +483,25 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
             f"- reference: sdax {ref['sdax_version']} on Python {ref['python']} "
             f"({ref['sdax_file']}), measured in its own process against its own baselines"
         )
+    ratios = [
+        w / c
+        for group, keys in report.wall.items()
+        for key, walls in keys.items()
+        for w, c in zip(walls, report.runtime[group][key], strict=True)
+        if c > 0
+    ]
+    clock_text = (
+        "CPU time of this process (`time.process_time`)"
+        if info["clock"] == "cpu"
+        else "wall time (`time.perf_counter`)"
+    )
+    add(
+        f"- clock: {clock_text}; wall ÷ CPU time of the runtime rounds: median "
+        f"{shapes.median(ratios):.2f} (1.00 on an idle machine; more means other processes "
+        "took the CPUs)"
+        if ratios
+        else f"- clock: {clock_text}"
+    )
     add(
         f"- runtime: {info['rounds']} timed rounds (+{info['warmup']} warm-up) per case, "
         "cases interleaved round by round (rotating order); GC enabled, collected before each "
@@ -563,7 +625,8 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
         # Build.
         add(
             "### Build: `builder()`, every `add_task`, `build()`; every task with three phases "
-            "(random DAG: 4 random earlier dependencies per task, seeded)"
+            "(random DAG: 4 random earlier dependencies per task, seeded). Medians; "
+            "(build() n%) is the share of the time spent in `build()`, the rest is `add_task`."
         )
         add("")
         head = ["graph", "tasks", *cores_all]
@@ -587,7 +650,12 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
             for label in cores_all:
                 t = row_data.get(label)
                 ok = None if target is None or t is None else t <= target
-                row.append("not built" if t is None else fmt_s(t) + mark(ok))
+                if t is None:
+                    row.append("not built")
+                    continue
+                part = row_data.get(f"{label}:build")
+                share = "" if part is None else f" (build() {part / t:.0%})"
+                row.append(fmt_s(t) + mark(ok) + share)
             if len(cores) == 2:
                 pure, comp = row_data["pure"], row_data["compiled"]
                 speed = None if pure is None or comp is None else pure / comp
@@ -695,7 +763,9 @@ def reference_build_specs(quick: bool) -> str:
     """The reference's build sizes: its build is quadratic, so it gets small graphs."""
     if quick:
         return "random:1000:1"
-    return "random:1000:3,random:10000:1,chain:1000:1,chain:5000:1,fan:1000:1,fan:10000:1"
+    return (
+        "random:1000:3,random:10000:1,chain:1000:1,chain:5000:1,fan:1000:1,fan:10000:1,fan:100000:1"
+    )
 
 
 def extra_build_shapes(spec: str) -> list[shapes.BuildShape]:
@@ -726,11 +796,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("SDAX_BENCH_MILLION", "").strip() not in ("", "0"),
         help="also build 1,000,000 tasks (or SDAX_BENCH_MILLION=1)",
     )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(shapes.CLOCKS),
+        default="cpu",
+        help="cpu: this process's CPU time (default; robust to other load), or wall time",
+    )
     parser.add_argument("--no-build", action="store_true", help="skip the build series")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory figures")
     parser.add_argument("--output", type=Path, help="also write the Markdown to this file")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = shapes.CLOCKS[args.clock]
 
     rounds = args.rounds or (3 if args.quick else 25)
     warmup = 1 if args.quick else 2
@@ -740,6 +818,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report()
     report.info = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_start": load_average(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
@@ -753,6 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": rounds,
         "warmup": warmup,
         "quick": args.quick,
+        "clock": args.clock,
     }
     started = time.perf_counter()
     print("runtime shapes...", file=sys.stderr, flush=True)
@@ -776,9 +856,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reference:
         print("reference package...", file=sys.stderr, flush=True)
         report.reference = run_reference(
-            args.reference, rounds, warmup, "" if args.no_build else ref_specs
+            args.reference, rounds, warmup, "" if args.no_build else ref_specs, args.clock
         )
-    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    report.info["load_end"] = load_average()
+    report.info["duration_s"] = round(time.perf_counter() - started)
+    print(f"done in {report.info['duration_s']} s", file=sys.stderr, flush=True)
 
     text = render(report, cores_all)
     print(text)

@@ -415,11 +415,19 @@ Scope = Callable[[], AbstractContextManager[Any]]
 """Entered around each timed call of a case (switches sdax cores in report.py)."""
 
 
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
+"""Clocks by name. ``cpu`` (this process's CPU time) leaves out the time the process
+waits while other processes use the CPUs; every shape here is CPU-bound (no I/O,
+``sleep(0)`` only), so on a quiet machine both clocks agree."""
+
+
 def time_interleaved(
     loop: asyncio.AbstractEventLoop,
     runners: Mapping[str, tuple[Runner, Scope]],
     rounds: int,
     warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+    wall: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Time one run of every runner per round, rotating their order each round.
 
@@ -427,37 +435,54 @@ def time_interleaved(
     the machine hits all of them alike; the rotation removes any advantage of
     going first. GC is collected before each timed call, and left enabled.
 
+    Args:
+        loop: The event loop every run goes on.
+        runners: Per key, the runner and the scope entered around its timed call.
+        rounds: Timed rounds.
+        warmup: Untimed rounds first.
+        clock: The clock to time with (see ``CLOCKS``).
+        wall: If given, also gets the wall-clock seconds per key.
+
     Returns:
         Seconds per run, ``rounds`` values per key (warm-up rounds dropped).
     """
     keys = list(runners)
     out: dict[str, list[float]] = {k: [] for k in keys}
-    clock = time.perf_counter
+    perf = time.perf_counter
     for r in range(warmup + rounds):
         shift = r % len(keys)
         for key in keys[shift:] + keys[:shift]:
             runner, scope = runners[key]
             with scope():
                 gc.collect()
+                w0 = perf()
                 t0 = clock()
                 loop.run_until_complete(runner())
                 t1 = clock()
+                w1 = perf()
             if r >= warmup:
                 out[key].append(t1 - t0)
+                if wall is not None:
+                    wall.setdefault(key, []).append(w1 - w0)
     return out
 
 
 def time_build(
-    sdax: ModuleType, tasks: Sequence[Any], deps: Deps, rounds: int, scope: Scope = nullcontext
+    sdax: ModuleType,
+    tasks: Sequence[Any],
+    deps: Deps,
+    rounds: int,
+    scope: Scope = nullcontext,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[float]:
     """Seconds per ``build_graph`` call, ``rounds`` values."""
     times: list[float] = []
     for _ in range(rounds):
         with scope():
             gc.collect()
-            t0 = time.perf_counter()
+            t0 = clock()
             processor = build_graph(sdax, tasks, deps)
-            t1 = time.perf_counter()
+            t1 = clock()
         del processor
         times.append(t1 - t0)
     return times
@@ -488,6 +513,7 @@ def measure_groups(
     loop: asyncio.AbstractEventLoop,
     rounds: int,
     warmup: int,
+    clock: Callable[[], float] = time.perf_counter,
     groups: Sequence[Group] = GROUPS,
 ) -> Iterator[tuple[str, dict[str, list[float]]]]:
     """Time each group's baselines and sdax cases interleaved, for one ``sdax`` module."""
@@ -497,7 +523,7 @@ def measure_groups(
             runners[key] = (BASELINES[key][1](), nullcontext)
         for key in group.cases:
             runners[key] = (SDAX_CASES[key][1](sdax), nullcontext)
-        yield group.key, time_interleaved(loop, runners, rounds, warmup)
+        yield group.key, time_interleaved(loop, runners, rounds, warmup, clock)
 
 
 def _sdax_version(sdax: ModuleType) -> str:
@@ -520,6 +546,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build shapes as family:tasks:rounds,... (families: random, chain, fan)",
     )
     parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="cpu", help="cpu (default) or wall time"
+    )
+    parser.add_argument(
         "--build-budget",
         type=float,
         default=60.0,
@@ -535,12 +564,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sdax_file": sdax.__file__,
         "implementation": str(getattr(sdax, "IMPLEMENTATION", "n/a")),
         "rounds": args.rounds,
+        "clock": args.clock,
         "runtime": {},
         "build": {},
     }
     loop = asyncio.new_event_loop()
     try:
-        for group_key, times in measure_groups(sdax, loop, args.rounds, args.warmup):
+        clock = CLOCKS[args.clock]
+        for group_key, times in measure_groups(sdax, loop, args.rounds, args.warmup, clock):
             result["runtime"][group_key] = times
             print(f"measured {group_key}", file=sys.stderr, flush=True)
     finally:
@@ -554,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         deps = FAMILIES[family](n)
         tasks = make_tasks(sdax, deps)
-        build_times = time_build(sdax, tasks, deps, rounds)
+        build_times = time_build(sdax, tasks, deps, rounds, clock=CLOCKS[args.clock])
         result["build"][key] = build_times
         print(f"built {key}: {median(build_times):.3f} s", file=sys.stderr, flush=True)
         if max(build_times) > args.build_budget:

@@ -10,7 +10,12 @@ or ``"python"`` (the pure fallback, also forced by ``SDAX_NO_EXTENSIONS=1``).
 """
 
 from sdax._accel import IMPLEMENTATION
-from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
+from sdax._errors import (
+    PhaseCancelledError,
+    SdaxExecutionError,
+    SdaxTimeoutError,
+    flatten_exceptions,
+)
 from sdax._version import __version__
 from sdax.limits import CapacityLimit
 from sdax.sdax_core import (
@@ -43,6 +48,7 @@ __all__ = [
     "AsyncTask",
     "AsyncTaskProcessor",
     "CapacityLimit",
+    "PhaseCancelledError",
     "PhaseId",
     "RetryableException",
     "SdaxExecutionError",

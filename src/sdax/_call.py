@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+from heapq import heappop, heappush
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
@@ -37,6 +38,7 @@ __all__ = [
     "OK",
     "UNUSED_REFS",
     "Continuation",
+    "Deadlines",
     "NotAwaitable",
     "PhaseTask",
     "attempt",
@@ -54,7 +56,8 @@ FAILED = 1
 CANCELLED = 2
 
 NOTHING: Any = object()  # marks "no pending first yield"
-_FIRED: Any = object()  # a continuation's timer slot after the timer fired
+_ARMED: Any = object()  # a continuation's timer slot while its deadline is pending
+_FIRED: Any = object()  # a continuation's timer slot after its deadline passed
 
 
 class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
@@ -273,6 +276,59 @@ async def retry_attempts(
             error = exc
 
 
+class Deadlines:
+    """One event-loop timer for every attempt deadline of a run.
+
+    Arming a loop timer per attempt costs a timer handle and its
+    cancellation; here an attempt costs a heap push, and the run keeps a
+    single timer for the earliest deadline. Attempts that ended before their
+    deadline are dropped lazily.
+
+    Args:
+        loop: The run's event loop.
+    """
+
+    __slots__ = ("_at", "_handle", "_heap", "_loop", "_seq")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, Continuation]] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+        self._seq = 0
+
+    def add(self, deadline: float, cont: Continuation) -> None:
+        """Expire ``cont`` at ``deadline`` unless it ends first."""
+        self._seq += 1
+        heappush(self._heap, (deadline, self._seq, cont))
+        if self._handle is None or deadline < self._at:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = deadline
+        self._handle = self._loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        heap = self._heap
+        now = self._loop.time() + getattr(self._loop, "_clock_resolution", 0.0)
+        while heap and heap[0][0] <= now:
+            heappop(heap)[2].expire()
+        while heap and not heap[0][2].armed:
+            heappop(heap)
+        if heap:
+            self._arm(heap[0][0])
+
+    def close(self) -> None:
+        """Forget every deadline and stop the timer."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._heap.clear()
+
+
 class Continuation(Coroutine[Any, Any, None]):
     """Drives the rest of a phase call inside its task, then reports.
 
@@ -312,19 +368,27 @@ class Continuation(Coroutine[Any, Any, None]):
         self._coro = coro
         self._yielded = yielded
         self._task = task
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Any = None  # None, _ARMED or _FIRED
         # -1: the retry attempts run (no more switching); >= 0: cancel requests
         # the task had when the attempt's timer was armed.
         self._cancelling = -1 if retrying else 0
 
-    def start_timer(self, deadline: float) -> None:
+    def start_timer(self, deadline: float, deadlines: Deadlines) -> None:
         """Cancel the attempt at ``deadline`` (loop time); it then fails with TimeoutError."""
         self._cancelling = self._task.cancelling()
-        self._timer = self._task.get_loop().call_at(deadline, self._expire)
+        self._timer = _ARMED
+        deadlines.add(deadline, self)
 
-    def _expire(self) -> None:
-        self._timer = _FIRED
-        self._task.cancel()
+    @property
+    def armed(self) -> bool:
+        """Whether the attempt's deadline is still pending."""
+        return self._timer is _ARMED
+
+    def expire(self) -> None:
+        """The deadline passed: cancel the attempt if it is still running."""
+        if self._timer is _ARMED:
+            self._timer = _FIRED
+            self._task.cancel()
 
     def send(self, value: Any) -> Any:
         """Resume the call (one step of its task)."""
@@ -353,9 +417,6 @@ class Continuation(Coroutine[Any, Any, None]):
 
     def close(self) -> None:
         """Close the underlying coroutine."""
-        timer = self._timer
-        if timer is not None and timer is not _FIRED:
-            timer.cancel()
         self._timer = None
         self._coro.close()
 
@@ -368,10 +429,7 @@ class Continuation(Coroutine[Any, Any, None]):
     def _ended(self, exc: BaseException) -> Any:
         """The attempt in progress ended with ``exc``: retry it or report it."""
         timer = self._timer
-        if timer is not None:
-            self._timer = None
-            if timer is not _FIRED:
-                timer.cancel()
+        self._timer = None
         error: BaseException | None
         if isinstance(exc, StopIteration):
             outcome, error = OK, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["SdaxExecutionError", "SdaxTimeoutError", "flatten_exceptions"]
+__all__ = ["PhaseCancelledError", "SdaxExecutionError", "SdaxTimeoutError", "flatten_exceptions"]
 
 
 def flatten_exceptions(exc: BaseException) -> list[BaseException]:
@@ -68,3 +68,13 @@ class SdaxTimeoutError(TimeoutError):
     def __init__(self, message: str, failures: Sequence[Exception] = ()) -> None:
         super().__init__(message)
         self.failures: list[Exception] = list(failures)
+
+
+class PhaseCancelledError(RuntimeError):
+    """A phase call ended cancelled although the run did not cancel it.
+
+    For example the function raised ``CancelledError`` itself, or something
+    outside the run cancelled the call's task. The call did not complete, so
+    it counts as a failure of that phase (a failed pre stops the pre phase);
+    the original ``CancelledError`` is its ``__cause__``.
+    """

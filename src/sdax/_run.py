@@ -36,6 +36,7 @@ from sdax._call import (
     OK,
     UNUSED_REFS,
     Continuation,
+    Deadlines,
     NotAwaitable,
     PhaseTask,
     attempt,
@@ -46,7 +47,7 @@ from sdax._call import (
     retry_attempts,
     set_current_task,
 )
-from sdax._errors import SdaxExecutionError, SdaxTimeoutError
+from sdax._errors import PhaseCancelledError, SdaxExecutionError, SdaxTimeoutError
 from sdax._observe import Dispatch, after_work, observed_specs
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec, Plan
@@ -77,6 +78,7 @@ class Run:
         "_cancel_base",
         "_cleanup_timeout",
         "_deadline",
+        "_deadlines",
         "_dispatch",
         "_done",
         "_expired",
@@ -128,6 +130,7 @@ class Run:
         self._interrupt: BaseException | None = None
         self._timeout = timeout
         self._deadline: asyncio.TimerHandle | None = None
+        self._deadlines: Deadlines | None = None
         self._expired = False
         self._cleanup_timeout = cleanup_timeout
         self._budget: asyncio.TimerHandle | None = None
@@ -233,6 +236,8 @@ class Run:
         if spec.retries > 0 and is_retryable(exc, spec.retryable):
             retries = retry_attempts(spec, self.ctx, exc, self, node)
             self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
+        elif isinstance(exc, CancelledError):
+            self._finished(node, CANCELLED, exc)
         else:
             self._failed(node, exc)
 
@@ -256,7 +261,9 @@ class Run:
         for _ in range(requested):
             task.cancel()
         if deadline is not None:
-            cont.start_timer(deadline)
+            if self._deadlines is None:
+                self._deadlines = Deadlines(self._loop)  # type: ignore[arg-type]
+            cont.start_timer(deadline, self._deadlines)
         self._running[task] = node
         if self._budget_expired:
             task.cancel()
@@ -319,17 +326,21 @@ class Run:
             elif self._phase is _POST:
                 self._state.post_done(node, self._ready)
         elif outcome == CANCELLED:
-            if self._phase is _POST:
-                if self._budget_expired:
-                    self._failed(
-                        node,
-                        TimeoutError(
-                            f"{self.describe(node)} was cancelled: the cleanup budget of "
-                            f"{self._cleanup_timeout:g} s ran out"
-                        ),
-                    )
-                else:
-                    self._state.post_done(node, self._ready)
+            if self._phase is _POST and self._budget_expired:
+                self._failed(
+                    node,
+                    TimeoutError(
+                        f"{self.describe(node)} was cancelled: the cleanup budget of "
+                        f"{self._cleanup_timeout:g} s ran out"
+                    ),
+                )
+            elif self._phase is _POST or not self._stopping:
+                # Nobody in the run asked for this: the call did not complete.
+                failure = PhaseCancelledError(f"{self.describe(node)} was cancelled")
+                failure.__cause__ = error
+                self._failed(node, failure)
+            # else: the run cancelled it (a failure elsewhere, a cancellation,
+            # the deadline): that is not a failure of its own.
         else:
             self._failed(node, error)  # type: ignore[arg-type]
 
@@ -404,6 +415,8 @@ class Run:
             if self._budget is not None:
                 self._budget.cancel()
                 self._budget = None
+            if self._deadlines is not None:
+                self._deadlines.close()
 
     def _expire_deadline(self) -> None:
         """The run's deadline passed: stop pre/execute (cleanup is not affected)."""

@@ -19,7 +19,7 @@ def _load() -> tuple[ModuleType, Literal["cython", "python"]]:
 
         return _core_py, "python"
     try:
-        from sdax import _core  # type: ignore[attr-defined]
+        from sdax import _core
     except ImportError:
         from sdax import _core_py
 

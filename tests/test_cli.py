@@ -76,8 +76,9 @@ WORKFLOW = textwrap.dedent(
 )
 
 
-def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sdax", *args],
         capture_output=True,
@@ -173,8 +174,10 @@ def test_graph_of_the_demo_is_the_demo_plan() -> None:
             "workflows:Holder is a type, not an sdax processor, builder or TaskAnalysis "
             "(or a function)",
         ),
-        ("workflows:needs_args", "workflows:needs_args takes arguments; give a function that "
-         "takes none"),
+        (
+            "workflows:needs_args",
+            "workflows:needs_args takes arguments; give a function that takes none",
+        ),
         ("workflows:broken", "calling workflows:broken() failed: RuntimeError: no config"),
         (
             "workflows:returns_number",
@@ -195,10 +198,14 @@ def test_graph_of_the_demo_is_the_demo_plan() -> None:
             "importing 'needs_missing' failed: ModuleNotFoundError: No module named "
             "'surely_not_installed_pkg_xyz'",
         ),
-        ("workflows", "expected MODULE:ATTR (for example myapp.workflows:processor), "
-         "got 'workflows'"),
-        ("workflows:", "expected MODULE:ATTR (for example myapp.workflows:processor), "
-         "got 'workflows:'"),
+        (
+            "workflows",
+            "expected MODULE:ATTR (for example myapp.workflows:processor), got 'workflows'",
+        ),
+        (
+            "workflows:",
+            "expected MODULE:ATTR (for example myapp.workflows:processor), got 'workflows:'",
+        ),
     ],
 )
 def test_graph_reports_a_bad_target_in_one_line(project: Path, target: str, message: str) -> None:
@@ -307,10 +314,12 @@ def test_help_of_every_command(command: list[str]) -> None:
     result = _run(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: sdax {' '.join(command)}".rstrip())
-    for word in {"": ["demo", "graph", "info"], "demo": ["--width"],
-                 "graph": ["MODULE:ATTR", "--format"], "info": ["version"]}[
-        " ".join(command)
-    ]:
+    for word in {
+        "": ["demo", "graph", "info"],
+        "demo": ["--width"],
+        "graph": ["MODULE:ATTR", "--format"],
+        "info": ["version"],
+    }[" ".join(command)]:
         assert word in result.stdout
 
 

@@ -32,9 +32,7 @@ def _graph_builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:
         .add_task(AsyncTask(("user", 42), pre_execute=f, execute=f), depends_on=("db",))
         .add_task(AsyncTask(7, pre_execute=f), depends_on=("db",))
         .add_task(join("ready"), depends_on=(("user", 42), 7))
-        .add_task(
-            AsyncTask('say "hi" #1 <b>\\', execute=f, post_execute=f), depends_on=("ready",)
-        )
+        .add_task(AsyncTask('say "hi" #1 <b>\\', execute=f, post_execute=f), depends_on=("ready",))
     )
 
 

@@ -125,8 +125,7 @@ async def test_a_run_becomes_a_span_with_one_child_per_attempt() -> None:
 
     flags = sorted(names["('flags', 1) pre_execute"], key=lambda s: _attrs(s)["sdax.attempt"])
     assert [
-        (_attrs(s)["sdax.attempt"], _attrs(s)["sdax.outcome"], s.status.status_code)
-        for s in flags
+        (_attrs(s)["sdax.attempt"], _attrs(s)["sdax.outcome"], s.status.status_code) for s in flags
     ] == [(0, "retried", StatusCode.ERROR), (1, "ok", StatusCode.UNSET)]
     assert _attrs(flags[0])["sdax.task"] == "('flags', 1)"
     assert _attrs(flags[0])["sdax.will_retry"] is True
@@ -160,9 +159,9 @@ async def test_a_successful_run_has_no_error_status() -> None:
         return None
 
     provider, exporter = _tracing()
-    processor = AsyncDagTaskProcessor.builder().add_task(
-        AsyncTask("only", execute=task_func(ok))
-    ).build()
+    processor = (
+        AsyncDagTaskProcessor.builder().add_task(AsyncTask("only", execute=task_func(ok))).build()
+    )
     await processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
     names = _by_name(exporter.get_finished_spans())
     (run,) = names["sdax run"]
@@ -181,9 +180,9 @@ async def test_cancelled_attempts_and_runs_are_not_errors() -> None:
         await asyncio.Event().wait()
 
     provider, exporter = _tracing()
-    processor = AsyncDagTaskProcessor.builder().add_task(
-        AsyncTask("hang", execute=task_func(hang))
-    ).build()
+    processor = (
+        AsyncDagTaskProcessor.builder().add_task(AsyncTask("hang", execute=task_func(hang))).build()
+    )
     run_task = asyncio.ensure_future(
         processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
     )
@@ -211,9 +210,11 @@ async def test_the_run_span_nests_under_the_callers_span_and_phase_spans_are_cur
         with tracer.start_as_current_span("inside"):
             await asyncio.sleep(0)
 
-    processor = AsyncDagTaskProcessor.builder().add_task(
-        AsyncTask("t", pre_execute=task_func(traced), execute=task_func(traced))
-    ).build()
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("t", pre_execute=task_func(traced), execute=task_func(traced)))
+        .build()
+    )
     with tracer.start_as_current_span("request") as request:
         await processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
         # The phase spans were current only inside the phase functions.
@@ -235,9 +236,9 @@ async def test_phase_spans_are_not_made_current_when_asked() -> None:
     async def look(ctx: object) -> None:
         seen.append(trace.get_current_span().get_span_context().is_valid)
 
-    processor = AsyncDagTaskProcessor.builder().add_task(
-        AsyncTask("t", execute=task_func(look))
-    ).build()
+    processor = (
+        AsyncDagTaskProcessor.builder().add_task(AsyncTask("t", execute=task_func(look))).build()
+    )
     observer = OpenTelemetryObserver(provider, activate_phase_spans=False, run_span_name="req")
     await processor.process_tasks(object(), observer=observer)
     assert seen == [False]

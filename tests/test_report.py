@@ -92,9 +92,7 @@ def test_render_function_equals_method() -> None:
 
 
 def test_render_uses_seconds_from_one_second_on() -> None:
-    timeline = RunTimeline(
-        1, 1, 2.0, (PhaseRecord("slow", EXEC, 0, 0.5, 2.0, "ok"),)
-    )
+    timeline = RunTimeline(1, 1, 2.0, (PhaseRecord("slow", EXEC, 0, 0.5, 2.0, "ok"),))
     assert timeline.render(10) == (
         "run 1: 1 tasks, 1 phase calls, 1 attempt, 2.000 s, ok\n"
         "\n"
@@ -184,8 +182,15 @@ def test_record_duration() -> None:
 # -- the observer, fed with events built by hand ------------------------------------------
 
 
-def _event(run: RunInfo, task: Hashable, phase: PhaseId, attempt: int, started: float,
-           time: float, **extra: object) -> PhaseEvent:
+def _event(
+    run: RunInfo,
+    task: Hashable,
+    phase: PhaseId,
+    attempt: int,
+    started: float,
+    time: float,
+    **extra: object,
+) -> PhaseEvent:
     return PhaseEvent(run, task, phase, attempt, time, started, **extra)  # type: ignore[arg-type]
 
 
@@ -208,8 +213,7 @@ def test_report_builds_records_from_events() -> None:
     assert (timeline.run_id, timeline.tasks, timeline.error) == (5, 3, None)
     assert timeline.duration == pytest.approx(1.0)
     got = [
-        (r.task, r.phase, r.attempt, r.outcome, r.error, r.retry_delay)
-        for r in timeline.records
+        (r.task, r.phase, r.attempt, r.outcome, r.error, r.retry_delay) for r in timeline.records
     ]
     assert got == [
         ("a", PRE, 0, "retried", error, 0.5),
@@ -382,9 +386,11 @@ async def test_a_run_cancelled_during_a_retry_pause_leaves_the_retry_abandoned()
         failed.set()
         raise ConnectionError("down")
 
-    processor = AsyncDagTaskProcessor.builder().add_task(
-        AsyncTask("r", execute=task_func(fails, retries=3, initial_delay=60.0))
-    ).build()
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("r", execute=task_func(fails, retries=3, initial_delay=60.0)))
+        .build()
+    )
     report = RunReport()
     run = asyncio.ensure_future(processor.process_tasks(object(), observer=report))
     await failed.wait()

@@ -79,9 +79,7 @@ def _as_source(value: Any, target: str) -> PlanSource:
         signature = inspect.signature(value)
         signature.bind()
     except TypeError:
-        raise TargetError(
-            f"{target} takes arguments; give a function that takes none"
-        ) from None
+        raise TargetError(f"{target} takes arguments; give a function that takes none") from None
     except ValueError:
         pass  # no signature to check (a builtin): just call it
     try:

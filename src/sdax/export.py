@@ -267,10 +267,7 @@ def _dot_node(node: PlanNode) -> str:
         return f"n{node.index} [label={label}];"
     if node.kind == "join":
         return f"n{node.index} [label={_dot_string(node.label)}, shape=ellipse];"
-    return (
-        f"n{node.index} [label={_dot_string(node.label)}, "
-        'style="rounded,dashed", fontsize=10];'
-    )
+    return f'n{node.index} [label={_dot_string(node.label)}, style="rounded,dashed", fontsize=10];'
 
 
 def plan_dot(source: PlanSource, name: str = "sdax_plan") -> str:

@@ -227,8 +227,7 @@ def _status(record: PhaseRecord, unit: tuple[float, str, int], followed: bool) -
         return ""
     if record.outcome == "retried":
         delay = (
-            "" if record.retry_delay is None
-            else f" after {_format_time(record.retry_delay, unit)}"
+            "" if record.retry_delay is None else f" after {_format_time(record.retry_delay, unit)}"
         )
         if not followed:
             # The run stopped (cancelled, deadline) during the pause before the retry.
@@ -271,9 +270,7 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
         f"{'task':<{name_w}}  {'phase':<{phase_w}}  {'try':>{try_w}}  "
         f"{'start':>{start_w}}  {'time':>{time_w}}  |{axis}|"
     )
-    for record, name, phase, start, took in zip(
-        records, names, phases, starts, times, strict=True
-    ):
+    for record, name, phase, start, took in zip(records, names, phases, starts, times, strict=True):
         row = (
             f"{name:<{name_w}}  {phase:<{phase_w}}  {record.attempt + 1:>{try_w}}  "
             f"{start:>{start_w}}  {took:>{time_w}}  |{_bar(record, span, width)}|"
@@ -307,8 +304,16 @@ class _Recording:
         self.retried: dict[tuple[Hashable, int], list[Any]] = {}
 
     def started(self, event: PhaseEvent) -> None:
-        row = [event.task, event.phase, event.attempt, event.started, None, "unfinished", None,
-               None]
+        row = [
+            event.task,
+            event.phase,
+            event.attempt,
+            event.started,
+            None,
+            "unfinished",
+            None,
+            None,
+        ]
         self.rows.append(row)
         self.open[(event.task, id(event.phase), event.attempt)] = row
 
@@ -458,4 +463,3 @@ class RunReport(RunObserver):
     def phase_cancelled(self, event: PhaseEvent) -> None:
         """Close the attempt's record as ``"cancelled"``."""
         self._recording(event.run).ended(event, "cancelled", event.error)
-

@@ -90,9 +90,7 @@ class OpenTelemetryObserver(RunObserver):
         run_span_name: str = "sdax run",
         activate_phase_spans: bool = True,
     ) -> None:
-        self._tracer = trace.get_tracer(
-            "sdax", __version__, tracer_provider=tracer_provider
-        )
+        self._tracer = trace.get_tracer("sdax", __version__, tracer_provider=tracer_provider)
         self._run_span_name = run_span_name
         self._activate = activate_phase_spans
         self._runs: dict[int, _RunSpans] = {}
@@ -146,9 +144,7 @@ class OpenTelemetryObserver(RunObserver):
                 "sdax.attempt": event.attempt,
             },
         )
-        token = (
-            otel_context.attach(trace.set_span_in_context(span)) if self._activate else None
-        )
+        token = otel_context.attach(trace.set_span_in_context(span)) if self._activate else None
         spans.phases[(event.task, event.phase, event.attempt)] = (span, token)
 
     def _end(self, event: PhaseEvent, outcome: str) -> Span | None:

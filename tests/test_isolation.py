@@ -336,3 +336,47 @@ async def test_cancelling_one_of_many_concurrent_runs_leaves_the_others_alone() 
         else:
             assert result is None
             assert events[i] == ["exec start", "exec end", "post"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: repr(asyncio.current_task()) inside a phase's first (eager) step "
+    "raises RuntimeError('Future object is not initialized.'), failing the phase",
+)
+async def test_current_task_can_be_printed_inside_a_phase() -> None:
+    shown: list[str] = []
+
+    async def log_task(ctx: Any) -> None:
+        shown.append(repr(asyncio.current_task()))
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("A", pre_execute=task_func(log_task)))
+        .build()
+    )
+    await processor.process_tasks({})
+    assert len(shown) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: asyncio.current_task().add_done_callback() inside a phase's first "
+    "(eager) step raises RuntimeError('uninitialized Future object'), failing the phase",
+)
+async def test_done_callback_on_the_current_task_of_a_phase_runs_when_it_ends() -> None:
+    called: list[str] = []
+
+    async def register(ctx: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.add_done_callback(lambda _: called.append("done"))
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("A", pre_execute=task_func(register)))
+        .build()
+    )
+    await processor.process_tasks({})
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert called == ["done"]

@@ -12,7 +12,10 @@ As pytest benchmarks (group ``observer-overhead``, both cores)::
 
 As a script, the cases timed interleaved in one process, medians and ratios::
 
-    python bench/bench_observer.py [--rounds 40]
+    python bench/bench_observer.py [--rounds 40] [--clock cpu|wall]
+
+(``--clock cpu``, the default, times this process's CPU time, which other load
+on the machine hardly disturbs; ``wall`` is elapsed time.)
 
 The issue-6 target compares ``none`` with the build that had no hooks at all.
 Give that build's source directory (for instance ``git archive <commit> src``
@@ -104,13 +107,19 @@ def test_observer_overhead(
 # -- script ------------------------------------------------------------------------------
 
 
-def measure(cases: Sequence[str], rounds: int, warmup: int = WARMUP) -> dict[str, list[float]]:
-    """Seconds per run of each case, timed interleaved (see ``shapes.time_interleaved``)."""
+def measure(
+    cases: Sequence[str], rounds: int, warmup: int = WARMUP, clock: str = "cpu"
+) -> dict[str, list[float]]:
+    """Seconds per run of each case, timed interleaved (see ``shapes.time_interleaved``).
+
+    ``clock`` is a key of ``shapes.CLOCKS``: ``"cpu"`` (this process's CPU
+    time, robust to other load on the machine) or ``"wall"``.
+    """
     processor = _processor()
     loop = asyncio.new_event_loop()
     try:
         runners = {case: (make_runner(case, processor), nullcontext) for case in cases}
-        return shapes.time_interleaved(loop, runners, rounds, warmup)
+        return shapes.time_interleaved(loop, runners, rounds, warmup, shapes.CLOCKS[clock])
     finally:
         loop.close()
 
@@ -125,7 +134,7 @@ def _table(times: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def _against(other_src: str, sessions: int, rounds: int) -> str:
+def _against(other_src: str, sessions: int, rounds: int, clock: str) -> str:
     """Alternate subprocesses of this build and another one, timing ``none`` in each."""
     this_src = str(Path(sdax.__file__).resolve().parent.parent)
     root = str(Path(__file__).resolve().parent.parent)
@@ -136,7 +145,17 @@ def _against(other_src: str, sessions: int, rounds: int) -> str:
         for label in order:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([builds[label], root]))
             out = subprocess.run(
-                [sys.executable, __file__, "--cases", "none", "--rounds", str(rounds), "--json"],
+                [
+                    sys.executable,
+                    __file__,
+                    "--cases",
+                    "none",
+                    "--rounds",
+                    str(rounds),
+                    "--clock",
+                    clock,
+                    "--json",
+                ],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -152,7 +171,8 @@ def _against(other_src: str, sessions: int, rounds: int) -> str:
     this, other = shapes.median(times["this"]), shapes.median(times["other"])
     this_min, other_min = min(times["this"]), min(times["other"])
     return (
-        f"no observer, {len(times['this'])} runs each ({sessions} alternating sessions):\n"
+        f"no observer, {len(times['this'])} runs each ({sessions} alternating sessions, "
+        f"{clock} clock):\n"
         f"  this build   median {this * 1e6:9.1f} us  min {this_min * 1e6:9.1f} us"
         f"  ({this_src})\n"
         f"  other build  median {other * 1e6:9.1f} us  min {other_min * 1e6:9.1f} us"
@@ -171,19 +191,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--against", metavar="SRC", help="compare 'none' with the sdax under this directory"
     )
     parser.add_argument("--sessions", type=int, default=6, help="subprocess pairs for --against")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(shapes.CLOCKS),
+        default="cpu",
+        help="cpu: this process's CPU time (default; robust to other load), or wall time",
+    )
     args = parser.parse_args(argv)
     if args.against:
-        print(_against(args.against, args.sessions, args.rounds))
+        print(_against(args.against, args.sessions, args.rounds, args.clock))
         return 0
     cases = [c for c in args.cases.split(",") if c]
-    times = measure(cases, args.rounds)
+    times = measure(cases, args.rounds, clock=args.clock)
     if args.json:
         json.dump({"sdax_file": sdax.__file__, "times": times}, sys.stdout)
         print()
     else:
         print(
             f"sdax {sdax.__version__} ({sdax.IMPLEMENTATION} core), "
-            f"{shapes.N_TASKS} tasks x 3 phases, {args.rounds} rounds"
+            f"{shapes.N_TASKS} tasks x 3 phases, {args.rounds} rounds, {args.clock} clock"
         )
         print(_table(times))
     return 0

@@ -590,21 +590,13 @@ async def test_failures_are_not_raised_as_group_when_cancelled() -> None:
 # -- a phase that ends in CancelledError nobody outside asked for --------------------------
 
 
-OWN_CANCEL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a pre whose own task ends cancelled (not by the run) after suspending "
-    "counts as neither success nor failure: its dependents are skipped silently, execute "
-    "still runs (even for tasks whose pre never ran) and the run returns normally",
-)
-
-
 @pytest.mark.parametrize(
     ("suspend", "how"),
     [
         pytest.param(False, "raise", id="at-once-raise"),
-        pytest.param(False, "cancel-own-task", id="at-once-cancel", marks=OWN_CANCEL_BUG),
-        pytest.param(True, "raise", id="after-await-raise", marks=OWN_CANCEL_BUG),
-        pytest.param(True, "cancel-own-task", id="after-await-cancel", marks=OWN_CANCEL_BUG),
+        pytest.param(False, "cancel-own-task", id="at-once-cancel"),
+        pytest.param(True, "raise", id="after-await-raise"),
+        pytest.param(True, "cancel-own-task", id="after-await-cancel"),
     ],
 )
 async def test_pre_ending_in_its_own_cancellation_never_counts_as_success(
@@ -645,3 +637,38 @@ async def test_pre_ending_in_its_own_cancellation_never_counts_as_success(
     assert rec.count("B", POST) == 0
     assert rec.events("A", POST) == ["start", "end"]
     assert rec.count("C", POST) == rec.count("C", PRE)
+
+
+@pytest.mark.parametrize("suspend", [False, True], ids=["at-once", "after-await"])
+@pytest.mark.parametrize("phase", ["execute", "post_execute"])
+async def test_execute_or_post_ending_in_its_own_cancellation_is_a_failure(
+    phase: str, suspend: bool
+) -> None:
+    rec = Recorder()
+
+    async def cancelled(ctx: Any) -> None:
+        if suspend:
+            await asyncio.sleep(0)
+        raise asyncio.CancelledError()
+
+    functions: dict[str, Any] = {phase: task_func(cancelled)}
+    if phase != "post_execute":
+        functions["post_execute"] = rec.tf("A", POST)
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("A", **functions))
+        .add_task(rec.task("B", exec={"steps": 3}), depends_on=("A",))
+        .build()
+    )
+    with no_new_pending_tasks():
+        with pytest.raises(SdaxExecutionError) as info:
+            await processor.process_tasks({})
+    (leaf,) = info.value.leaf_exceptions()
+    assert isinstance(leaf, Exception)
+    assert "A" in str(leaf)
+    assert phase in str(leaf)
+    # Not an outside cancellation: the other executes ran to their end, posts all ran.
+    assert rec.events("B", EXEC) == ["start", "end"]
+    assert rec.events("B", POST) == ["start", "end"]
+    if phase != "post_execute":
+        assert rec.events("A", POST) == ["start", "end"]

@@ -1,0 +1,623 @@
+"""Runs stress scenarios: logging phase functions, drivers, cancellers, a watched loop.
+
+A :class:`Scenario` is a processor (tasks with one :class:`Behaviour` per
+phase, built with the graph or the level builder) and the runs to make of it,
+concurrently, each with its own options (:class:`RunSpec`). ``run_scenario()``
+builds the processor, runs everything on a fresh :class:`WatchedLoop`, and
+returns what the checker needs: the model, one :class:`RunRecord` per run and
+the loop findings.
+
+The loop is watched, not faked: it wraps every timer callback so that the log
+records the moment the engine's deadline or cleanup-budget timer (and an
+``asyncio.timeout()`` around a run) fires, and so that timers still live at
+the end can be found. It recognises the engine's timers by their bound
+methods (``Run._expire_deadline``, ``Run._expire_budget``); if those are
+renamed, ``test_watched_loop_sees_the_engine_timers`` fails and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Hashable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from _stress_log import (
+    PHASES,
+    POST,
+    PRE,
+    Boom,
+    Event,
+    Flaky,
+    FlakyToo,
+    GraphModel,
+    LoopFindings,
+    PhaseModel,
+    RunRecord,
+    TaskModel,
+)
+
+from sdax import (
+    AsyncDagTaskProcessor,
+    AsyncTask,
+    AsyncTaskProcessor,
+    SdaxTaskGroup,
+    TaskFunction,
+    task_func,
+    task_group_func,
+    task_sync_func,
+)
+from sdax.observe import RunInfo, RunObserver
+
+# Actions of a phase function (what one attempt does).
+OK_NOW = "ok_now"  # return at once
+SUSPEND = "suspend"  # await sleep(0), return
+SLEEP = "sleep"  # await sleep(delay <= 5 ms), return
+RAISE_NOW = "raise_now"  # raise Boom before suspending
+RAISE_AFTER_SUSPEND = "raise_after_suspend"  # sleep(0), raise Boom
+RAISE_AFTER_SLEEP = "raise_after_sleep"  # sleep(delay), raise Boom
+TIMEOUT = "timeout"  # sleep far longer than the attempt's (small) timeout
+HANG = "hang"  # sleep "forever" without a timeout: only a stop or the budget ends it
+FLAKY = "flaky"  # raise a retryable error on the first `fails` attempts, then return
+FLAKY_TIMEOUT = "flaky_timeout"  # overrun the timeout on the first `fails` attempts
+INTERRUPT_NOW = "interrupt_now"  # raise KeyboardInterrupt before suspending
+INTERRUPT_AFTER_SUSPEND = "interrupt_after_suspend"  # sleep(0), raise KeyboardInterrupt
+CANCEL_RUN_NOW = "cancel_run_now"  # cancel the run's own task during the eager step
+
+SYNC_ACTIONS = frozenset({OK_NOW, RAISE_NOW, FLAKY, INTERRUPT_NOW, CANCEL_RUN_NOW})
+LONG = 30.0  # "forever" for a sleep; the hang guard is far shorter
+HANG_GUARD = 10.0
+
+RUN_VAR: ContextVar[int | None] = ContextVar("sdax_stress_run", default=None)
+CALL_VAR: ContextVar[tuple[int, Hashable, str] | None] = ContextVar(
+    "sdax_stress_call", default=None
+)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a phase function does, and how it is declared.
+
+    Attributes:
+        action: One of the action constants of this module.
+        kind: ``"async"`` (``task_func``), ``"sync"`` (``task_sync_func``; only
+            the actions in ``SYNC_ACTIONS``) or ``"group"``
+            (``task_group_func``; it starts no subtask, see ``phase_function``).
+        delay: Seconds slept by ``SLEEP``/``RAISE_AFTER_SLEEP``.
+        timeout: Per-attempt timeout (not for ``"sync"``).
+        retries: Retries (the initial retry delay is always 0).
+        fails: Failing attempts of ``FLAKY``/``FLAKY_TIMEOUT``.
+        keep_task: Whether the function keeps ``asyncio.current_task()`` until
+            the scenario ends (the engine must then never reuse that task).
+    """
+
+    action: str
+    kind: str = "async"
+    delay: float = 0.001
+    timeout: float | None = None
+    retries: int = 0
+    fails: int = 0
+    keep_task: bool = False
+
+    def model(self) -> PhaseModel:
+        """The checker's view of this phase function."""
+        return PhaseModel(self.timeout, self.retries, self.kind)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task of a scenario: its name and the behaviour of each phase it has."""
+
+    name: Hashable
+    phases: Mapping[str, Behaviour]
+
+    def model(self) -> TaskModel:
+        """The checker's view of this task."""
+        get = self.phases.get
+        models = [None if get(p) is None else get(p).model() for p in PHASES]  # type: ignore[union-attr]
+        return TaskModel(self.name, *models)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a scenario.
+
+    Attributes:
+        driver: ``"process"``, ``"open"`` or ``"open_pause"`` (see RunRecord).
+        timeout: The run's deadline (``timeout=``).
+        cleanup_timeout: The cleanup budget (``cleanup_timeout=``).
+        cancel: ``("ticks", n)``: a canceller task cancels the run after ``n``
+            ``sleep(0)``; ``("sleep", s)``: after sleeping ``s`` seconds.
+        outer_timeout: Seconds of an ``asyncio.timeout()`` around the call.
+        observed: Whether the run gets an observer.
+    """
+
+    driver: str = "process"
+    timeout: float | None = None
+    cleanup_timeout: float | None = None
+    cancel: tuple[str, float] | None = None
+    outer_timeout: float | None = None
+    observed: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A processor and the runs to make of it, concurrently.
+
+    Attributes:
+        builder: ``"graph"`` or ``"level"``.
+        tasks: The tasks, in declaration order.
+        deps: Dependencies (graph builder).
+        levels: Level of each task (level builder).
+        runs: The runs.
+    """
+
+    builder: str
+    tasks: tuple[TaskSpec, ...]
+    deps: Mapping[Hashable, tuple[Hashable, ...]] = field(default_factory=dict)
+    levels: Mapping[Hashable, int] = field(default_factory=dict)
+    runs: tuple[RunSpec, ...] = (RunSpec(),)
+
+    def model(self) -> GraphModel:
+        """The checker's view of the processor."""
+        if self.builder == "level":
+            return GraphModel.of_levels((t.model(), self.levels[t.name]) for t in self.tasks)
+        return GraphModel.of((t.model() for t in self.tasks), self.deps)
+
+
+# -- the context object and the phase functions ---------------------------------
+
+
+class Shared:
+    """State of one scenario shared by its runs' phase functions: the log and the checks."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.live: dict[Any, tuple[int, Hashable, str]] = {}
+        self.kept: dict[Any, tuple[int, Hashable, str]] = {}
+        self.timeouts: dict[int, int] = {}
+        self.serials: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+
+    def serial(self, task: object) -> str:
+        """``task#N``: a number for each task object seen (ids may be reused, these not)."""
+        if task is None:
+            return "task#none"
+        number = self.serials.get(task)
+        if number is None:
+            number = self.serials[task] = len(self.serials)
+        return f"task#{number}"
+
+    def anomaly(self, run: int, rule: str, detail: str) -> None:
+        self.add(Event(run, "anomaly", info=f"{rule}: {detail}"))
+
+
+class Ctx:
+    """The context object of one run."""
+
+    __slots__ = ("__weakref__", "attempts", "run_id", "run_task", "shared")
+
+    def __init__(self, run_id: int, shared: Shared) -> None:
+        self.run_id = run_id
+        self.shared = shared
+        self.attempts: dict[tuple[Hashable, str], int] = {}
+        self.run_task: asyncio.Task[None] | None = None
+
+
+class _Attempt:
+    """Logging and isolation checks around one attempt of a phase function."""
+
+    __slots__ = ("attempt", "ctx", "me", "phase", "task", "task_obj")
+
+    def __init__(self, ctx: Ctx, task: Hashable, phase: str, keep_task: bool) -> None:
+        self.ctx = ctx
+        self.task = task
+        self.phase = phase
+        key = (task, phase)
+        self.attempt = ctx.attempts.get(key, 0)
+        ctx.attempts[key] = self.attempt + 1
+        shared = ctx.shared
+        run = ctx.run_id
+        self.me = me = (run, task, phase)
+        current = asyncio.current_task()
+        shared.add(Event(run, "start", task, phase, self.attempt, info=shared.serial(current)))
+        seen_run = RUN_VAR.get()
+        if seen_run != run:
+            shared.anomaly(run, "isolation", f"{task!r} {phase} sees contextvars of run {seen_run}")
+        seen_call = CALL_VAR.get()
+        if seen_call is not None and seen_call != me:
+            shared.anomaly(run, "isolation", f"{task!r} {phase} sees the context of {seen_call}")
+        CALL_VAR.set(me)
+        self.task_obj = current
+        if current is None or current is ctx.run_task:
+            shared.anomaly(run, "isolation", f"{task!r} {phase} runs as {current!r}")
+        else:
+            owner = shared.live.get(current)
+            if owner is not None and owner != me:
+                shared.anomaly(run, "isolation", f"{me} runs in the task of running call {owner}")
+            kept = shared.kept.get(current)
+            if kept is not None and kept != me:
+                shared.anomaly(run, "isolation", f"{me} reuses the task kept by {kept}")
+            shared.live[current] = me
+            if keep_task:
+                shared.kept[current] = me
+
+    def suspend(self) -> None:
+        self.ctx.shared.add(Event(self.ctx.run_id, "suspend", self.task, self.phase, self.attempt))
+
+    def end(self, kind: str, exc: BaseException | None = None) -> None:
+        shared = self.ctx.shared
+        run = self.ctx.run_id
+        current = asyncio.current_task()
+        if current is not self.task_obj:
+            shared.anomaly(run, "isolation", f"{self.me} began in one task and ended in another")
+        if CALL_VAR.get() != self.me:
+            shared.anomaly(run, "isolation", f"{self.me} lost its context: {CALL_VAR.get()}")
+        if self.task_obj is not None and shared.live.get(self.task_obj) == self.me:
+            del shared.live[self.task_obj]
+        self.task_obj = None
+        shared.add(Event(run, kind, self.task, self.phase, self.attempt, exc))
+
+    def failed(self, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            self.end("cancelled")
+        elif isinstance(exc, GeneratorExit):
+            self.end("closed")
+        elif isinstance(exc, Exception):
+            self.end("raise", exc)
+        else:
+            self.end("interrupt", exc)
+
+
+def _label(att: _Attempt) -> str:
+    return f"run {att.ctx.run_id} {att.task!r} {att.phase} attempt {att.attempt}"
+
+
+def _act_now(att: _Attempt, b: Behaviour) -> bool:
+    """Do the part of the action that never suspends; True when the attempt is over."""
+    action = b.action
+    if action == OK_NOW:
+        return True
+    if action == RAISE_NOW:
+        raise Boom(_label(att))
+    if action == INTERRUPT_NOW:
+        raise KeyboardInterrupt(_label(att))
+    if action == CANCEL_RUN_NOW:
+        ctx = att.ctx
+        assert ctx.run_task is not None
+        ctx.shared.add(Event(ctx.run_id, "cancel_inside", info=_label(att)))
+        ctx.run_task.cancel()
+        return True
+    if action == FLAKY:
+        if att.attempt < b.fails:
+            raise (Flaky if att.attempt % 2 == 0 else FlakyToo)(_label(att))
+        return True
+    return False
+
+
+async def _act(att: _Attempt, b: Behaviour) -> None:
+    if _act_now(att, b):
+        return
+    action = b.action
+    att.suspend()
+    if action == SUSPEND:
+        await asyncio.sleep(0)
+    elif action == SLEEP:
+        await asyncio.sleep(b.delay)
+    elif action == RAISE_AFTER_SUSPEND:
+        await asyncio.sleep(0)
+        raise Boom(_label(att))
+    elif action == RAISE_AFTER_SLEEP:
+        await asyncio.sleep(b.delay)
+        raise Boom(_label(att))
+    elif action in (TIMEOUT, HANG):
+        await asyncio.sleep(LONG)
+    elif action == FLAKY_TIMEOUT:
+        await asyncio.sleep(LONG if att.attempt < b.fails else 0)
+    elif action == INTERRUPT_AFTER_SUSPEND:
+        await asyncio.sleep(0)
+        raise KeyboardInterrupt(_label(att))
+    else:
+        raise AssertionError(f"unknown action {action!r}")
+
+
+def phase_function(task: Hashable, phase: str, b: Behaviour) -> TaskFunction[Ctx]:
+    """The logging phase function of ``phase`` of ``task`` behaving as ``b``."""
+    if b.kind == "sync":
+
+        def sync_fn(ctx: Ctx) -> None:
+            att = _Attempt(ctx, task, phase, b.keep_task)
+            try:
+                _act_now(att, b)
+            except BaseException as exc:
+                att.failed(exc)
+                raise
+            att.end("ok")
+
+        return task_sync_func(sync_fn, retries=b.retries, initial_delay=0.0)
+
+    if b.kind == "group":
+
+        async def group_fn(ctx: Ctx, tg: SdaxTaskGroup) -> None:
+            att = _Attempt(ctx, task, phase, b.keep_task)
+            try:
+                # No subtask: a task group with a subtask may still wait after this
+                # function ended (so its end would not be the attempt's end), and
+                # on Python 3.11 it swallows a cancellation that arrives then.
+                assert isinstance(tg, SdaxTaskGroup)
+                await _act(att, b)
+            except BaseException as exc:
+                att.failed(exc)
+                raise
+            att.end("ok")
+
+        return task_group_func(group_fn, timeout=b.timeout, retries=b.retries, initial_delay=0.0)
+
+    async def async_fn(ctx: Ctx) -> None:
+        att = _Attempt(ctx, task, phase, b.keep_task)
+        try:
+            await _act(att, b)
+        except BaseException as exc:
+            att.failed(exc)
+            raise
+        att.end("ok")
+
+    return task_func(async_fn, timeout=b.timeout, retries=b.retries, initial_delay=0.0)
+
+
+def build(scenario: Scenario) -> AsyncDagTaskProcessor[Ctx, Any]:
+    """Build the scenario's processor with its builder."""
+
+    def declare(spec: TaskSpec) -> AsyncTask[Ctx, Any]:
+        fns = {p: phase_function(spec.name, p, b) for p, b in spec.phases.items()}
+        return AsyncTask(spec.name, fns.get(PRE), fns.get("exec"), fns.get(POST))
+
+    if scenario.builder == "level":
+        levels = AsyncTaskProcessor.builder()
+        for spec in scenario.tasks:
+            levels.add_task(declare(spec), scenario.levels[spec.name])
+        return levels.build()
+    graph = AsyncDagTaskProcessor.builder()
+    for spec in scenario.tasks:
+        graph.add_task(declare(spec), depends_on=tuple(scenario.deps.get(spec.name, ())))
+    return graph.build()
+
+
+# -- the loop, the drivers and the cancellers -------------------------------------
+
+_ENGINE_TIMERS = {"_expire_deadline": "deadline", "_expire_budget": "budget"}
+
+
+class _Timer:
+    """A timer callback wrapper: notes that it ran, and logs the timers that matter."""
+
+    __slots__ = ("callback", "handle", "loop", "ran")
+
+    def __init__(self, loop: WatchedLoop, callback: Callable[..., object]) -> None:
+        self.loop = loop
+        self.callback = callback
+        self.ran = False
+        self.handle: asyncio.TimerHandle | None = None
+
+    def __call__(self, *args: object) -> None:
+        self.ran = True
+        self.loop.fired(self.callback)
+        self.callback(*args)
+
+    def __repr__(self) -> str:
+        return f"<timer {self.callback!r}>"
+
+
+class WatchedLoop(asyncio.SelectorEventLoop):
+    """An event loop that logs the engine's deadline/budget timers and keeps all timers."""
+
+    def __init__(self, shared: Shared) -> None:
+        super().__init__()
+        self.shared = shared
+        self.timers: list[_Timer] = []
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Any = None,
+    ) -> asyncio.TimerHandle:
+        timer = _Timer(self, callback)
+        handle = super().call_at(when, timer, *args, context=context)
+        timer.handle = handle
+        self.timers.append(timer)
+        return handle
+
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        # asyncio.timeout() uses call_soon instead of call_at when its deadline has
+        # already passed on entry (a long GC pause can do that).
+        if getattr(callback, "__name__", "") == "_on_timeout":
+            callback = _Timer(self, callback)
+        return super().call_soon(callback, *args, context=context)
+
+    def fired(self, callback: Callable[..., object]) -> None:
+        owner = getattr(callback, "__self__", None)
+        name = getattr(callback, "__name__", "")
+        if name in _ENGINE_TIMERS:
+            ctx = getattr(owner, "ctx", None)
+            if isinstance(ctx, Ctx):
+                self.shared.add(Event(ctx.run_id, _ENGINE_TIMERS[name]))
+        elif name == "_on_timeout" and isinstance(owner, asyncio.Timeout):
+            run = self.shared.timeouts.get(id(owner))
+            if run is not None:
+                self.shared.add(Event(run, "cancel", info="timeout_cm"))
+
+    def live_timers(self) -> list[str]:
+        return [
+            repr(t)
+            for t in self.timers
+            if not t.ran and t.handle is not None and not t.handle.cancelled()
+        ]
+
+
+class _FinishObserver(RunObserver):
+    """Records the error of each ``run_finished`` call."""
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException | None] = []
+
+    def run_finished(self, run: RunInfo, error: BaseException | None, time: float) -> None:
+        self.errors.append(error)
+
+
+@dataclass
+class _RunState:
+    spec: RunSpec
+    ctx: Ctx
+    observer: _FinishObserver | None
+    outcome: BaseException | None = None
+    started: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+async def _call_engine(processor: AsyncDagTaskProcessor[Ctx, Any], state: _RunState) -> None:
+    spec = state.spec
+    ctx = state.ctx
+    if spec.driver == "process":
+        await processor.process_tasks(
+            ctx,
+            timeout=spec.timeout,
+            cleanup_timeout=spec.cleanup_timeout,
+            observer=state.observer,
+        )
+        return
+    runner = processor.open(
+        ctx, timeout=spec.timeout, cleanup_timeout=spec.cleanup_timeout, observer=state.observer
+    )
+    async with runner:
+        while await runner.run_next():
+            if spec.driver == "open_pause":
+                await asyncio.sleep(0)
+
+
+async def _drive(processor: AsyncDagTaskProcessor[Ctx, Any], state: _RunState) -> None:
+    ctx = state.ctx
+    shared = ctx.shared
+    RUN_VAR.set(ctx.run_id)
+    state.started = True
+    try:
+        if state.spec.outer_timeout is not None:
+            cm = asyncio.timeout(state.spec.outer_timeout)
+            shared.timeouts[id(cm)] = ctx.run_id
+            shared.add(Event(ctx.run_id, "driver_start"))
+            async with cm:
+                await _call_engine(processor, state)
+        else:
+            shared.add(Event(ctx.run_id, "driver_start"))
+            await _call_engine(processor, state)
+    except BaseException as exc:
+        state.outcome = exc
+    shared.add(Event(ctx.run_id, "driver_end"))
+
+
+async def _cancel_later(state: _RunState, how: tuple[str, float]) -> None:
+    kind, value = how
+    if kind == "ticks":
+        for _ in range(int(value)):
+            await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(value)
+    task = state.task
+    if task is not None and not task.done():
+        state.ctx.shared.add(Event(state.ctx.run_id, "cancel", info="outside"))
+        task.cancel()
+
+
+async def _main(
+    processor: AsyncDagTaskProcessor[Ctx, Any], states: list[_RunState], findings: LoopFindings
+) -> None:
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    before = {t for t in asyncio.all_tasks() if t is not me}
+    runs: list[asyncio.Task[None]] = []
+    for state in states:
+        state.task = loop.create_task(_drive(processor, state))
+        state.ctx.run_task = state.task
+        runs.append(state.task)
+    cancellers = [
+        loop.create_task(_cancel_later(s, s.spec.cancel)) for s in states if s.spec.cancel
+    ]
+    _, pending = await asyncio.wait(runs, timeout=HANG_GUARD)
+    if pending:
+        findings.hung.extend(s.ctx.run_id for s in states if s.task in pending)
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
+    for task in cancellers:
+        task.cancel()
+    if cancellers:
+        await asyncio.wait(cancellers)
+    left = {t for t in asyncio.all_tasks() if t is not me and not t.done()} - before
+    findings.pending.extend(repr(t) for t in left)
+
+
+@dataclass
+class ScenarioResult:
+    """What happened when a scenario ran."""
+
+    model: GraphModel
+    records: list[RunRecord]
+    findings: LoopFindings
+    seconds: float
+
+
+def run_scenario(scenario: Scenario) -> ScenarioResult:
+    """Run every run of ``scenario`` concurrently on a fresh watched loop."""
+    started = time.perf_counter()
+    model = scenario.model()
+    processor = build(scenario)
+    shared = Shared()
+    findings = LoopFindings()
+    states = [
+        _RunState(spec, Ctx(i, shared), _FinishObserver() if spec.observed else None)
+        for i, spec in enumerate(scenario.runs)
+    ]
+    loop = WatchedLoop(shared)
+
+    def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        findings.loop_errors.append(f"{context.get('message')}: {context.get('exception')!r}")
+
+    loop.set_exception_handler(on_error)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loop.run_until_complete(_main(processor, states, findings))
+        except BaseException as exc:
+            findings.escaped = repr(exc)
+        if not findings.hung and findings.escaped is None:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            findings.live_timers.extend(loop.live_timers())
+        loop.close()
+    findings.warnings.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    records = []
+    numbered = list(enumerate(shared.events))
+    for state in states:
+        run = state.ctx.run_id
+        outcome = state.outcome
+        if not state.started and state.task is not None and state.task.cancelled():
+            outcome = asyncio.CancelledError()
+        records.append(
+            RunRecord(
+                run,
+                [(seq, ev) for seq, ev in numbered if ev.run == run],
+                outcome,
+                state.spec.driver,
+                state.started,
+                None if state.observer is None else state.observer.errors,
+            )
+        )
+    return ScenarioResult(model, records, findings, time.perf_counter() - started)

@@ -1,0 +1,81 @@
+"""Figures of the stress suite: cases, runs, what happened in them, what broke.
+
+The figures are printed at the end of a pytest session that ran stress tests
+(see ``conftest.py``) and, when ``SDAX_STRESS_REPORT`` names a file, written
+there as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from _stress_checker import RULES, Verdict
+from _stress_harness import ScenarioResult
+
+import sdax
+
+
+@dataclass
+class Stats:
+    """Totals over every checked scenario of the session."""
+
+    cases: int = 0
+    runs: int = 0
+    events: int = 0
+    violations: int = 0
+    known_bug_hits: Counter[str] = field(default_factory=Counter)
+    features: Counter[str] = field(default_factory=Counter)
+    longest: float = 0.0
+    total_seconds: float = 0.0
+
+    def add(self, result: ScenarioResult, verdict: Verdict) -> None:
+        """Count one checked scenario."""
+        self.cases += 1
+        self.runs += len(result.records)
+        self.events += sum(len(r.events) for r in result.records)
+        self.violations += len(verdict.violations)
+        for known in verdict.known:
+            self.known_bug_hits[known.detail.partition(":")[0]] += 1
+        self.features.update(verdict.features)
+        if len(result.records) > 1:
+            self.features["concurrent-runs"] += 1
+        self.longest = max(self.longest, result.seconds)
+        self.total_seconds += result.seconds
+
+    def as_dict(self) -> dict[str, object]:
+        """The figures, JSON-ready."""
+        return {
+            "implementation": sdax.IMPLEMENTATION,
+            "cases": self.cases,
+            "runs": self.runs,
+            "events": self.events,
+            "rules_checked": len(RULES),
+            "rules": sorted(RULES),
+            "violations": self.violations,
+            "known_engine_bug_hits": dict(self.known_bug_hits),
+            "cases_by_feature": dict(sorted(self.features.items())),
+            "longest_case_seconds": round(self.longest, 4),
+            "total_case_seconds": round(self.total_seconds, 2),
+        }
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        hits = ", ".join(f"{k}: {v}" for k, v in sorted(self.known_bug_hits.items())) or "none"
+        feats = ", ".join(f"{k} {v}" for k, v in sorted(self.features.items()))
+        return (
+            f"sdax stress ({sdax.IMPLEMENTATION} core): {self.cases} cases, {self.runs} runs, "
+            f"{self.events} events; {len(RULES)} rules checked; {self.violations} violations; "
+            f"known engine bug hits: {hits}; longest case {self.longest * 1000:.1f} ms\n"
+            f"  cases by feature: {feats}"
+        )
+
+    def dump(self, path: str) -> None:
+        """Write the figures as JSON to ``path``."""
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(self.as_dict(), out, indent=2)
+
+
+STATS = Stats()
+"""The session's figures (one process runs one pytest session)."""

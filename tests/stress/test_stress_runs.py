@@ -1,0 +1,143 @@
+"""Property-based stress suite: random graphs, behaviours, cancellations and deadlines.
+
+Each case builds a random processor (graph builder or level builder, joins,
+every subset of phases, string/int/tuple names), gives each phase function a
+random behaviour (return at once, suspend, sleep up to 5 ms, raise before or
+after suspending, overrun a small per-attempt timeout, fail then succeed on
+retry, hang until stopped, rarely raise KeyboardInterrupt or cancel its own
+run), and makes several concurrent runs of it, each with random options
+(``process_tasks`` or ``open()`` driven back to back or with pauses, a
+deadline, a cleanup budget, an outside cancellation at a random point, an
+``asyncio.timeout()`` around the call, an observer). Every run is checked
+against every rule of ``_stress_checker.RULES``; a failure names the rule and
+shows the run's event log.
+
+Options (environment variables):
+    SDAX_STRESS_EXAMPLES=N   cases per property test (default 200; the
+                             many-runs test makes N // 5). For a long soak:
+                             ``SDAX_STRESS_EXAMPLES=5000 pytest tests/stress``.
+    SDAX_STRESS_REPORT=FILE  also write the figures (cases, runs, rules,
+                             violations, longest case) to FILE as JSON.
+    SDAX_NO_EXTENSIONS=1     force the pure-Python core (the default is the
+                             compiled core when it is built).
+
+The figures are printed at the end of the session (``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from _stress_checker import check_all, check_run
+from _stress_harness import (
+    FLAKY,
+    HANG,
+    OK_NOW,
+    RAISE_NOW,
+    SLEEP,
+    SUSPEND,
+    TIMEOUT,
+    Behaviour,
+    RunSpec,
+    Scenario,
+    ScenarioResult,
+    TaskSpec,
+    run_scenario,
+)
+from _stress_log import EXEC, POST, PRE
+from _stress_stats import STATS
+from _stress_strategies import scenarios
+from hypothesis import HealthCheck, given, settings
+
+EXAMPLES = int(os.environ.get("SDAX_STRESS_EXAMPLES", "200"))
+STRESS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+
+def describe(scenario: Scenario, result: ScenarioResult, runs: set[int]) -> str:
+    """The scenario and the logs of ``runs``, for a failure message."""
+    lines = [f"scenario: {scenario!r}"]
+    for rec in result.records:
+        if rec.run_id not in runs:
+            continue
+        lines.append(f"run {rec.run_id} ({rec.driver}) -> {rec.outcome!r}")
+        for seq, ev in rec.events:
+            what = (
+                ev.kind if ev.phase is None else f"{ev.task!r} {ev.phase} #{ev.attempt} {ev.kind}"
+            )
+            extra = f" {ev.exc!r}" if ev.exc is not None else ""
+            lines.append(f"  {seq:4d} {what}{extra} {ev.info}".rstrip())
+    return "\n".join(lines)
+
+
+def run_and_check(scenario: Scenario) -> ScenarioResult:
+    """Run ``scenario``, count it, and fail with the named rules it broke."""
+    result = run_scenario(scenario)
+    verdict = check_all(result.model, result.records, result.findings)
+    STATS.add(result, verdict)
+    if verdict.violations:
+        runs = {v.run for v in verdict.violations if v.run is not None} or {0}
+        message = "\n".join(str(v) for v in verdict.violations)
+        raise AssertionError(f"{message}\n{describe(scenario, result, runs)}")
+    return result
+
+
+@STRESS
+@given(scenarios())
+def test_random_graphs_and_runs(scenario: Scenario) -> None:
+    run_and_check(scenario)
+
+
+@settings(STRESS, max_examples=max(10, EXAMPLES // 5))
+@given(scenarios(max_tasks=4, min_runs=8, max_runs=16))
+def test_many_concurrent_runs_of_one_processor(scenario: Scenario) -> None:
+    run_and_check(scenario)
+
+
+# -- fixed scenarios: the harness sees what it must see ---------------------------------
+
+
+def test_watched_loop_sees_the_engine_timers() -> None:
+    """The deadline and budget events come from the engine's own timers.
+
+    If this fails after an engine refactoring, update ``_ENGINE_TIMERS`` in
+    ``_stress_harness.py`` (the names of the engine's timer callbacks).
+    """
+    scenario = Scenario(
+        "graph",
+        (TaskSpec("a", {PRE: Behaviour(HANG), POST: Behaviour(HANG)}),),
+        runs=(RunSpec(timeout=0.001, cleanup_timeout=0.001),),
+    )
+    result = run_and_check(scenario)
+    kinds = [ev.kind for _, ev in result.records[0].events]
+    assert "deadline" in kinds and "budget" in kinds, kinds
+
+
+def test_every_behaviour_in_one_graph() -> None:
+    """A fixed graph where every phase kind and the common behaviours appear, all clean."""
+    b = Behaviour
+    scenario = Scenario(
+        "graph",
+        (
+            TaskSpec("a", {PRE: b(SUSPEND), EXEC: b(SLEEP), POST: b(OK_NOW)}),
+            TaskSpec("b", {PRE: b(FLAKY, fails=2, retries=2), EXEC: b(OK_NOW, kind="sync")}),
+            TaskSpec("j", {}),
+            TaskSpec(
+                "c",
+                {
+                    EXEC: b(TIMEOUT, timeout=0.001, kind="group"),
+                    POST: b(RAISE_NOW, kind="group"),
+                },
+            ),
+        ),
+        deps={"b": ("a",), "j": ("a", "b"), "c": ("j",)},
+        runs=(RunSpec(), RunSpec(driver="open"), RunSpec(driver="open_pause", observed=True)),
+    )
+    result = run_and_check(scenario)
+    for rec in result.records:
+        verdict = check_run(result.model, rec)
+        assert {"retry", "exec-failure", "post-failure"} <= verdict.features, verdict.features

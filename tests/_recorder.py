@@ -136,9 +136,7 @@ class Recorder:
 
     def count(self, name: Hashable, phase: Phase, event: str = "start") -> int:
         """How many matching entries there are."""
-        return sum(
-            1 for e in self.log if e.name == name and e.phase == phase and e.event == event
-        )
+        return sum(1 for e in self.log if e.name == name and e.phase == phase and e.event == event)
 
     def names(self, phase: Phase, event: str = "start") -> list[Hashable]:
         """The names of the matching entries, in log order."""

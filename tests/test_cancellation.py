@@ -197,9 +197,7 @@ async def test_asyncio_timeout_expiring_during_pre() -> None:
 async def test_wait_for_around_run_raises_timeout_error_after_cleanup() -> None:
     rec = Recorder()
     processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"wait_for": forever()}))
-        .build()
+        AsyncDagTaskProcessor.builder().add_task(rec.task("A", pre={"wait_for": forever()})).build()
     )
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(processor.process_tasks({}), 0.01)
@@ -413,9 +411,7 @@ async def test_cancel_cancels_task_group_subtasks() -> None:
 
     processor = (
         AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask("G", execute=task_group_func(parent), post_execute=rec.tf("G", POST))
-        )
+        .add_task(AsyncTask("G", execute=task_group_func(parent), post_execute=rec.tf("G", POST)))
         .build()
     )
     with no_new_pending_tasks():
@@ -672,3 +668,26 @@ async def test_execute_or_post_ending_in_its_own_cancellation_is_a_failure(
     assert rec.events("B", POST) == ["start", "end"]
     if phase != "post_execute":
         assert rec.events("A", POST) == ["start", "end"]
+
+
+async def test_asyncio_timeout_expiring_during_cleanup_lets_posts_finish() -> None:
+    rec = Recorder()
+    gate = asyncio.Event()
+
+    def open_gate_later() -> None:
+        asyncio.get_running_loop().call_later(0.03, gate.set)
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(rec.task("A", post={"steps": 1}))
+        .add_task(
+            rec.task("B", post={"before": open_gate_later, "wait_for": gate}), depends_on=("A",)
+        )
+        .build()
+    )
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.005):
+            await processor.process_tasks({})
+    assert rec.events("B", POST) == ["start", "end"]
+    assert rec.events("A", POST) == ["start", "end"]
+    assert rec.before(("B", POST, "end"), ("A", POST, "start"))

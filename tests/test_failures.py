@@ -356,9 +356,7 @@ async def test_non_awaitable_result_fails_the_task_with_a_type_error() -> None:
 @pytest.mark.parametrize("phase", ["execute", "post_execute"])
 async def test_non_awaitable_result_in_later_phases_names_the_phase(phase: str) -> None:
     functions: dict[str, Any] = {phase: task_func(cast(Any, lambda ctx: None))}
-    processor = (
-        AsyncDagTaskProcessor.builder().add_task(AsyncTask("T", **functions)).build()
-    )
+    processor = AsyncDagTaskProcessor.builder().add_task(AsyncTask("T", **functions)).build()
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
     assert isinstance(leaf, TypeError)

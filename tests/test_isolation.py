@@ -57,9 +57,7 @@ async def test_value_set_in_a_pre_is_not_seen_elsewhere(suspend: bool) -> None:
                 post_execute=task_func(reader("A.post")),
             )
         )
-        .add_task(
-            AsyncTask("B", pre_execute=task_func(reader("B.pre"))), depends_on=("A",)
-        )
+        .add_task(AsyncTask("B", pre_execute=task_func(reader("B.pre"))), depends_on=("A",))
         .build()
     )
     token = var.set("caller")

@@ -139,9 +139,7 @@ def random_graph(seed: int) -> Graph:
         else:
             phases.append({p for p in PHASES if rng.random() < 0.6})
     failure_rate = rng.choice([0.0, 0.01, 0.03, 0.08, 0.2])
-    behaviour = {
-        (v, p): random_behaviour(rng, failure_rate) for v in range(n) for p in phases[v]
-    }
+    behaviour = {(v, p): random_behaviour(rng, failure_rate) for v in range(n) for p in phases[v]}
     order = list(range(n))
     rng.shuffle(order)
     return Graph(seed, n, deps, phases, behaviour, order)
@@ -290,8 +288,7 @@ def check_run(
         else:
             completed.append(all(completed[u] for u in preds[v]))
     owed = [
-        "post" in has[v] and (pre_started[v] if "pre" in has[v] else completed[v])
-        for v in range(n)
+        "post" in has[v] and (pre_started[v] if "pre" in has[v] else completed[v]) for v in range(n)
     ]
 
     # Calls only exist for phases the task has.
@@ -330,9 +327,7 @@ def check_run(
         assert min(c.first for c in exec_calls.values()) > last_pre
 
     # Post: exactly the owed ones, each once, after pre and execute, dependents first.
-    last_before_post = max(
-        (c.last_end for (v, p), c in calls.items() if p != "post"), default=-1
-    )
+    last_before_post = max((c.last_end for (v, p), c in calls.items() if p != "post"), default=-1)
     for v in range(n):
         c = call(v, "post")
         if not owed[v]:
@@ -374,9 +369,7 @@ def check_run(
         assert isinstance(outcome, asyncio.CancelledError), f"expected cancel, got {outcome!r}"
         return
     expected = [
-        c.excs[-1]
-        for (v, p), c in calls.items()
-        if is_final_failure(graph.behaviour[v, p], c)
+        c.excs[-1] for (v, p), c in calls.items() if is_final_failure(graph.behaviour[v, p], c)
     ]
     timed_out = sum(
         1

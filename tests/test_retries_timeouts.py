@@ -52,9 +52,7 @@ class Attempts:
 
 def single(phase: str, tf: TaskFunction[Any], rec: Recorder) -> AsyncDagTaskProcessor[Any, Any]:
     """One task "T" with ``tf`` as ``phase`` and logging functions for the other phases."""
-    functions: dict[str, Any] = {
-        FIELD[p]: rec.tf("T", p) for p in (PRE, EXEC, POST) if p != phase
-    }
+    functions: dict[str, Any] = {FIELD[p]: rec.tf("T", p) for p in (PRE, EXEC, POST) if p != phase}
     functions[FIELD[phase]] = tf
     return (
         AsyncDagTaskProcessor.builder()

@@ -429,3 +429,37 @@ async def test_many_runners_of_one_processor_interleave() -> None:
     assert rec.count("A", PRE) == 5
     assert rec.count("A", EXEC) == 3
     assert rec.count("A", POST) == 5
+
+
+class Interrupt(BaseException):
+    """Not an Exception: handled like KeyboardInterrupt."""
+
+
+async def test_interrupt_during_run_next_cleans_up_and_propagates() -> None:
+    rec = Recorder()
+    err = Interrupt()
+    processor = simple(rec, exec={"steps": 1, "fail": err})
+    runner = processor.open({})
+    assert await runner.run_next() is True
+    with pytest.raises(Interrupt) as info:
+        await runner.run_next()
+    assert info.value is err
+    assert rec.names(POST, "end") == ["B", "A"]
+    assert runner.next_phase_id() is None
+    assert runner.last_phase_id() is PhaseId.POST_EXEC
+    await runner.aclose()
+    assert await runner.run_next() is False
+    assert rec.count("A", POST) == 1
+
+
+async def test_interrupt_in_async_with_block_propagates_unchanged() -> None:
+    rec = Recorder()
+    err = Interrupt()
+    processor = simple(rec, pre={"fail": err})
+    with pytest.raises(Interrupt) as info:
+        async with processor.open({}) as runner:
+            while await runner.run_next():
+                pass
+    assert info.value is err
+    assert rec.events("A", POST) == ["start", "end"]
+    assert rec.count("B", PRE) == 0

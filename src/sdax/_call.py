@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from heapq import heappop, heappush
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
+from heapq import heappop, heappush
 from typing import Any
 
 from sdax._errors import flatten_exceptions
@@ -215,13 +215,17 @@ async def _timed(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
         return await coro
 
 
-async def _limited(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Any:
+async def _limited(
+    spec: PhaseSpec, ctx: Any, owner: Any, node: int, began: Callable[[], None] | None
+) -> Any:
     held: list[CapacityLimit] = []
     try:
         for limit in spec.limits:
             if not limit.try_acquire():
                 await limit.acquire()
             held.append(limit)
+        if began is not None:
+            began()
         coro = make_coroutine(spec, ctx, owner, node)
         if spec.timeout is None:
             return await coro
@@ -232,10 +236,22 @@ async def _limited(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Any:
             limit.release()
 
 
-def attempt(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Coroutine[Any, Any, Any]:
-    """One attempt with its limits and timeout applied inside the coroutine."""
+def attempt(
+    spec: PhaseSpec,
+    ctx: Any,
+    owner: Any,
+    node: int,
+    began: Callable[[], None] | None = None,
+) -> Coroutine[Any, Any, Any]:
+    """One attempt with its limits and timeout applied inside the coroutine.
+
+    ``began()`` is called when the attempt really starts: once it holds its
+    capacity-limit slots.
+    """
     if spec.limits:
-        return _limited(spec, ctx, owner, node)
+        return _limited(spec, ctx, owner, node, began)
+    if began is not None:
+        began()
     coro = make_coroutine(spec, ctx, owner, node)
     if spec.timeout is None:
         return coro
@@ -266,7 +282,12 @@ async def retry_attempts(
         delay = retry_delay(spec, retry)
         if notify is not None:
             notify(error, delay)
-        await asyncio.sleep(delay)
+        try:
+            await asyncio.sleep(delay)
+        except CancelledError as exc:
+            if notify is not None:
+                spec.retry_cancelled(exc)  # type: ignore[attr-defined]
+            raise
         try:
             return await attempt(spec, ctx, owner, node)
         except Exception as exc:

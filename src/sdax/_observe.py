@@ -28,8 +28,22 @@ __all__ = ["AfterWorkSpec", "Dispatch", "ObservedSpec", "after_work", "observed_
 _run_ids = itertools.count(1)
 
 
+_HOOKS = (
+    "run_started",
+    "run_finished",
+    "phase_started",
+    "phase_finished",
+    "phase_failed",
+    "phase_retrying",
+    "phase_cancelled",
+)
+
+
 class Dispatch:
     """Sends events to the observers of one run, isolating their errors.
+
+    Only the hooks some observer overrides are called (``wants``), so events
+    nobody listens to are never built.
 
     Args:
         observers: The observers, processor-level ones first.
@@ -37,12 +51,25 @@ class Dispatch:
         tasks: Number of tasks of the processor.
     """
 
-    __slots__ = ("_warned", "info", "observers")
+    __slots__ = ("_ctx", "_tasks", "_warned", "info", "observers", "wants")
 
     def __init__(self, observers: Sequence[RunObserver], ctx: Any, tasks: int) -> None:
         self.observers = tuple(observers)
-        self.info = RunInfo(next(_run_ids), ctx, time.monotonic(), tasks)
+        self._ctx = ctx
+        self._tasks = tasks
+        self.info = RunInfo(0, ctx, time.monotonic(), tasks)
         self._warned = False
+        self.wants = frozenset(
+            hook
+            for hook in _HOOKS
+            for observer in self.observers
+            if getattr(type(observer), hook, None) is not getattr(RunObserver, hook)
+        )
+
+    def start(self) -> None:
+        """The run starts now: give it its id and start time, and say so."""
+        self.info = RunInfo(next(_run_ids), self._ctx, time.monotonic(), self._tasks)
+        self.emit("run_started", self.info)
 
     def emit(self, hook: str, *args: Any) -> None:
         """Call ``hook(*args)`` on every observer; warn once if one raises."""
@@ -65,7 +92,10 @@ class ObservedSpec:
 
     It looks like a :class:`PhaseSpec` to the run (an ``async def`` without a
     timeout, so it takes the eager path), while each call of ``fn`` runs one
-    attempt of the wrapped spec.
+    attempt of the wrapped spec. An attempt "starts" once it holds its
+    capacity-limit slots, so queueing is not counted as running time. A
+    cancellation the run did not ask for is reported as the failure the run
+    records for it.
     """
 
     __slots__ = (
@@ -75,6 +105,7 @@ class ObservedSpec:
         "_node",
         "_owner",
         "_phase",
+        "_started",
         "_task",
         "backoff_factor",
         "executor",
@@ -105,6 +136,7 @@ class ObservedSpec:
         self._task = task
         self._phase = phase
         self._attempts = 0
+        self._started = 0.0
         self.task_function = inner.task_function
         self.retries = inner.retries
         self.retryable = inner.retryable
@@ -117,54 +149,65 @@ class ObservedSpec:
         self.fast = True
         self.fn = self._attempt
 
-    def _event(self, started: float, **extra: Any) -> PhaseEvent:
-        return PhaseEvent(
-            self._dispatch.info,
-            self._task,
-            self._phase,
-            self._attempts - 1,
-            time.monotonic(),
-            started,
-            **extra,
-        )
+    def _emit(self, hook: str, **extra: Any) -> None:
+        dispatch = self._dispatch
+        if hook in dispatch.wants:
+            now = time.monotonic()
+            started = now if hook == "phase_started" else self._started
+            dispatch.emit(
+                hook,
+                PhaseEvent(
+                    dispatch.info,
+                    self._task,
+                    self._phase,
+                    self._attempts - 1,
+                    now,
+                    started,
+                    **extra,
+                ),
+            )
+
+    def _begin(self) -> None:
+        self._attempts += 1
+        self._started = time.monotonic()
+        self._emit("phase_started")
 
     async def _attempt(self, ctx: Any) -> Any:
         inner = self._inner
-        dispatch = self._dispatch
-        self._attempts += 1
-        started = time.monotonic()
-        dispatch.emit("phase_started", self._event(started))
+        attempts = self._attempts
         try:
-            result = await attempt(inner, ctx, self._owner, self._node)
+            result = await attempt(inner, ctx, self._owner, self._node, self._begin)
         except CancelledError as exc:
-            dispatch.emit("phase_cancelled", self._event(started, error=exc))
+            if self._attempts == attempts:
+                # Cancelled while waiting for a slot: the attempt never began.
+                self._attempts += 1
+                self._started = time.monotonic()
+            failure = self._owner.cancel_failure(self._node, exc)
+            if failure is None:
+                self._emit("phase_cancelled", error=exc)
+            else:
+                self._emit("phase_failed", error=failure)
             raise
         except BaseException as exc:
-            retry = (
-                self._attempts <= inner.retries
-                and is_retryable(exc, inner.retryable)
-            )
-            dispatch.emit("phase_failed", self._event(started, error=exc, will_retry=retry))
+            retry = self._attempts <= inner.retries and is_retryable(exc, inner.retryable)
+            self._emit("phase_failed", error=exc, will_retry=retry)
             raise
-        dispatch.emit("phase_finished", self._event(started))
+        self._emit("phase_finished")
         return result
 
     def retrying(self, error: BaseException, delay: float) -> None:
         """Report that the next attempt starts after ``delay`` seconds."""
-        now = time.monotonic()
-        self._dispatch.emit(
-            "phase_retrying",
-            PhaseEvent(
-                self._dispatch.info,
-                self._task,
-                self._phase,
-                self._attempts,
-                now,
-                now,
-                error=error,
-                delay=delay,
-            ),
-        )
+        if "phase_retrying" in self._dispatch.wants:
+            self._attempts += 1
+            self._started = time.monotonic()
+            self._emit("phase_retrying", error=error, delay=delay)
+            self._attempts -= 1
+
+    def retry_cancelled(self, error: BaseException) -> None:
+        """The pause before the next attempt was cancelled: that attempt never runs."""
+        self._attempts += 1
+        self._started = time.monotonic()
+        self._emit("phase_cancelled", error=error)
 
 
 def observed_specs(

@@ -278,6 +278,26 @@ class Run:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def cancel_failure(self, node: int, error: BaseException) -> Exception | None:
+        """The failure a cancelled call counts as, or ``None`` if the run asked for it.
+
+        The run cancels pre/execute calls when it stops (a failure elsewhere,
+        an outside cancellation, the deadline): those are not failures of
+        their own. A post cut by the cleanup budget fails with TimeoutError;
+        any other cancellation nobody in the run asked for means the call did
+        not complete: PhaseCancelledError.
+        """
+        if self._phase is _POST and self._budget_expired:
+            return TimeoutError(
+                f"{self.describe(node)} was cancelled: the cleanup budget of "
+                f"{self._cleanup_timeout:g} s ran out"
+            )
+        if self._phase is _POST or not self._stopping:
+            failure = PhaseCancelledError(f"{self.describe(node)} was cancelled")
+            failure.__cause__ = error
+            return failure
+        return None
+
     def unfinished(self, node: int, work: Future[Any]) -> None:
         """Executor work of ``node`` outlived its attempt: its post must wait for it."""
         if self._unfinished is None:
@@ -326,21 +346,9 @@ class Run:
             elif self._phase is _POST:
                 self._state.post_done(node, self._ready)
         elif outcome == CANCELLED:
-            if self._phase is _POST and self._budget_expired:
-                self._failed(
-                    node,
-                    TimeoutError(
-                        f"{self.describe(node)} was cancelled: the cleanup budget of "
-                        f"{self._cleanup_timeout:g} s ran out"
-                    ),
-                )
-            elif self._phase is _POST or not self._stopping:
-                # Nobody in the run asked for this: the call did not complete.
-                failure = PhaseCancelledError(f"{self.describe(node)} was cancelled")
-                failure.__cause__ = error
+            failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
+            if failure is not None:
                 self._failed(node, failure)
-            # else: the run cancelled it (a failure elsewhere, a cancellation,
-            # the deadline): that is not a failure of its own.
         else:
             self._failed(node, error)  # type: ignore[arg-type]
 
@@ -454,7 +462,7 @@ class Run:
             if self._timeout is not None:
                 self._deadline = loop.call_later(self._timeout, self._expire_deadline)
             if self._dispatch is not None:
-                self._dispatch.emit("run_started", self._dispatch.info)
+                self._dispatch.start()
             task = asyncio.current_task()
             self._cancel_base = 0 if task is None else task.cancelling()
         if phase is _EXEC and self._stopping:

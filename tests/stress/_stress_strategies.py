@@ -89,9 +89,8 @@ _builders = st.sampled_from(["graph", "level"])
 _levels = st.integers(-1, 3)
 _rare = st.integers(0, 9)
 _kinds = {
-    (sync, group): st.sampled_from(["async"] * 3 + ["sync"] * sync + ["group"] * group)
+    sync: st.sampled_from(["async", "async", "async", "group"] + ["sync"] * sync)
     for sync in (False, True)
-    for group in (False, True)
 }
 
 
@@ -125,9 +124,7 @@ _run_specs = run_specs()
 @st.composite
 def _behaviours(draw: st.DrawFn, actions: st.SearchStrategy[str]) -> Behaviour:
     action = draw(actions)
-    sync = action in SYNC_ACTIONS
-    group = action not in (INTERRUPT_NOW, INTERRUPT_AFTER_SUSPEND, CANCEL_RUN_NOW)
-    kind = draw(_kinds[(sync, group)])
+    kind = draw(_kinds[action in SYNC_ACTIONS])
     if action in (TIMEOUT, FLAKY_TIMEOUT):
         timeout: float | None = draw(_attempt_timeouts)
     else:

@@ -13,7 +13,7 @@ against every rule of ``_stress_checker.RULES``; a failure names the rule and
 shows the run's event log.
 
 Options (environment variables):
-    SDAX_STRESS_EXAMPLES=N   cases per property test (default 200; the
+    SDAX_STRESS_EXAMPLES=N   cases per property test (default 300; the
                              many-runs test makes N // 5). For a long soak:
                              ``SDAX_STRESS_EXAMPLES=5000 pytest tests/stress``.
     SDAX_STRESS_REPORT=FILE  also write the figures (cases, runs, rules,
@@ -49,7 +49,7 @@ from _stress_stats import STATS
 from _stress_strategies import scenarios
 from hypothesis import HealthCheck, given, settings
 
-EXAMPLES = int(os.environ.get("SDAX_STRESS_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("SDAX_STRESS_EXAMPLES", "300"))
 STRESS = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -1,0 +1,167 @@
+"""Run blocking phase functions on a Dask cluster.
+
+Needs Dask's ``distributed`` package: ``pip install "sdax[dask]"``.
+
+:func:`dask_executor` gives a ``concurrent.futures.Executor`` that sends each
+attempt of a ``task_sync_func`` to a Dask cluster::
+
+    from sdax import task_sync_func
+    from sdax.contrib.dask import dask_executor
+
+    executor = dask_executor("tcp://scheduler.example:8786")  # or a Client, or None
+    crunch = task_sync_func(
+        crunch_numbers,                     # a plain function, importable by the workers
+        executor=executor,
+        arg=lambda ctx: ctx.samples,        # what the workers receive (picklable)
+        result=lambda ctx, value: setattr(ctx, "total", value),  # back on the loop thread
+        timeout=30,
+        retries=2,
+    )
+
+The same code runs on a laptop and on a remote cluster: only what is passed
+to :func:`dask_executor` changes (``None`` for the client already made in
+this process, e.g. ``Client(LocalCluster())``; an address or a scheduler file
+for a remote cluster).
+
+Why not ``client.get_executor()`` as it is: when a run stops waiting for an
+attempt (a timeout, a cancellation, a failing sibling), that executor cancels
+the Dask future, and Dask cannot stop a task that is already running on a
+worker, so the task's ``post_execute`` could start while the work still runs.
+The executor made here never withdraws work: the run keeps waiting for it in
+the background, and the task's cleanup starts only once Dask reports the
+attempt finished (bounded by the run's ``cleanup_timeout``). Every
+submission is a new Dask task (``pure=False``), so retries really run again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Executor, Future
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from distributed import Client  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = ["DaskExecutor", "dask_executor"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_INSTALL_HINT = 'sdax.contrib.dask needs Dask\'s "distributed" package: pip install "sdax[dask]"'
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return distributed
+
+
+def _copy_outcome(target: Future[Any], source: Future[Any]) -> None:
+    if source.cancelled():
+        target.set_exception(CancelledError("the Dask task was cancelled"))
+        return
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
+
+
+class DaskExecutor(Executor):
+    """A ``concurrent.futures.Executor`` backed by a Dask client.
+
+    Made by :func:`dask_executor`. Its futures are "running" from the start:
+    ``Future.cancel()`` returns ``False``, so whoever stops waiting for one
+    (an sdax run after a timeout) knows the work may still be running and can
+    wait for its end.
+
+    Args:
+        client: The Dask client to submit to.
+        owns_client: Close the client on ``shutdown()``.
+        options: Extra ``Client.submit`` options for every submission
+            (``workers``, ``resources``, ``allow_other_workers``).
+    """
+
+    def __init__(self, client: Client, *, owns_client: bool = False, **options: Any) -> None:
+        self.client = client
+        self._owns_client = owns_client
+        untyped: Any = client  # distributed's Client methods carry no annotations
+        self._inner: Executor = untyped.get_executor(pure=False, **options)
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Send ``fn(*args, **kwargs)`` to the cluster as a new Dask task."""
+        work = self._inner.submit(fn, *args, **kwargs)
+        outcome: Future[R] = Future()
+        outcome.set_running_or_notify_cancel()
+        work.add_done_callback(lambda done: _copy_outcome(outcome, done))
+        return outcome
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work; close the client if this executor opened it.
+
+        Args:
+            wait: Wait for submitted work to finish (otherwise it is cancelled).
+            cancel_futures: Cancel submitted work (same as ``wait=False``).
+        """
+        self._inner.shutdown(wait=wait and not cancel_futures)
+        if self._owns_client:
+            untyped: Any = self.client
+            untyped.close()
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.client!r})"
+
+
+def dask_executor(client_or_address: Client | str | None = None, **options: Any) -> DaskExecutor:
+    """An executor that runs ``task_sync_func`` attempts on a Dask cluster.
+
+    Args:
+        client_or_address: Where to run:
+
+            * a ``distributed.Client`` (synchronous or asynchronous);
+            * a string: the path of a scheduler file (as written by
+              ``dask scheduler --scheduler-file``) if such a file exists,
+              otherwise a scheduler address such as
+              ``"tcp://10.0.0.5:8786"``. A client is opened for it, and
+              ``executor.shutdown()`` closes it;
+            * ``None``: the client already made in this process (the one
+              ``distributed.default_client()`` returns).
+        options: ``Client.submit`` options applied to every submission:
+            ``workers``, ``resources``, ``allow_other_workers``.
+
+    Returns:
+        The executor; pass it as ``task_sync_func(fn, executor=...)``.
+
+    Raises:
+        ImportError: ``distributed`` is not installed.
+        ValueError: ``None`` was given and this process has no client.
+        TypeError: ``client_or_address`` is none of the above.
+    """
+    distributed = _distributed()
+    if "pure" in options:
+        raise TypeError("dask_executor always submits with pure=False (each attempt runs anew)")
+    if client_or_address is None:
+        try:
+            client = distributed.default_client()
+        except ValueError as exc:
+            raise ValueError(
+                "dask_executor(None) needs a Dask client made in this process "
+                "(e.g. distributed.Client(distributed.LocalCluster())); "
+                "or pass a Client, a scheduler address or a scheduler file"
+            ) from exc
+        return DaskExecutor(client, **options)
+    if isinstance(client_or_address, str):
+        if os.path.isfile(client_or_address):
+            client = distributed.Client(scheduler_file=client_or_address)
+        else:
+            client = distributed.Client(client_or_address)
+        return DaskExecutor(client, owns_client=True, **options)
+    if isinstance(client_or_address, distributed.Client):
+        return DaskExecutor(client_or_address, **options)
+    raise TypeError(
+        "dask_executor needs a distributed.Client, a scheduler address or scheduler file, "
+        f"or None, got {client_or_address!r}"
+    )

@@ -429,12 +429,6 @@ async def test_exceptions_raised_are_the_originals_not_copies() -> None:
     assert leaf.payload is payload
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a task_group_func function returning a non-awaitable fails with an "
-    "obscure TypeError (\"object int can't be used in 'await' expression\", inside an "
-    "ExceptionGroup) that names neither the task nor the phase",
-)
 async def test_group_function_returning_a_non_awaitable_names_task_and_phase() -> None:
     processor = (
         AsyncDagTaskProcessor.builder()

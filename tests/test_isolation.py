@@ -336,11 +336,6 @@ async def test_cancelling_one_of_many_concurrent_runs_leaves_the_others_alone() 
             assert events[i] == ["exec start", "exec end", "post"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: repr(asyncio.current_task()) inside a phase's first (eager) step "
-    "raises RuntimeError('Future object is not initialized.'), failing the phase",
-)
 async def test_current_task_can_be_printed_inside_a_phase() -> None:
     shown: list[str] = []
 
@@ -356,11 +351,6 @@ async def test_current_task_can_be_printed_inside_a_phase() -> None:
     assert len(shown) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: asyncio.current_task().add_done_callback() inside a phase's first "
-    "(eager) step raises RuntimeError('uninitialized Future object'), failing the phase",
-)
 async def test_done_callback_on_the_current_task_of_a_phase_runs_when_it_ends() -> None:
     called: list[str] = []
 

@@ -49,6 +49,7 @@ __all__ = [
     "retry_attempts",
     "retry_delay",
     "set_current_task",
+    "settle",
 ]
 
 OK = 0
@@ -82,6 +83,46 @@ class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
         if not self._is_initialized():
             return None
         return super().get_coro()
+
+    def __repr__(self) -> str:
+        if not self._is_initialized():
+            return f"<{type(self).__name__} of an sdax phase call, running eagerly>"
+        return super().__repr__()
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        """Add a done callback; one added during the eager step is kept for later."""
+        if self._is_initialized():
+            super().add_done_callback(fn, context=context)
+        else:
+            _early_callbacks.setdefault(self, []).append((fn, context))
+
+    def activate(self, coro: Any, loop: asyncio.AbstractEventLoop, context: Any) -> None:
+        """Initialize the task to run ``coro``, keeping what the eager step asked of it.
+
+        Cancellations requested during the eager step (``current_task().cancel()``)
+        and done callbacks added then survive the initialization.
+        """
+        requested = self.cancelling()
+        self.__init__(coro, loop=loop, context=context)  # type: ignore[misc]
+        for _ in range(requested):
+            self.cancel()
+        for fn, cb_context in _early_callbacks.pop(self, ()):
+            super().add_done_callback(fn, context=cb_context)
+
+
+# Done callbacks added to a reserved task before it was initialized. The
+# strong reference matters: it tells the run that the call kept its task, so
+# the task is then initialized (``settle``/``activate``), which pops the entry.
+_early_callbacks: dict[PhaseTask, list[tuple[Any, Any]]] = {}
+
+
+async def _ended_eagerly() -> None:
+    """The body of a task that was kept by a call that finished eagerly."""
+
+
+def settle(task: PhaseTask, loop: asyncio.AbstractEventLoop) -> None:
+    """Let a task that a finished eager call kept become done, like a real task would."""
+    task.activate(_ended_eagerly(), loop, None)
 
     if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
 
@@ -168,7 +209,11 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 
 async def _group_attempt(fn: Any, ctx: Any) -> Any:
     async with asyncio.TaskGroup() as group:
-        return await fn(ctx, _GroupHandle(group))
+        result = fn(ctx, _GroupHandle(group))
+        if isinstance(result, Awaitable):
+            return await result
+    # Raised outside the group, so it is not wrapped in the group's ExceptionGroup.
+    raise NotAwaitable(result)
 
 
 def make_coroutine(

@@ -110,7 +110,6 @@ class ObservedSpec:
         "backoff_factor",
         "executor",
         "fast",
-        "fn",
         "initial_delay",
         "kind",
         "limits",
@@ -147,7 +146,11 @@ class ObservedSpec:
         self.limits = ()
         self.executor = None
         self.fast = True
-        self.fn = self._attempt
+
+    @property
+    def fn(self) -> Any:
+        """One observed attempt (a property: storing the bound method would be a cycle)."""
+        return self._attempt
 
     def _emit(self, hook: str, **extra: Any) -> None:
         dispatch = self._dispatch
@@ -239,7 +242,6 @@ class AfterWorkSpec:
         "backoff_factor",
         "executor",
         "fast",
-        "fn",
         "initial_delay",
         "kind",
         "limits",
@@ -264,7 +266,11 @@ class AfterWorkSpec:
         self.limits = ()
         self.executor = None
         self.fast = True
-        self.fn = self._after
+
+    @property
+    def fn(self) -> Any:
+        """Wait, then attempt (a property: storing the bound method would be a cycle)."""
+        return self._after
 
     async def _after(self, ctx: Any) -> Any:
         pending = [asyncio.wrap_future(w) for w in self._work if not w.done()]

@@ -46,6 +46,7 @@ from sdax._call import (
     new_phase_task,
     retry_attempts,
     set_current_task,
+    settle,
 )
 from sdax._errors import PhaseCancelledError, SdaxExecutionError, SdaxTimeoutError
 from sdax._observe import Dispatch, after_work, observed_specs
@@ -198,6 +199,9 @@ class Run:
                     if done is not None:
                         done(node, ready)
                     if refs(task) > unused:
+                        # The call kept its task (e.g. stored current_task()):
+                        # let it end like a task would, and take a fresh one.
+                        settle(task, loop)  # type: ignore[arg-type]
                         task = new_phase_task(PhaseTask)
                         enter(loop, task)
                 else:
@@ -207,6 +211,8 @@ class Run:
         finally:
             set_current_task(loop, previous)  # type: ignore[arg-type]
             self._spare = task
+            # A traceback may keep this frame alive: it must not keep the spare.
+            task = None  # type: ignore[assignment]
             del ready[:pos]
 
     def _drop_ready(self, pos: int) -> None:
@@ -254,12 +260,7 @@ class Run:
     ) -> None:
         """Let ``task`` run the rest of a call that could not finish eagerly."""
         cont = Continuation(self, node, spec, coro, yielded, task, retrying)
-        # Cancellations the call requested on its own task during the eager
-        # step (current_task().cancel()) must survive the task's initialization.
-        requested = task.cancelling()
-        task.__init__(cont, loop=self._loop, context=context)  # type: ignore[misc]
-        for _ in range(requested):
-            task.cancel()
+        task.activate(cont, self._loop, context)  # type: ignore[arg-type]
         if deadline is not None:
             if self._deadlines is None:
                 self._deadlines = Deadlines(self._loop)  # type: ignore[arg-type]
@@ -523,19 +524,38 @@ class Run:
             return exc
         return None
 
-    def finished(self) -> None:
+    def finished(self, error: BaseException | None) -> None:
         """Tell the observers that the run ended (after its cleanup)."""
         if self._dispatch is not None:
-            self._dispatch.emit(
-                "run_finished", self._dispatch.info, self.error(), time.monotonic()
-            )
+            self._dispatch.emit("run_finished", self._dispatch.info, error, time.monotonic())
+
+    def release(self) -> list[Exception]:
+        """Forget the run's outcome once it is raised; return its failures.
+
+        Whatever the run raises carries tracebacks through engine frames that
+        hold the run; as long as the run held those exceptions back, run and
+        context could only be freed by the cycle collector.
+        """
+        failures = self.failures
+        self.failures = []
+        self._cancel = None
+        self._interrupt = None
+        return failures
 
     async def run_all(self) -> None:
         """Run every phase, then raise the run's outcome."""
+        error: BaseException | None = None
         try:
             while self.next_phase is not None:
                 await self.advance()
-        finally:
-            if self.next_phase is None:
-                self.finished()
-        self.raise_failures()
+            error = self.error()
+        except BaseException as exc:  # noqa: BLE001 - the stop raised by advance()
+            error = exc
+        if self.next_phase is None:
+            self.finished(error)
+        self.release()
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None  # no frame -> exception -> traceback -> frame cycle

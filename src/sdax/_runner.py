@@ -59,6 +59,7 @@ class AsyncPhaseRunner(Generic[T, K]):
         self._busy: list[asyncio.Future[None]] | None = None
         self._closing = False
         self._closed = False
+        self._failures: list[Exception] | None = None  # the run's, once it ended
 
     async def __aenter__(self) -> AsyncPhaseRunner[T, K]:
         return self
@@ -88,10 +89,11 @@ class AsyncPhaseRunner(Generic[T, K]):
             if phase is not None:
                 self._last = phase
         finally:
-            if self._run.next_phase is None:
+            if self._run.next_phase is None and self._failures is None:
                 # The cleanup ran, possibly right after an interrupted phase.
                 self._last = PhaseId.POST_EXEC
-                self._run.finished()
+                self._run.finished(self._run.error())
+                self._failures = self._run.release()
             waiters, self._busy = self._busy, None
             for waiter in waiters:
                 if not waiter.done():
@@ -126,16 +128,30 @@ class AsyncPhaseRunner(Generic[T, K]):
         twice. Failures are not raised here (see ``raise_failures()``).
         """
         self._closing = True  # from now on run_next() runs nothing
-        await self._wait_idle()
-        if self._closed:
-            return
-        self._closed = True
-        if self._last is None:
-            return
-        if self._run.next_phase is PhaseId.EXECUTE:
-            self._run.next_phase = PhaseId.POST_EXEC
-        while self._run.next_phase is not None:
-            await self._advance()
+        cancelled: asyncio.CancelledError | None = None
+        while self._busy is not None:
+            try:
+                await self._wait_idle()
+            except asyncio.CancelledError as exc:
+                # The cleanup is owed whatever happens to this call: finish it,
+                # then let the cancellation through.
+                cancelled = exc
+        try:
+            if self._closed:
+                return
+            self._closed = True
+            if self._last is None:
+                return
+            if self._run.next_phase is PhaseId.EXECUTE:
+                self._run.next_phase = PhaseId.POST_EXEC
+            while self._run.next_phase is not None:
+                await self._advance()
+        finally:
+            if cancelled is not None:
+                try:
+                    raise cancelled
+                finally:
+                    cancelled = None
 
     def next_phase_id(self) -> PhaseId | None:
         """The phase ``run_next()`` would run, or ``None`` when none is left."""
@@ -147,20 +163,25 @@ class AsyncPhaseRunner(Generic[T, K]):
         """The phase that ran last, or ``None`` before the first one."""
         return self._last
 
+    def _current_failures(self) -> list[Exception]:
+        return self._run.failures if self._failures is None else self._failures
+
     def has_failures(self) -> bool:
         """Whether any phase function has failed so far."""
-        return bool(self._run.failures)
+        return bool(self._current_failures())
 
     def failures(self) -> list[BaseException]:
         """The exceptions raised by failed phase functions so far, in order."""
-        return list(self._run.failures)
+        return list(self._current_failures())
 
     def raise_failures(self) -> None:
         """Raise the failures so far as one SdaxExecutionError, if there are any."""
-        if self._run.failures:
-            raise SdaxExecutionError(FAILURE_MESSAGE, list(self._run.failures))
+        failures = self._current_failures()
+        if failures:
+            raise SdaxExecutionError(FAILURE_MESSAGE, list(failures))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"next={self.next_phase_id()}"
-        return f"<AsyncPhaseRunner {state} last={self._last} failures={len(self._run.failures)}>"
+        failures = len(self._current_failures())
+        return f"<AsyncPhaseRunner {state} last={self._last} failures={failures}>"
 

@@ -173,6 +173,11 @@ class TaskFunction(Generic[T]):
         retryable = _normalize_retryable(self.retryable_exceptions)
         if retryable is not self.retryable_exceptions:
             object.__setattr__(self, "retryable_exceptions", retryable)
+        if self.retries > 0 and not retryable:
+            raise ValueError(
+                f"retries={self.retries} needs a non-empty retryable_exceptions "
+                "(with none, nothing could ever be retried)"
+            )
         if not isinstance(self.has_task_group_argument, bool):
             raise TypeError(
                 f"has_task_group_argument must be a bool, got {self.has_task_group_argument!r}"

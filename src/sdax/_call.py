@@ -65,8 +65,9 @@ class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
     """The task of one phase call.
 
     It is allocated before the eager step and initialized only if the call
-    suspends, so until then it is a task object that has not started. The two
-    accessors that would read unset fields of such an object are guarded.
+    suspends (or if the call kept it), so until then it is a task object that
+    has not started. The accessors that would read unset fields of such an
+    object are guarded, and done callbacks added to it are kept for later.
     """
 
     __slots__ = ()
@@ -109,6 +110,14 @@ class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
         for fn, cb_context in _early_callbacks.pop(self, ()):
             super().add_done_callback(fn, context=cb_context)
 
+    if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
+
+        def get_context(self) -> Any:
+            """The context of the task, or ``None`` while the call runs eagerly."""
+            if not self._is_initialized():
+                return None
+            return super().get_context()  # type: ignore[misc]
+
 
 # Done callbacks added to a reserved task before it was initialized. The
 # strong reference matters: it tells the run that the call kept its task, so
@@ -123,14 +132,6 @@ async def _ended_eagerly() -> None:
 def settle(task: PhaseTask, loop: asyncio.AbstractEventLoop) -> None:
     """Let a task that a finished eager call kept become done, like a real task would."""
     task.activate(_ended_eagerly(), loop, None)
-
-    if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
-
-        def get_context(self) -> Any:
-            """The context of the task, or ``None`` while the call runs eagerly."""
-            if not self._is_initialized():
-                return None
-            return super().get_context()  # type: ignore[misc]
 
 
 new_phase_task: Callable[[type[PhaseTask]], PhaseTask] = asyncio.Task.__new__

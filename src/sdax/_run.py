@@ -549,7 +549,7 @@ class Run:
             while self.next_phase is not None:
                 await self.advance()
             error = self.error()
-        except BaseException as exc:  # noqa: BLE001 - the stop raised by advance()
+        except BaseException as exc:
             error = exc
         if self.next_phase is None:
             self.finished(error)

@@ -325,6 +325,9 @@ async def retry_attempts(
     notify = getattr(spec, "retrying", None)
     retry = 0
     while True:
+        if not owner.may_retry():
+            # The run stopped (or the cleanup budget ran out): no new attempt.
+            raise error
         delay = retry_delay(spec, retry)
         if notify is not None:
             notify(error, delay)

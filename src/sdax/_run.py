@@ -279,6 +279,12 @@ class Run:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def may_retry(self) -> bool:
+        """Whether a failed call may make another attempt now."""
+        if self._phase is _POST:
+            return not self._budget_expired
+        return not self._stopping
+
     def cancel_failure(self, node: int, error: BaseException) -> Exception | None:
         """The failure a cancelled call counts as, or ``None`` if the run asked for it.
 

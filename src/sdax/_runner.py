@@ -14,7 +14,7 @@ from collections.abc import Hashable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from sdax._errors import SdaxExecutionError
+from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._phases import PhaseId
 from sdax._run import FAILURE_MESSAGE, Run
 from sdax.observe import RunObserver
@@ -26,6 +26,15 @@ __all__ = ["AsyncPhaseRunner"]
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
+
+
+def _stop_rank(exc: BaseException) -> int:
+    """Priority of what ends a run: interrupt > cancellation > deadline > other."""
+    if isinstance(exc, asyncio.CancelledError):
+        return 2
+    if not isinstance(exc, Exception):
+        return 3
+    return 1 if isinstance(exc, SdaxTimeoutError) else 0
 
 
 class AsyncPhaseRunner(Generic[T, K]):
@@ -70,10 +79,17 @@ class AsyncPhaseRunner(Generic[T, K]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        await self.aclose()
-        if exc is not None and not isinstance(exc, Exception):
-            return False  # a cancellation or interrupt in the body goes on unchanged
-        self.raise_failures()
+        if exc is None or (isinstance(exc, Exception) and not _stop_rank(exc)):
+            await self.aclose()
+            self.raise_failures()
+            return False
+        # The body ends with an interrupt, a cancellation or the run's deadline:
+        # the cleanup still runs, and whichever outranks the other goes on.
+        try:
+            await self.aclose()
+        except BaseException as late:
+            if _stop_rank(late) > _stop_rank(exc):
+                raise
         return False
 
     async def _wait_idle(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import itertools
 import json
@@ -80,6 +81,41 @@ def load_average() -> str:
         return Path("/proc/loadavg").read_text().split()[0]
     except OSError:
         return "n/a"
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _mallinfo2() -> Callable[[], _MallInfo2] | None:
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    fn.argtypes = []
+    return fn
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def malloc_in_use() -> int | None:
+    """Bytes in use in the C heap (glibc ``mallinfo2``: heap blocks + mmapped blocks).
+
+    Sees what tracemalloc cannot: memory a compiled module takes with ``malloc``.
+    ``None`` where glibc's ``mallinfo2`` is missing.
+    """
+    if _MALLINFO2 is None:
+        return None
+    info = _MALLINFO2()
+    return int(info.uordblks + info.hblkhd)
 
 
 def rss_bytes() -> int:
@@ -367,11 +403,13 @@ def measure_memory(label: str, n: int) -> dict[str, Any]:
     """
     deps = shapes.random_dag(n)
     tasks = shapes.make_tasks(sdax, deps)
-    probe_state: dict[str, Any] = {"armed": False, "snapshot": None}
+    probe_state: dict[str, Any] = {"armed": None, "snapshot": None, "malloc": None}
 
     async def probe(ctx: object) -> None:
-        if probe_state["armed"]:
+        if probe_state["armed"] == "snapshot":
             probe_state["snapshot"] = tracemalloc.take_snapshot()
+        elif probe_state["armed"] == "malloc":
+            probe_state["malloc"] = malloc_in_use()
 
     tasks.append(sdax.AsyncTask("probe", execute=sdax.task_func(probe)))
     deps.append(("probe", ()))
@@ -398,12 +436,19 @@ def measure_memory(label: str, n: int) -> dict[str, Any]:
             out["run_peak"] = tracemalloc.get_traced_memory()[1] - before
             gc.collect()
             snap0 = tracemalloc.take_snapshot()
-            probe_state["armed"] = True
+            probe_state["armed"] = "snapshot"
             loop.run_until_complete(processor.process_tasks(shapes.Ctx()))
             snap1 = probe_state["snapshot"]
         finally:
             tracemalloc.stop()
-            loop.close()
+        # The C heap, in a run without tracemalloc (whose own tables live there).
+        gc.collect()
+        before_malloc = malloc_in_use()
+        if before_malloc is not None:
+            probe_state["armed"] = "malloc"
+            loop.run_until_complete(processor.process_tasks(shapes.Ctx()))
+            out["mid_run_malloc"] = probe_state["malloc"] - before_malloc
+        loop.close()
     assert snap1 is not None
     graph = getattr(getattr(processor, "_plan", None), "graph", None)
     if graph is not None and hasattr(graph, "run"):
@@ -721,10 +766,10 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
         add("")
         add(
             "| core | build peak | processor retained | RSS growth | per-run state setup | "
-            "run peak | run peak per task | alive mid-run | "
+            "run peak | run peak per task | alive mid-run | C heap growth mid-run | "
             "largest mid-run allocations (bytes, blocks) |"
         )
-        add("|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|---|")
         for label, m in report.memory.items():
             top = "; ".join(
                 f"{where} {size:,} B / {count:+d}" for where, size, count in m["mid_run_top"]
@@ -739,6 +784,11 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
                 f"{m['run_peak'] / 1024:.0f} KiB",
                 f"{m['run_peak'] / n:.1f} B",
                 f"{m['mid_run_bytes'] / 1024:.0f} KiB in {m['mid_run_blocks']:,} blocks",
+                (
+                    f"{m['mid_run_malloc'] / 1024:.0f} KiB = {m['mid_run_malloc'] / n:.1f} B/task"
+                    if m.get("mid_run_malloc") is not None
+                    else "n/a"
+                ),
                 top,
             ]
             add("| " + " | ".join(cells) + " |")
@@ -750,7 +800,10 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
             "and still alive when the last execute runs (every pre done). *Per-run state "
             "setup*: `graph.run()`, the copy of the counters a run starts from. tracemalloc "
             "only sees memory taken through Python's allocators (a C `malloc` in the compiled "
-            "core is invisible to it)."
+            "core is invisible to it); *C heap growth mid-run* is glibc's `mallinfo2()` "
+            "(blocks in use, heap and mmapped) at the same point of a run without tracemalloc, "
+            "minus before the run: it sees `malloc` and Python's large blocks, not pymalloc's "
+            "small objects."
         )
         add("")
     return "\n".join(lines)

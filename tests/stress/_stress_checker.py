@@ -12,11 +12,6 @@ out). The engine learns of each of these before it starts anything else, so
 no pre or execute call may start after it. A phase function cancelling its own
 run during its eager step (``cancel_inside``) only takes effect at the run's
 next suspension, so it explains skipped work but bounds nothing.
-
-Known engine bugs: a violation that matches a bug in :data:`KNOWN_ENGINE_BUGS`
-goes to ``Verdict.known`` instead of ``Verdict.violations``; each has a strict
-xfail reproduction in ``test_stress_engine_bugs.py``, so fixing the engine
-makes that test fail until the entry here is removed.
 """
 
 from __future__ import annotations
@@ -77,17 +72,6 @@ RULES: dict[str, str] = {
     "hang": "every run finishes",
 }
 
-KNOWN_ENGINE_BUGS: dict[str, str] = {
-    "open-deadline-failures": (
-        "open(): when the deadline expired and a task failed, leaving the runner's "
-        "async-with raises SdaxExecutionError instead of SdaxTimeoutError"
-    ),
-    "open-cancel-after-deadline": (
-        "open(): a cancellation delivered in the async-with body after the deadline "
-        "expired is swallowed; aclose() raises SdaxTimeoutError instead"
-    ),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Violation:
@@ -146,12 +130,10 @@ class Verdict:
 
     Attributes:
         violations: Broken rules.
-        known: Broken rules that match a known engine bug.
         features: What happened in the run (for the suite's statistics).
     """
 
     violations: list[Violation] = field(default_factory=list)
-    known: list[Violation] = field(default_factory=list)
     features: set[str] = field(default_factory=set)
 
 
@@ -551,22 +533,9 @@ class _RunCheck:
                 self.fail("outcome", f"expected the first interrupt, got {got}")
         elif cancelled:
             if not isinstance(out, asyncio.CancelledError):
-                if (
-                    isinstance(out, SdaxTimeoutError)
-                    and self.deadline < inf
-                    and self.rec.driver == "open_pause"
-                ):
-                    self.known("open-cancel-after-deadline", f"expected CancelledError, got {got}")
-                else:
-                    self.fail("outcome", f"expected CancelledError, got {got}")
+                self.fail("outcome", f"expected CancelledError, got {got}")
         elif self.cancel_cm < inf:
-            if (
-                isinstance(out, SdaxTimeoutError)
-                and self.deadline < inf
-                and self.rec.driver == "open_pause"
-            ):
-                self.known("open-cancel-after-deadline", f"expected TimeoutError, got {got}")
-            elif type(out) is not TimeoutError:
+            if type(out) is not TimeoutError:
                 self.fail("outcome", f"expected the asyncio.timeout's TimeoutError, got {got}")
         elif self.deadline < inf:
             if isinstance(out, SdaxTimeoutError):
@@ -582,9 +551,6 @@ class _RunCheck:
                     self.fail("outcome", f"SdaxTimeoutError's __cause__ is {cause!r}")
                 if not out.failures and cause is not None:
                     self.fail("outcome", f"SdaxTimeoutError without failures has cause {cause!r}")
-            elif type(out) is SdaxExecutionError and self.rec.driver != "process":
-                self.known("open-deadline-failures", f"expected SdaxTimeoutError, got {got}")
-                self.check_leaves(flatten_exceptions(out), "SdaxExecutionError")
             else:
                 self.fail("outcome", f"expected SdaxTimeoutError, got {got}")
         elif type(out) is SdaxExecutionError:
@@ -614,9 +580,6 @@ class _RunCheck:
         got = None if errors[0] is None else type(errors[0])
         if got is not expected:
             self.fail("observer", f"run_finished got {errors[0]!r}, the caller got {out!r}")
-
-    def known(self, bug: str, detail: str) -> None:
-        self.verdict.known.append(Violation("outcome", self.rec.run_id, f"{bug}: {detail}"))
 
     def check_end(self) -> None:
         if not self.rec.started:
@@ -656,6 +619,5 @@ def check_all(model: GraphModel, records: Iterable[RunRecord], findings: LoopFin
     for record in records:
         verdict = check_run(model, record)
         total.violations.extend(verdict.violations)
-        total.known.extend(verdict.known)
         total.features |= verdict.features
     return total

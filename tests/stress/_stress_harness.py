@@ -67,6 +67,12 @@ FLAKY_TIMEOUT = "flaky_timeout"  # overrun the timeout on the first `fails` atte
 INTERRUPT_NOW = "interrupt_now"  # raise KeyboardInterrupt before suspending
 INTERRUPT_AFTER_SUSPEND = "interrupt_after_suspend"  # sleep(0), raise KeyboardInterrupt
 CANCEL_RUN_NOW = "cancel_run_now"  # cancel the run's own task during the eager step
+# Misbehaviours that only the harness's own tests use: each must be seen.
+LEAVE_TASK = "leave_task"  # start a task that outlives the run
+LEAVE_TIMER = "leave_timer"  # schedule a timer that outlives the run
+WARN = "warn"  # emit a RuntimeWarning
+LOOP_ERROR = "loop_error"  # call the loop's exception handler
+ESCAPE = "escape"  # start a task that raises KeyboardInterrupt out of the event loop
 
 SYNC_ACTIONS = frozenset({OK_NOW, RAISE_NOW, FLAKY, INTERRUPT_NOW, CANCEL_RUN_NOW})
 LONG = 30.0  # "forever" for a sleep; the hang guard is far shorter
@@ -279,6 +285,39 @@ def _label(att: _Attempt) -> str:
     return f"run {att.ctx.run_id} {att.task!r} {att.phase} attempt {att.attempt}"
 
 
+async def _escape() -> None:
+    raise KeyboardInterrupt("escaped from a task")
+
+
+def _leave_task(att: _Attempt) -> None:
+    att.ctx.shared.kept[asyncio.get_running_loop().create_task(asyncio.sleep(LONG))] = att.me
+
+
+def _leave_timer(att: _Attempt) -> None:
+    asyncio.get_running_loop().call_later(LONG, print)
+
+
+def _warn(att: _Attempt) -> None:
+    warnings.warn(f"{_label(att)} warns", RuntimeWarning, stacklevel=1)
+
+
+def _loop_error(att: _Attempt) -> None:
+    asyncio.get_running_loop().call_exception_handler({"message": f"{_label(att)} complains"})
+
+
+def _leave_escaping_task(att: _Attempt) -> None:
+    att.ctx.shared.kept[asyncio.get_running_loop().create_task(_escape())] = att.me
+
+
+_MISBEHAVIOURS: dict[str, Callable[[_Attempt], None]] = {
+    LEAVE_TASK: _leave_task,
+    LEAVE_TIMER: _leave_timer,
+    WARN: _warn,
+    LOOP_ERROR: _loop_error,
+    ESCAPE: _leave_escaping_task,
+}
+
+
 def _act_now(att: _Attempt, b: Behaviour) -> bool:
     """Do the part of the action that never suspends; True when the attempt is over."""
     action = b.action
@@ -293,6 +332,9 @@ def _act_now(att: _Attempt, b: Behaviour) -> bool:
         assert ctx.run_task is not None
         ctx.shared.add(Event(ctx.run_id, "cancel_inside", info=_label(att)))
         ctx.run_task.cancel()
+        return True
+    if action in _MISBEHAVIOURS:
+        _MISBEHAVIOURS[action](att)
         return True
     if action == FLAKY:
         if att.attempt < b.fails:

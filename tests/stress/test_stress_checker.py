@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
-from _stress_checker import KNOWN_ENGINE_BUGS, RULES, Verdict, check_all, check_loop, check_run
+from _stress_checker import RULES, Verdict, check_all, check_loop, check_run
 from _stress_log import (
     PHASE_FIELD,
     RUN_EVENTS,
@@ -252,6 +252,18 @@ def failing_cases() -> list[Case]:
             outcome=SdaxExecutionError("x", [boom]),
         ),
         Case(
+            "outcome",  # the same through open(): the runner must keep the priority
+            replace(boom_steps, "a exec ok", "a exec ok", "deadline"),
+            outcome=SdaxExecutionError("x", [boom]),
+            driver="open",
+        ),
+        Case(
+            "outcome",  # a cancellation between phases outranks the deadline
+            replace(HAPPY, "b exec ok", "b exec ok", "deadline", "cancel outside"),
+            outcome=SdaxTimeoutError("late"),
+            driver="open_pause",
+        ),
+        Case(
             "outcome",  # SdaxTimeoutError's cause must hold its failures
             replace(boom_steps, "a exec ok", "a exec ok", "deadline"),
             outcome=SdaxTimeoutError("late", [boom]),
@@ -313,16 +325,17 @@ def test_event_of_another_run_is_flagged() -> None:
     assert "isolation" in {v.rule for v in check_run(MODEL, record).violations}
 
 
-def test_known_engine_bugs_are_set_apart() -> None:
+def test_merged_verdict_keeps_every_violation() -> None:
     steps, boom = boom_in_exec()
     deadline = replace(steps, "a exec ok", "a exec ok", "deadline")
-    verdict = Case("none", deadline, outcome=SdaxExecutionError("x", [boom]), driver="open").check()
-    assert verdict.violations == []
-    assert [v.detail.partition(":")[0] for v in verdict.known] == ["open-deadline-failures"]
-    assert set(KNOWN_ENGINE_BUGS) >= {v.detail.partition(":")[0] for v in verdict.known}
-    merged = check_all(
-        MODEL,
-        [RunRecord(0, events(deadline), SdaxExecutionError("x", [boom]), "open")],
-        LoopFindings(),
-    )
-    assert merged.violations == [] and len(merged.known) == 1
+    records = [
+        RunRecord(0, events(deadline), SdaxExecutionError("x", [boom]), "open"),
+        RunRecord(1, events(HAPPY, run=1), None),
+        RunRecord(2, events(HAPPY[:-1], run=2), None),
+    ]
+    verdict = check_all(MODEL, records, LoopFindings(warnings=["w"]))
+    assert sorted((v.rule, v.run) for v in verdict.violations) == [
+        ("hang", 2),
+        ("outcome", 0),
+        ("warnings", None),
+    ]

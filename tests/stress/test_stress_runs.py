@@ -22,21 +22,32 @@ Options (environment variables):
                              compiled core when it is built).
 
 The figures are printed at the end of the session (``conftest.py``).
+
+The tests are plain (not ``async``) functions: each case runs on a fresh event
+loop of its own (``_stress_harness.WatchedLoop``), which watches the engine's
+timers and catches anything that would escape the loop, so that a broken case
+cannot disturb the next one or the test session.
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from _stress_checker import check_all, check_run
 from _stress_harness import (
+    ESCAPE,
     FLAKY,
     HANG,
+    LEAVE_TASK,
+    LEAVE_TIMER,
+    LOOP_ERROR,
     OK_NOW,
     RAISE_NOW,
     SLEEP,
     SUSPEND,
     TIMEOUT,
+    WARN,
     Behaviour,
     RunSpec,
     Scenario,
@@ -141,3 +152,21 @@ def test_every_behaviour_in_one_graph() -> None:
     for rec in result.records:
         verdict = check_run(result.model, rec)
         assert {"retry", "exec-failure", "post-failure"} <= verdict.features, verdict.features
+
+
+@pytest.mark.parametrize(
+    ("action", "rule"),
+    [
+        (LEAVE_TASK, "pending-tasks"),
+        (LEAVE_TIMER, "live-timers"),
+        (WARN, "warnings"),
+        (LOOP_ERROR, "loop-errors"),
+        (ESCAPE, "escaped"),
+    ],
+)
+def test_harness_sees_what_a_run_leaves_behind(action: str, rule: str) -> None:
+    """The loop findings can fail: a phase function that misbehaves is caught."""
+    scenario = Scenario("graph", (TaskSpec("a", {EXEC: Behaviour(action)}),))
+    result = run_scenario(scenario)
+    verdict = check_all(result.model, result.records, result.findings)
+    assert rule in {v.rule for v in verdict.violations}, verdict.violations

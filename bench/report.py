@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import copy_context
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -379,16 +380,17 @@ def measure_primitives(cores: Sequence[str], quick: bool) -> dict[str, float]:
 
     out["loop.call_at(...) + cancel() (a timer that does not fire)"] = per_call(timer, number)
 
+    async def empty() -> None:
+        return None
+
+    out["loop.run_until_complete(empty coroutine): in every benchmark round"] = per_call(
+        lambda: loop.run_until_complete(empty()), number // 10
+    )
     for label in cores:
         with using_core(label):
-            one = shapes.single_run(shapes.level_processor(sdax, 1, 1, ("execute",), zero_work))
-
-            def run_one(one: shapes.Runner = one) -> None:
-                loop.run_until_complete(one())
-
-            out[f"sdax ({label}): process_tasks of a 1-task execute-only processor"] = per_call(
-                run_one, number // 10
-            )
+            one = shapes.level_processor(sdax, 1, 1, ("execute",), zero_work)
+            key = f"sdax ({label}): process_tasks of a 1-task execute-only processor, in a task"
+            out[key] = per_await(partial(one.process_tasks, ctx), number // 10)
     loop.close()
     return out
 

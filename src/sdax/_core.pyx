@@ -74,7 +74,9 @@ cdef extern from *:
     #else
     #define SDAX_PREFETCH(p) ((void)0)
     #endif
+    #define SDAX_HIGH32 0xFFFFFFFF00000000ULL
     """
+    const uint64_t _HIGH "SDAX_HIGH32"  # the high half of a 64-bit hash
     # A hint to start loading memory the loop will need soon; it never faults.
     void _prefetch "SDAX_PREFETCH"(const void* p) noexcept nogil
 
@@ -547,42 +549,42 @@ def find_cycle(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> list
 
 
 cdef struct SetTable:
-    int* slots  # set id per slot; 0 marks a free slot (the empty set 0 is never stored)
+    # Open addressing. A slot is 0 when free, else the high 32 bits of the set's
+    # hash (compared first, so most probes never touch the set itself) or'ed
+    # with its id (never 0: the empty set 0 is not stored).
+    uint64_t* slots
     Py_ssize_t mask
     Py_ssize_t used
-    uint64_t* hashes  # hash of each stored set, by set id
-    Py_ssize_t hcap
 
 
 cdef int _table_init(SetTable* t) except -1:
     t.mask = 1023
     t.used = 0
-    t.slots = <int*>_alloc((t.mask + 1) * sizeof(int))
-    memset(t.slots, 0, (t.mask + 1) * sizeof(int))
-    t.hcap = 1024
-    t.hashes = <uint64_t*>_alloc(t.hcap * sizeof(uint64_t))
+    t.slots = <uint64_t*>_alloc((t.mask + 1) * sizeof(uint64_t))
+    memset(t.slots, 0, (t.mask + 1) * sizeof(uint64_t))
     return 0
 
 
 cdef void _table_free(SetTable* t) noexcept:
     free(t.slots)
-    free(t.hashes)
     t.slots = NULL
-    t.hashes = NULL
 
 
-cdef int _table_rehash(SetTable* t, Py_ssize_t nsets) except -1:
+cdef int _table_grow(SetTable* t, const IntVec* info, const IntVec* set_idx) except -1:
+    # Hashes are not kept: recompute them (doubling keeps the total linear).
     cdef Py_ssize_t cap = (t.mask + 1) * 2
     cdef Py_ssize_t mask = cap - 1
-    cdef Py_ssize_t i
-    cdef int sid
-    cdef int* slots = <int*>_alloc(cap * sizeof(int))
-    memset(slots, 0, cap * sizeof(int))
-    for sid in range(1, nsets):
-        i = <Py_ssize_t>(t.hashes[sid] & <uint64_t>mask)
+    cdef Py_ssize_t i, sid, start
+    cdef uint64_t h
+    cdef uint64_t* slots = <uint64_t*>_alloc(cap * sizeof(uint64_t))
+    memset(slots, 0, cap * sizeof(uint64_t))
+    for sid in range(1, info.size // 2 - 1):
+        start = info.data[2 * sid]
+        h = _hash_ints(set_idx.data + start, info.data[2 * sid + 2] - start)
+        i = <Py_ssize_t>(h & <uint64_t>mask)
         while slots[i]:
             i = (i + 1) & mask
-        slots[i] = sid
+        slots[i] = (h & _HIGH) | <uint64_t>sid
     free(t.slots)
     t.slots = slots
     t.mask = mask
@@ -590,39 +592,39 @@ cdef int _table_rehash(SetTable* t, Py_ssize_t nsets) except -1:
 
 
 cdef int _intern_set(
-    SetTable* t, IntVec* set_ptr, IntVec* set_idx, const int* members, Py_ssize_t size
+    SetTable* t, IntVec* info, IntVec* set_idx, const int* members, Py_ssize_t size
 ) except -1:
-    """Id of the set ``members`` (sorted, not empty), adding it to the table if new."""
+    """Id of the set ``members`` (sorted, not empty), adding it to the table if new.
+
+    ``info`` holds two ints per set (its start in ``set_idx``, and a mark for
+    the caller), then one more pair whose start is the end of the last set.
+    """
     cdef uint64_t h = _hash_ints(members, size)
+    cdef uint64_t tag = h & _HIGH
+    cdef uint64_t e
     cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>t.mask)
-    cdef int sid
-    cdef int start
-    cdef uint64_t* hashes
+    cdef int sid, start
     while True:
-        sid = t.slots[i]
-        if sid == 0:
+        e = t.slots[i]
+        if e == 0:
             break
-        if t.hashes[sid] == h:
-            start = set_ptr.data[sid]
-            if set_ptr.data[sid + 1] - start == size and (
+        if (e & _HIGH) == tag:
+            sid = <int>(e & 0xFFFFFFFFULL)
+            start = info.data[2 * sid]
+            if info.data[2 * sid + 2] - start == size and (
                 memcmp(set_idx.data + start, members, size * sizeof(int)) == 0
             ):
                 return sid
         i = (i + 1) & t.mask
-    sid = <int>(set_ptr.size - 1)
-    if sid >= t.hcap:
-        hashes = <uint64_t*>realloc(t.hashes, t.hcap * 2 * sizeof(uint64_t))
-        if hashes == NULL:
-            raise MemoryError()
-        t.hashes = hashes
-        t.hcap *= 2
-    t.hashes[sid] = h
-    t.slots[i] = sid
+    # New: the closing pair becomes this set's, and a new closing pair follows.
+    sid = <int>(info.size // 2 - 1)
+    t.slots[i] = tag | <uint64_t>sid
     _extend(set_idx, members, size)
-    _push(set_ptr, <int>set_idx.size)
+    _push(info, <int>set_idx.size)
+    _push(info, -1)
     t.used += 1
     if t.used * 2 > t.mask:
-        _table_rehash(t, sid + 1)
+        _table_grow(t, info, set_idx)
     return sid
 
 
@@ -659,9 +661,9 @@ def effective_sets(
         ``(set_of, set_ptr, set_idx)``: the set id of each node, and the table
         of sets in CSR form.
     """
-    cdef carray.array oa, pa, ia, set_of_a
+    cdef carray.array oa, pa, ia, set_of_a, set_ptr_a
     cdef bytes fb
-    cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j
+    cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j, nsets
     cdef const int* o
     cdef const int* p
     cdef const int* x
@@ -669,8 +671,9 @@ def effective_sets(
     cdef unsigned char b
     cdef int* so
     cdef int* stamp = NULL
-    cdef int v, k, u, w, s, start, end, sid
-    cdef IntVec set_ptr
+    cdef int* m
+    cdef int v, k, u, w, s, start, end, sid, first, last
+    cdef IntVec info  # per set: start in set_idx, last node that merged it in; then the end
     cdef IntVec set_idx
     cdef IntVec members
     cdef SetTable table
@@ -692,19 +695,18 @@ def effective_sets(
     len_f = len(fb)
     set_of_a = _new_ints(cn, True)
     so = set_of_a.data.as_ints
-    set_ptr.data = set_idx.data = members.data = NULL
-    set_ptr.owned = set_idx.owned = members.owned = False
+    info.data = set_idx.data = members.data = NULL
+    info.owned = set_idx.owned = members.owned = False
     table.slots = NULL
-    table.hashes = NULL
     try:
         stamp = <int*>_alloc(cn * sizeof(int))
         memset(stamp, 0xFF, cn * sizeof(int))  # every entry -1
-        _vec_init(&set_ptr, 64)
+        _vec_init(&info, 128)
         _vec_init(&set_idx, len_i + 16)
         _vec_init(&members, 64)
         _table_init(&table)
-        _push(&set_ptr, 0)
-        _push(&set_ptr, 0)  # set 0 is the empty set
+        for k in (0, -1, 0, -1):  # set 0, the empty set; then the closing pair
+            _push(&info, k)
         for t in range(len_o):
             # The order visits nodes all over memory: ask for the offsets, the
             # predecessor lists and the predecessors' sets a few nodes ahead.
@@ -739,6 +741,8 @@ def effective_sets(
                     so[v] = so[u]
                     continue
             members.size = 0
+            if end - start > members.cap:
+                _vec_grow(&members, end - start)
             for k in range(start, end):
                 _check("idx index", k, len_i)
                 u = x[k]
@@ -747,27 +751,40 @@ def effective_sets(
                 if f[u] & b:
                     if stamp[u] != v:
                         stamp[u] = v
-                        _push(&members, u)
+                        members.data[members.size] = u
+                        members.size += 1
                 else:
                     s = so[u]
-                    for j in range(set_ptr.data[s], set_ptr.data[s + 1]):
+                    if info.data[2 * s + 1] == v:
+                        continue  # the same set through another join: nothing new
+                    info.data[2 * s + 1] = v
+                    first = info.data[2 * s]
+                    last = info.data[2 * s + 2]
+                    # Room for this set and for the dependencies still to come.
+                    if members.size + (last - first) + (end - k) > members.cap:
+                        _vec_grow(&members, members.size + (last - first) + (end - k))
+                    m = members.data
+                    for j in range(first, last):
                         w = set_idx.data[j]
                         if stamp[w] != v:
                             stamp[w] = v
-                            _push(&members, w)
+                            m[members.size] = w
+                            members.size += 1
             _sort_ints(members.data, members.size)
             if members.size == 0:
                 sid = 0
             else:
-                sid = _intern_set(&table, &set_ptr, &set_idx, members.data, members.size)
+                sid = _intern_set(&table, &info, &set_idx, members.data, members.size)
             _check("node", v, cn)
             so[v] = sid
-        return set_of_a, _array_of(set_ptr.data, set_ptr.size), _array_of(
-            set_idx.data, set_idx.size
-        )
+        nsets = info.size // 2 - 1
+        set_ptr_a = _new_ints(nsets + 1, False)
+        for j in range(nsets + 1):
+            set_ptr_a.data.as_ints[j] = info.data[2 * j]
+        return set_of_a, set_ptr_a, _array_of(set_idx.data, set_idx.size)
     finally:
         free(stamp)
-        _vec_free(&set_ptr)
+        _vec_free(&info)
         _vec_free(&set_idx)
         _vec_free(&members)
         _table_free(&table)

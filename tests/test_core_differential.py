@@ -1,7 +1,7 @@
 """Differential tests: both twins of the integer core, on the same random graphs.
 
-Each seed makes one graph (chains, fan-outs, joins, layers, wide joins or
-random DAGs; mixed phase flags with phase-less join nodes; sometimes cycles;
+Each seed makes one graph (chains, fan-outs, joins, joins sharing one set,
+layers, wide joins or random DAGs; mixed phase flags with phase-less join nodes; sometimes cycles;
 up to a few thousand nodes), runs every kernel on both twins and asserts the
 results are identical, errors included. Then it drives one ``RunState`` per
 twin in lockstep through a random run (successes, a failure that stops the
@@ -44,7 +44,9 @@ def _size(rng: random.Random) -> int:
 
 def _shape(rng: random.Random, n: int) -> tuple[str, Deps]:
     """Predecessor lists where every dependency has a lower index."""
-    kind = rng.choice(["chain", "fan_out", "joins", "layers", "wide_join", "random"])
+    kind = rng.choice(
+        ["chain", "fan_out", "joins", "shared_joins", "layers", "wide_join", "random"]
+    )
     deps: Deps = [[] for _ in range(n)]
     if kind == "chain":
         for v in range(1, n):
@@ -68,6 +70,17 @@ def _shape(rng: random.Random, n: int) -> tuple[str, Deps]:
                 deps[v].extend(group)
                 previous = [v]
                 v += 1
+    elif kind == "shared_joins":
+        # Several joins over the same group (equal effective sets), and nodes
+        # that depend on many of them at once.
+        group = list(range(min(n, rng.randint(1, 12))))
+        joins = list(range(len(group), min(n, len(group) + rng.randint(1, 10))))
+        for j in joins:
+            deps[j].extend(group)
+        for v in range(len(group) + len(joins), n):
+            deps[v].extend(rng.sample(joins, rng.randint(1, len(joins))))
+            if rng.random() < 0.3:
+                deps[v].append(rng.randrange(v))
     elif kind == "layers":
         width = rng.randint(1, 30)
         for v in range(width, n):
@@ -117,6 +130,10 @@ def _flags(rng: random.Random, n: int, deps: Deps, kind: str) -> bytes:
         out[v] = bits
     if kind == "wide_join" and n:
         out[n // 2] = 0
+    if kind == "shared_joins":
+        for v in range(n):
+            if len(deps[v]) > 1 and rng.random() < 0.8:
+                out[v] = 0
     return bytes(out)
 
 

@@ -615,11 +615,13 @@ class ScenarioResult:
     records: list[RunRecord]
     findings: LoopFindings
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 def run_scenario(scenario: Scenario) -> ScenarioResult:
     """Run every run of ``scenario`` concurrently on a fresh watched loop."""
     started = time.perf_counter()
+    cpu_started = time.process_time()
     model = scenario.model()
     processor = build(scenario)
     shared = Shared()
@@ -662,4 +664,10 @@ def run_scenario(scenario: Scenario) -> ScenarioResult:
                 None if state.observer is None else state.observer.errors,
             )
         )
-    return ScenarioResult(model, records, findings, time.perf_counter() - started)
+    return ScenarioResult(
+        model,
+        records,
+        findings,
+        time.perf_counter() - started,
+        time.process_time() - cpu_started,
+    )

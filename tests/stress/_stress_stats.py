@@ -27,9 +27,11 @@ class Stats:
     violations: int = 0
     features: Counter[str] = field(default_factory=Counter)
     longest: float = 0.0
+    longest_cpu: float = 0.0
+    slowest: str = ""
     total_seconds: float = 0.0
 
-    def add(self, result: ScenarioResult, verdict: Verdict) -> None:
+    def add(self, result: ScenarioResult, verdict: Verdict, scenario: object = None) -> None:
         """Count one checked scenario."""
         self.cases += 1
         self.runs += len(result.records)
@@ -38,7 +40,10 @@ class Stats:
         self.features.update(verdict.features)
         if len(result.records) > 1:
             self.features["concurrent-runs"] += 1
-        self.longest = max(self.longest, result.seconds)
+        self.longest_cpu = max(self.longest_cpu, result.cpu_seconds)
+        if result.seconds > self.longest:
+            self.longest = result.seconds
+            self.slowest = repr(scenario)
         self.total_seconds += result.seconds
 
     def as_dict(self) -> dict[str, object]:
@@ -53,6 +58,8 @@ class Stats:
             "violations": self.violations,
             "cases_by_feature": dict(sorted(self.features.items())),
             "longest_case_seconds": round(self.longest, 4),
+            "longest_case_cpu_seconds": round(self.longest_cpu, 4),
+            "slowest_case": self.slowest,
             "total_case_seconds": round(self.total_seconds, 2),
         }
 
@@ -62,7 +69,8 @@ class Stats:
         return (
             f"sdax stress ({sdax.IMPLEMENTATION} core): {self.cases} cases, {self.runs} runs, "
             f"{self.events} events; {len(RULES)} rules checked; {self.violations} violations; "
-            f"longest case {self.longest * 1000:.1f} ms\n"
+            f"longest case {self.longest * 1000:.1f} ms "
+            f"(by CPU time: {self.longest_cpu * 1000:.1f} ms)\n"
             f"  cases by feature: {feats}"
         )
 

@@ -89,7 +89,7 @@ def run_and_check(scenario: Scenario) -> ScenarioResult:
     """Run ``scenario``, count it, and fail with the named rules it broke."""
     result = run_scenario(scenario)
     verdict = check_all(result.model, result.records, result.findings)
-    STATS.add(result, verdict)
+    STATS.add(result, verdict, scenario)
     if verdict.violations:
         runs = {v.run for v in verdict.violations if v.run is not None} or {0}
         message = "\n".join(str(v) for v in verdict.violations)

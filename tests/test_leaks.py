@@ -230,33 +230,20 @@ async def context_survives(mode: str, runner: Runner, collector: str) -> bool:
             gc.enable()
 
 
-# Each engine bug below has a mode that shows it alone: "suspend" (a phase call
-# that suspends) and "observed" (an observer, nothing suspends). The others
-# combine them with failures, cancellations and interrupts.
-TASK_CYCLE = (
-    "engine bug: a phase call that suspends leaves the cycle PhaseTask -> Continuation -> "
-    "PhaseTask, and the Continuation holds the Run, which holds the context"
-)
-OBSERVER_CYCLE = (
-    "engine bug: an observed run holds its ObservedSpecs, which hold the run (Run -> "
-    "_specs -> ObservedSpec -> Run), and the run holds the context"
-)
-
-
-def bug(mode: str, reason: str) -> Any:
-    return pytest.param(mode, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
+# "suspend" (a phase call that suspends) and "observed" (an observer, nothing
+# suspends) each exercise one kind of engine object that once formed a
+# reference cycle with the run; the others combine them with failures,
+# cancellations, interrupts, the deadline and the cleanup budget.
 MODE_CASES = [
     "ok",
-    bug("suspend", TASK_CYCLE),
-    bug("retry", TASK_CYCLE),
-    bug("observed", OBSERVER_CYCLE),
+    "suspend",
+    "retry",
+    "observed",
     "fail",
     "interrupt",
-    bug("cancel", TASK_CYCLE),
-    bug("deadline", TASK_CYCLE),
-    bug("budget", TASK_CYCLE),
+    "cancel",
+    "deadline",
+    "budget",
 ]
 
 
@@ -272,7 +259,6 @@ async def test_context_dies_with_the_phase_runner(mode: str, collector: str) -> 
     assert not await context_survives(mode, run_in_runner, collector)
 
 
-@pytest.mark.xfail(strict=True, reason=TASK_CYCLE)
 @pytest.mark.parametrize("collector", ["enabled", "disabled"])
 async def test_context_dies_with_a_cancelled_task(collector: str) -> None:
     assert not await context_survives("cancel", run_as_cancelled_task, collector)

@@ -327,7 +327,10 @@ async def retry_attempts(
     while True:
         if not owner.may_retry():
             # The run stopped (or the cleanup budget ran out): no new attempt.
-            raise error
+            try:
+                raise error
+            finally:
+                error = None  # type: ignore[assignment]  # no frame -> error cycle
         delay = retry_delay(spec, retry)
         if notify is not None:
             notify(error, delay)
@@ -342,6 +345,7 @@ async def retry_attempts(
         except Exception as exc:
             retry += 1
             if retry >= spec.retries or not is_retryable(exc, spec.retryable):
+                error = None  # type: ignore[assignment]  # no frame -> error cycle
                 raise
             error = exc
 
@@ -483,6 +487,8 @@ class Continuation(Coroutine[Any, Any, None]):
         try:
             return self._coro.throw(exc)
         except BaseException as err:
+            # This frame is in err's traceback: it must not hold err itself.
+            typ = val = exc = None  # type: ignore[assignment]
             return self._ended(err)
 
     def close(self) -> None:
@@ -494,6 +500,8 @@ class Continuation(Coroutine[Any, Any, None]):
         raise TypeError("a phase continuation is driven by its task, not awaited")
 
     def __repr__(self) -> str:
+        if self._owner is None:
+            return "<sdax phase call (ended)>"
         return f"<sdax phase call: {self._owner.describe(self._node)}>"
 
     def _ended(self, exc: BaseException) -> Any:
@@ -523,5 +531,9 @@ class Continuation(Coroutine[Any, Any, None]):
                 spec, self._owner.ctx, error, self._owner, self._node  # type: ignore[arg-type]
             )
             return self.send(None)
-        self._owner.report(self._task, self._node, outcome, error)
+        owner, task = self._owner, self._task
+        # The task keeps its coroutine (this object) until the task is freed:
+        # let go of the task, the run and the finished attempt now.
+        self._owner = self._task = self._coro = None  # type: ignore[assignment]
+        owner.report(task, self._node, outcome, error)
         raise StopIteration

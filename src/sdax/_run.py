@@ -64,6 +64,13 @@ _PHASE_FIELD = {_PRE: "pre_execute", _EXEC: "execute", _POST: "post_execute"}
 FAILURE_MESSAGE = "SDAX task execution failed"
 
 
+def _cancel_requests() -> int:
+    # A helper, so that no frame of a run keeps the caller's task in a local:
+    # the task's CancelledError holds those frames in its traceback.
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
 class Run:
     """The state of one run of a plan over one context object.
 
@@ -377,9 +384,11 @@ class Run:
                 continue
             if not self._running:
                 return
-            waiter = self._waiter = self._loop.create_future()  # type: ignore[union-attr]
+            self._waiter = self._loop.create_future()  # type: ignore[union-attr]
             try:
-                await waiter
+                # Awaited through the attribute, not a local: a cancelled future
+                # keeps its CancelledError, whose traceback holds this frame.
+                await self._waiter
             except CancelledError as exc:
                 if self._cancel is None:
                     self._cancel = exc
@@ -470,8 +479,7 @@ class Run:
                 self._deadline = loop.call_later(self._timeout, self._expire_deadline)
             if self._dispatch is not None:
                 self._dispatch.start()
-            task = asyncio.current_task()
-            self._cancel_base = 0 if task is None else task.cancelling()
+            self._cancel_base = _cancel_requests()
         if phase is _EXEC and self._stopping:
             phase = self.next_phase = _POST  # the deadline passed between phases
         if phase is _PRE:
@@ -495,8 +503,7 @@ class Run:
         # A phase that never suspended may have cancelled the caller's task; the
         # run then never awaited, so the request is still pending. Take it now,
         # so that it wins over the run's failures as any cancellation does.
-        task = asyncio.current_task()
-        if self._cancel is None and task is not None and task.cancelling() > self._cancel_base:
+        if self._cancel is None and _cancel_requests() > self._cancel_base:
             try:
                 await asyncio.sleep(0)
             except CancelledError as exc:
@@ -509,12 +516,14 @@ class Run:
         if self._cancel is not None:
             raise self._cancel
         if self._expired:
-            error = SdaxTimeoutError(
-                f"the run's deadline of {self._timeout:g} s expired", self.failures
-            )
+            # No local names the error: a frame holding the exception it
+            # raised would be a reference cycle.
+            message = f"the run's deadline of {self._timeout:g} s expired"
             if self.failures:
-                raise error from SdaxExecutionError(FAILURE_MESSAGE, self.failures)
-            raise error
+                raise SdaxTimeoutError(message, self.failures) from SdaxExecutionError(
+                    FAILURE_MESSAGE, self.failures
+                )
+            raise SdaxTimeoutError(message)
 
     def raise_failures(self) -> None:
         """Raise the run's failures as one SdaxExecutionError, if there are any."""
@@ -546,6 +555,10 @@ class Run:
         self.failures = []
         self._cancel = None
         self._interrupt = None
+        # Observed specs point back at the run: drop them with the run's end.
+        plan = self._plan
+        self._specs = (plan.pre_spec, plan.exec_spec, plan.post_spec)
+        self._dispatch = None
         return failures
 
     async def run_all(self) -> None:

@@ -94,9 +94,10 @@ class AsyncPhaseRunner(Generic[T, K]):
 
     async def _wait_idle(self) -> None:
         while self._busy is not None:
-            waiter = asyncio.get_running_loop().create_future()
-            self._busy.append(waiter)
-            await waiter
+            self._busy.append(asyncio.get_running_loop().create_future())
+            # No local holds the future: once cancelled it keeps its
+            # CancelledError, whose traceback holds this frame.
+            await self._busy[-1]
 
     async def _advance(self) -> None:
         self._busy = []

@@ -91,6 +91,13 @@ class SyncCall:
         return f"SyncCall({self.fn!r})"
 
 
+def _consume(future: asyncio.Future[Any]) -> None:
+    # Nobody awaits a future we stopped waiting for: read its outcome, so
+    # that asyncio does not report "exception was never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
 def _in_process(executor: Executor) -> bool:
     return isinstance(executor, ThreadPoolExecutor)
 
@@ -125,9 +132,15 @@ async def run_in_executor(
         work = pool.submit(call.fn, payload)
     waiting = asyncio.wrap_future(work)
     try:
-        value = await waiting
+        # Shielded: giving up must not cancel the work through the future
+        # chain. Only the standard pools say truthfully whether a cancel
+        # stopped the work; a distributed engine's future may report
+        # "cancelled" while its task goes on running on a worker.
+        value = await asyncio.shield(waiting)
     except asyncio.CancelledError:
-        if not work.done() and on_unfinished is not None:
+        waiting.add_done_callback(_consume)
+        stopped = isinstance(pool, ThreadPoolExecutor | ProcessPoolExecutor) and work.cancel()
+        if not stopped and not work.done() and on_unfinished is not None:
             on_unfinished(work)
         raise
     if call.result is not None:

@@ -429,7 +429,7 @@ def topological_order(
     cdef const int* si
     cdef long long* indeg = NULL
     cdef int* order = NULL
-    cdef int u, s
+    cdef int u, s, w
     cn = n
     if cn < 0:
         cn = 0
@@ -454,6 +454,19 @@ def topological_order(
                 tail += 1
         head = 0
         while head < tail:
+            # Queued nodes lie all over memory: prefetch a few of them ahead.
+            if head + 8 < tail and order[head + 8] + 1 < len_sp:
+                _prefetch(sp + order[head + 8])
+            if head + 4 < tail and order[head + 4] + 1 < len_sp:
+                w = order[head + 4]
+                if 0 <= sp[w] < len_si:
+                    _prefetch(si + sp[w])
+            if head + 2 < tail and order[head + 2] + 1 < len_sp:
+                w = order[head + 2]
+                if 0 <= sp[w] <= sp[w + 1] <= len_si:
+                    for k in range(sp[w], sp[w + 1]):
+                        if 0 <= si[k] < cn:
+                            _prefetch(indeg + si[k])
             u = order[head]
             head += 1
             _check("succ_ptr index", u + 1, len_sp)
@@ -546,6 +559,67 @@ def find_cycle(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> list
         free(color)
         free(stack)
         free(cursor)
+
+
+cdef struct NodeRec:
+    int set_id  # effective set id, once the node has been walked
+    int stamp  # the last node whose members took this one in
+    int visible  # has the phase bit
+    int pad  # 16 bytes: a record never straddles two cache lines
+
+
+cdef int _merge_runs(IntVec* a, IntVec* runs, IntVec* scratch) except -1:
+    """Sort ``a``, made of sorted runs that start at the offsets in ``runs``.
+
+    No value appears twice. Runs are merged pairwise, back and forth between
+    ``a`` and ``scratch``; the result ends in ``a`` (the buffers may swap).
+    """
+    cdef Py_ssize_t size = a.size
+    cdef Py_ssize_t count = runs.size
+    cdef Py_ssize_t r, kept, lo, mid, hi, i, j, k
+    cdef int* src
+    cdef int* dst
+    cdef int* data
+    cdef Py_ssize_t cap
+    cdef bint owned
+    if scratch.cap < size:
+        _vec_grow(scratch, size)
+    while count > 1:
+        src = a.data
+        dst = scratch.data
+        r = 0
+        kept = 0
+        while r < count:
+            lo = runs.data[r]
+            hi = runs.data[r + 2] if r + 2 < count else size
+            if r + 1 < count:
+                mid = runs.data[r + 1]
+                i = lo
+                j = mid
+                k = lo
+                while i < mid and j < hi:
+                    if src[i] < src[j]:
+                        dst[k] = src[i]
+                        i += 1
+                    else:
+                        dst[k] = src[j]
+                        j += 1
+                    k += 1
+                if i < mid:
+                    memcpy(dst + k, src + i, (mid - i) * sizeof(int))
+                if j < hi:
+                    memcpy(dst + k, src + j, (hi - j) * sizeof(int))
+            else:
+                memcpy(dst + lo, src + lo, (hi - lo) * sizeof(int))
+            runs.data[kept] = <int>lo
+            kept += 1
+            r += 2
+        count = kept
+        data, cap, owned = a.data, a.cap, a.owned
+        a.data, a.cap, a.owned = scratch.data, scratch.cap, scratch.owned
+        scratch.data, scratch.cap, scratch.owned = data, cap, owned
+    runs.size = count
+    return 0
 
 
 cdef struct SetTable:
@@ -663,19 +737,22 @@ def effective_sets(
     """
     cdef carray.array oa, pa, ia, set_of_a, set_ptr_a
     cdef bytes fb
-    cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j, nsets
+    cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j, k2, nsets
     cdef const int* o
     cdef const int* p
     cdef const int* x
     cdef const unsigned char* f
     cdef unsigned char b
     cdef int* so
-    cdef int* stamp = NULL
+    cdef NodeRec* rec = NULL
     cdef int* m
     cdef int v, k, u, w, s, start, end, sid, first, last
     cdef IntVec info  # per set: start in set_idx, last node that merged it in; then the end
     cdef IntVec set_idx
     cdef IntVec members
+    cdef IntVec singles  # members that are direct dependencies, before sorting
+    cdef IntVec runs  # where each sorted run starts in members
+    cdef IntVec scratch  # merge buffer
     cdef SetTable table
     if type(n) is not int or n < 0:
         bytes(4 * n)  # the pure twin's first step: raises exactly as it does there
@@ -695,15 +772,23 @@ def effective_sets(
     len_f = len(fb)
     set_of_a = _new_ints(cn, True)
     so = set_of_a.data.as_ints
-    info.data = set_idx.data = members.data = NULL
+    info.data = set_idx.data = members.data = singles.data = runs.data = scratch.data = NULL
     info.owned = set_idx.owned = members.owned = False
+    singles.owned = runs.owned = scratch.owned = False
     table.slots = NULL
     try:
-        stamp = <int*>_alloc(cn * sizeof(int))
-        memset(stamp, 0xFF, cn * sizeof(int))  # every entry -1
+        # What the walk reads about a dependency sits in one record (one cache line).
+        rec = <NodeRec*>_alloc(cn * sizeof(NodeRec))
+        for j in range(cn):
+            rec[j].set_id = 0
+            rec[j].stamp = -1
+            rec[j].visible = (f[j] & b) != 0 if j < len_f else 0
         _vec_init(&info, 128)
         _vec_init(&set_idx, len_i + 16)
         _vec_init(&members, 64)
+        _vec_init(&singles, 64)
+        _vec_init(&runs, 16)
+        _vec_init(&scratch, 64)
         _table_init(&table)
         for k in (0, -1, 0, -1):  # set 0, the empty set; then the closing pair
             _push(&info, k)
@@ -723,7 +808,21 @@ def effective_sets(
                 if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
                     for k in range(p[v], p[v + 1]):
                         if 0 <= x[k] < cn:
-                            _prefetch(so + x[k])
+                            _prefetch(rec + x[k])
+            if t + 2 < len_o:
+                v = o[t + 2]
+                if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
+                    for k in range(p[v], p[v + 1]):
+                        u = x[k]
+                        if 0 <= u < cn and not rec[u].visible:
+                            _prefetch(info.data + 2 * rec[u].set_id)
+            if t + 1 < len_o:
+                v = o[t + 1]
+                if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
+                    for k in range(p[v], p[v + 1]):
+                        u = x[k]
+                        if 0 <= u < cn and not rec[u].visible:
+                            _prefetch(set_idx.data + info.data[2 * rec[u].set_id])
             v = o[t]
             _check("ptr index", v + 1, len_p)
             _check("node", v, len_p)
@@ -735,58 +834,75 @@ def effective_sets(
                 _check("idx index", start, len_i)
                 u = x[start]
                 _check("node", u, len_f)
-                if not f[u] & b:
-                    _check("node", u, cn)
+                _check("node", u, cn)
+                if not rec[u].visible:
                     _check("node", v, cn)
-                    so[v] = so[u]
+                    rec[v].set_id = rec[u].set_id
                     continue
+            # Members come in sorted runs (each set taken in, minus nodes seen
+            # already) and single nodes; the singles are sorted, then the runs
+            # merged: cheaper than sorting everything.
             members.size = 0
-            if end - start > members.cap:
-                _vec_grow(&members, end - start)
+            singles.size = 0
+            runs.size = 0
+            if end - start > singles.cap:
+                _vec_grow(&singles, end - start)
             for k in range(start, end):
                 _check("idx index", k, len_i)
                 u = x[k]
                 _check("node", u, len_f)
                 _check("node", u, cn)
-                if f[u] & b:
-                    if stamp[u] != v:
-                        stamp[u] = v
-                        members.data[members.size] = u
-                        members.size += 1
+                if rec[u].visible:
+                    if rec[u].stamp != v:
+                        rec[u].stamp = v
+                        singles.data[singles.size] = u
+                        singles.size += 1
                 else:
-                    s = so[u]
+                    s = rec[u].set_id
                     if info.data[2 * s + 1] == v:
                         continue  # the same set through another join: nothing new
                     info.data[2 * s + 1] = v
                     first = info.data[2 * s]
                     last = info.data[2 * s + 2]
-                    # Room for this set and for the dependencies still to come.
-                    if members.size + (last - first) + (end - k) > members.cap:
-                        _vec_grow(&members, members.size + (last - first) + (end - k))
+                    if members.size + (last - first) > members.cap:
+                        _vec_grow(&members, members.size + (last - first))
                     m = members.data
-                    for j in range(first, last):
-                        w = set_idx.data[j]
-                        if stamp[w] != v:
-                            stamp[w] = v
+                    j = members.size
+                    for k2 in range(first, last):
+                        w = set_idx.data[k2]
+                        if rec[w].stamp != v:
+                            rec[w].stamp = v
                             m[members.size] = w
                             members.size += 1
-            _sort_ints(members.data, members.size)
+                    if members.size > j:
+                        _push(&runs, <int>j)
+            if singles.size:
+                _sort_ints(singles.data, singles.size)
+                _push(&runs, <int>members.size)
+                _extend(&members, singles.data, singles.size)
+            if runs.size > 1:
+                _merge_runs(&members, &runs, &scratch)
             if members.size == 0:
                 sid = 0
             else:
                 sid = _intern_set(&table, &info, &set_idx, members.data, members.size)
             _check("node", v, cn)
-            so[v] = sid
+            rec[v].set_id = sid
+        for j in range(cn):
+            so[j] = rec[j].set_id
         nsets = info.size // 2 - 1
         set_ptr_a = _new_ints(nsets + 1, False)
         for j in range(nsets + 1):
             set_ptr_a.data.as_ints[j] = info.data[2 * j]
         return set_of_a, set_ptr_a, _array_of(set_idx.data, set_idx.size)
     finally:
-        free(stamp)
+        free(rec)
         _vec_free(&info)
         _vec_free(&set_idx)
         _vec_free(&members)
+        _vec_free(&singles)
+        _vec_free(&runs)
+        _vec_free(&scratch)
         _table_free(&table)
 
 
@@ -907,7 +1023,7 @@ def post_levels(
     cdef const unsigned char* f
     cdef int* level_of
     cdef int* reach = NULL  # highest level + 1 among the post nodes effectively below
-    cdef int v, k, s, r, best, count
+    cdef int v, k, s, r, w, best, count
     n = len(fb)
     f = <const unsigned char*>fb
     oa = _ints(order)
@@ -926,6 +1042,17 @@ def post_levels(
         reach = <int*>_alloc(n * sizeof(int))
         memset(reach, 0, n * sizeof(int))
         for pos in range(Py_SIZE(oa) - 1, -1, -1):
+            # The order visits nodes all over memory: prefetch a few nodes ahead.
+            if pos >= 16 and 0 <= o[pos - 16] < len_p - 1:
+                _prefetch(sp + o[pos - 16])
+            if pos >= 8 and 0 <= o[pos - 8] < len_p - 1 and 0 <= sp[o[pos - 8]] < len_i:
+                _prefetch(si + sp[o[pos - 8]])
+            if pos >= 4 and 0 <= o[pos - 4] < len_p - 1:
+                w = o[pos - 4]
+                if 0 <= sp[w] <= sp[w + 1] <= len_i:
+                    for k in range(sp[w], sp[w + 1]):
+                        if 0 <= si[k] < n:
+                            _prefetch(reach + si[k])
             v = o[pos]
             _check("node", v, n)
             _check("succ_ptr index", v + 1, len_p)

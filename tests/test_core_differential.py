@@ -5,13 +5,15 @@ layers, wide joins or random DAGs; mixed phase flags with phase-less join nodes;
 up to a few thousand nodes), runs every kernel on both twins and asserts the
 results are identical, errors included. Then it drives one ``RunState`` per
 twin in lockstep through a random run (successes, a failure that stops the
-pre phase, unstarted nodes, cleanup in random completion order, and in some
-seeds deliberate misuse) and asserts every answer is the same.
+pre phase, unstarted nodes, runs carried on from pickled copies, cleanup in
+random completion order, and in some seeds deliberate misuse) and asserts
+every answer is the same.
 """
 
 from __future__ import annotations
 
 import itertools
+import pickle
 import random
 from array import array
 from collections.abc import Callable
@@ -272,6 +274,13 @@ class Lockstep:
         assert answers[0] == answers[1], (method, args)
         return answers[0][1]
 
+    def clone(self) -> None:
+        """Go on with pickled copies of both runs."""
+        self.runs = (
+            pickle.loads(pickle.dumps(self.runs[0])),
+            pickle.loads(pickle.dumps(self.runs[1])),
+        )
+
     def ask(self, method: str, *args: Any) -> Any:
         """Call any other method; return its outcome."""
         answers = [outcome(getattr(run, method), *args) for run in self.runs]
@@ -311,6 +320,9 @@ def test_runs_agree(compiled_core: ModuleType, seed: int) -> None:
             _misuse(rng, step, n)
         if roll < 0.9:
             pending.extend(step.fill("pre_done", node))
+        elif roll < 0.91:
+            step.clone()
+            pending.append(node)
         elif roll < 0.95:
             step.ask("started", rng.randrange(n))
             step.ask("completed", rng.randrange(n))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -200,3 +202,21 @@ def test_nodes_must_be_integers(core: ModuleType) -> None:
         call(run.pre_done, 0.0)
     with pytest.raises(TypeError):
         call(run.post_done, None)
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))])
+def test_graphs_and_runs_can_be_pickled_and_deep_copied(core: ModuleType, clone: Any) -> None:
+    graph = clone(make_graph(core, SAMPLE_DEPS, SAMPLE_FLAGS))
+    assert type(graph) is core.Graph and graph.size == 6
+    run = graph.run()
+    assert call(run.pre_begin) == [0, 3]
+    assert call(run.pre_done, 0) == [2]
+    later = clone(run)
+    assert type(later) is core.RunState
+    # The copy goes on from where the run was; the original is not affected.
+    assert call(later.pre_done, 3) == []
+    assert call(later.pre_done, 2) == [5]
+    assert not run.started(5)
+    assert call(run.pre_done, 2) == []
+    assert call(later.pre_done, 5) == []
+    assert call(later.post_begin) == [5]

@@ -1295,6 +1295,19 @@ cdef class Graph:
         """Number of nodes."""
         return self._arrays().n
 
+    def __reduce__(self):
+        # Pickling and copying rebuild the graph from its arrays, as for the pure twin.
+        cdef _Arrays a = self._arrays()
+        cdef Py_ssize_t n = a.n
+        cdef Py_ssize_t m = a.pred_ptr[n]
+        return Graph, (
+            _array_of(a.pred_ptr, n + 1),
+            _array_of(a.pred_idx, m),
+            _array_of(a.succ_ptr, n + 1),
+            _array_of(a.succ_idx, m),
+            a.flags[:n] if n else b"",
+        )
+
     def run(self) -> RunState:
         """Start the bookkeeping of one run."""
         cdef RunState state = RunState.__new__(RunState)
@@ -1452,6 +1465,19 @@ cdef class RunState:
             self._post_edges(a, a.pred_ptr[v], a.pred_ptr[v + 1], direct)
         return 0
 
+    def __reduce__(self):
+        # Pickling and copying carry the run's counters, states and reached list.
+        cdef _Arrays a = self._arrays()
+        cdef Py_ssize_t n = a.n
+        cdef Graph graph = Graph.__new__(Graph)
+        graph._a = a
+        return _restore_run_state, (
+            graph,
+            _array_of(self._count, n),
+            self._state[:n] if n else b"",
+            _array_of(self._reached.data, self._reached.size),
+        )
+
     def pre_begin(self, ready: list[int]) -> None:
         """Append the nodes whose pre can start right away to ``ready``."""
         cdef _Arrays a = self._arrays()
@@ -1576,3 +1602,19 @@ cdef class RunState:
         )
         self._post_drain(a, direct)
         self._flush(ready)
+
+
+def _restore_run_state(graph: Graph, count: array[int], state: bytes, reached: array[int]) -> RunState:
+    """Rebuild a pickled or copied ``RunState``."""
+    cdef RunState run = graph.run()
+    cdef Py_ssize_t n = graph.size
+    cdef Py_ssize_t i
+    if len(count) != n or len(state) != n:
+        raise ValueError("the run state does not fit the graph")
+    for i in range(n):
+        run._count[i] = count[i]
+        run._state[i] = state[i]
+    for i in range(len(reached)):
+        _check("node", reached[i], n)
+        _push(&run._reached, reached[i])
+    return run

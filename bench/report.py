@@ -302,6 +302,37 @@ def per_call(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
     return shapes.median(batches)
 
 
+def bookkeeping_per_node(label: str, phases: Sequence[str], runs: int) -> float | None:
+    """Seconds per node of the core's per-run bookkeeping alone (no phase calls).
+
+    Walks a fresh ``RunState`` of a 1,000-task one-level processor through a
+    successful run, as the engine does: ``pre_begin``, ``pre_done`` for every
+    handed-out node, ``post_begin``, ``post_done`` likewise. ``None`` if the
+    engine's private API is not the one this knows.
+    """
+    with using_core(label):
+        processor = shapes.level_processor(sdax, 1, shapes.N_TASKS, phases, shapes.zero_work)
+        try:
+            graph = processor._plan.graph
+        except AttributeError:
+            return None
+
+        def walk() -> None:
+            state = graph.run()
+            ready: list[int] = []
+            state.pre_begin(ready)
+            while ready:
+                state.pre_done(ready.pop(), ready)
+            state.post_begin(ready)
+            while ready:
+                state.post_done(ready.pop(), ready)
+
+        try:
+            return per_call(walk, runs) / len(processor._plan.names)
+        except (AttributeError, TypeError):
+            return None
+
+
 def measure_primitives(cores: Sequence[str], quick: bool) -> dict[str, float]:
     """What the building blocks of a run cost on this machine, in seconds per operation."""
     number = 2_000 if quick else 20_000
@@ -375,6 +406,12 @@ def measure_primitives(cores: Sequence[str], quick: bool) -> dict[str, float]:
     out["loop.run_until_complete(empty coroutine): in every benchmark round"] = per_call(
         lambda: loop.run_until_complete(empty()), number // 10
     )
+    for label in cores:
+        for phases, what in ((shapes.EXEC_ONLY, "execute only"), (shapes.PHASES3, "3 phases")):
+            cost = bookkeeping_per_node(label, phases, 20 if quick else 200)
+            if cost is not None:
+                key = f"sdax ({label}): ready-set bookkeeping of a run, per node ({what})"
+                out[key] = cost
     for label in cores:
         with using_core(label):
             one = shapes.level_processor(sdax, 1, 1, ("execute",), zero_work)

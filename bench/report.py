@@ -601,106 +601,107 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
         add("| " + " | ".join(head) + " |")
         add("|" + "---|" * len(head))
 
-    # Runtime ratios.
-    add(
-        "### Runtime: median per run, and ratio to the raw-asyncio baseline of the same group "
-        "(median of per-round ratios, [interquartile range])"
-    )
-    add("")
-    table_head("shape", "raw asyncio baseline")
-    for group in shapes.GROUPS:
-        if group.key not in RATIO_TARGETS:
-            continue
-        case, base, target = RATIO_TARGETS[group.key]
-        data = rt[group.key]
-        row = [f"{group.title}: {shapes.SDAX_CASES[case][0]}"]
-        row.append(f"{fmt_ms(data.med(base))} ({shapes.BASELINES[base][0].split(': ')[1]})")
-        for label in cores_all:
-            key = f"{case}@{label}"
-            if key not in data:
-                row.append("not built")
-                continue
-            r = data.ratio(key, base)
-            row.append(
-                f"{fmt_ms(data.med(key))} = **{fmt_ratio(r)}**{data.spread(key, base)}"
-                f"{mark(r <= target)}"
-            )
-        if ref:
-            rd = ref_rt[group.key]
-            row.append(
-                f"{fmt_ms(rd.med(case))} = {fmt_ratio(rd.ratio(case, base))} "
-                f"(its baseline {fmt_ms(rd.med(base))})"
-            )
-        row.append(f"≤ {target}×")
-        add("| " + " | ".join(row) + " |")
-    add("")
-
-    # Timeout overhead.
-    add(
-        "### Timeout overhead per phase call: median over rounds of (run with `timeout=10` − "
-        "run without) / 1,000"
-    )
-    add("")
-    table_head("phase", "asyncio.wait_for (raw)")
-    per = shapes.N_TASKS / 1e6
-    for group_key, title, (base, base_wf), (plain, timed) in (
-        ("timeout", "zero work (never suspends)", ("gather", "gather_wait_for"),
-         ("single_level", "single_level_timeout")),
-        ("timeout-suspending", "sleeps(0) once", ("gather_suspend", "gather_suspend_wait_for"),
-         ("suspend_exec", "suspend_exec_timeout")),
-    ):  # fmt: skip
-        data = rt[group_key]
-        row = [title, f"{data.diff(base_wf, base) / per:.2f} µs"]
-        for label in cores_all:
-            if f"{timed}@{label}" not in data:
-                row.append("not built")
-                continue
-            us = data.diff(f"{timed}@{label}", f"{plain}@{label}") / per
-            row.append(f"**{us:.2f} µs**{mark(us <= TIMEOUT_TARGET_US)}")
-        if ref:
-            row.append(f"{ref_rt[group_key].diff(timed, plain) / per:.2f} µs")
-        row.append(f"≤ {TIMEOUT_TARGET_US:g} µs")
-        add("| " + " | ".join(row) + " |")
-    add("")
-
-    # Concurrency.
-    add(
-        "### Concurrency: 100 runs of one 100-task processor, at once vs one after the other "
-        "(throughput in runs/s; ratio = concurrent ÷ sequential throughput, median of "
-        "per-round ratios)"
-    )
-    add("")
-    table_head("work", "raw asyncio (100 gathers of 100)")
-    runs = shapes.CONCURRENT_RUNS
-    for group_key, title, suffix in (
-        ("concurrency", "zero work, three phases", ""),
-        ("concurrency-suspending", "executes sleep(0) once", "_suspend"),
-    ):
-
-        def cell(data: Times, conc: str, seq: str) -> tuple[str, float]:
-            r = data.ratio(seq, conc)
-            text = (
-                f"{runs / data.med(conc):,.0f} vs {runs / data.med(seq):,.0f} runs/s = "
-                f"**{fmt_ratio(r)}**{data.spread(seq, conc)}"
-            )
-            return text, r
-
-        data = rt[group_key]
-        raw_text, raw_ratio = cell(
-            data, f"gather_runs_concurrent{suffix}", f"gather_runs_sequential{suffix}"
+    if report.runtime:
+        # Runtime ratios.
+        add(
+            "### Runtime: median per run, and ratio to the raw-asyncio baseline of the same group "
+            "(median of per-round ratios, [interquartile range])"
         )
-        row = [title, raw_text]
-        for label in cores_all:
-            if f"concurrent{suffix}@{label}" not in data:
-                row.append("not built")
+        add("")
+        table_head("shape", "raw asyncio baseline")
+        for group in shapes.GROUPS:
+            if group.key not in RATIO_TARGETS:
                 continue
-            text, r = cell(data, f"concurrent{suffix}@{label}", f"sequential{suffix}@{label}")
-            row.append(text + mark(r >= CONCURRENCY_TARGET * raw_ratio))
-        if ref:
-            row.append(cell(ref_rt[group_key], f"concurrent{suffix}", f"sequential{suffix}")[0])
-        row.append(f"ratio ≥ {CONCURRENCY_TARGET}× raw asyncio's")
-        add("| " + " | ".join(row) + " |")
-    add("")
+            case, base, target = RATIO_TARGETS[group.key]
+            data = rt[group.key]
+            row = [f"{group.title}: {shapes.SDAX_CASES[case][0]}"]
+            row.append(f"{fmt_ms(data.med(base))} ({shapes.BASELINES[base][0].split(': ')[1]})")
+            for label in cores_all:
+                key = f"{case}@{label}"
+                if key not in data:
+                    row.append("not built")
+                    continue
+                r = data.ratio(key, base)
+                row.append(
+                    f"{fmt_ms(data.med(key))} = **{fmt_ratio(r)}**{data.spread(key, base)}"
+                    f"{mark(r <= target)}"
+                )
+            if ref:
+                rd = ref_rt[group.key]
+                row.append(
+                    f"{fmt_ms(rd.med(case))} = {fmt_ratio(rd.ratio(case, base))} "
+                    f"(its baseline {fmt_ms(rd.med(base))})"
+                )
+            row.append(f"≤ {target}×")
+            add("| " + " | ".join(row) + " |")
+        add("")
+
+        # Timeout overhead.
+        add(
+            "### Timeout overhead per phase call: median over rounds of (run with `timeout=10` − "
+            "run without) / 1,000"
+        )
+        add("")
+        table_head("phase", "asyncio.wait_for (raw)")
+        per = shapes.N_TASKS / 1e6
+        for group_key, title, (base, base_wf), (plain, timed) in (
+            ("timeout", "zero work (never suspends)", ("gather", "gather_wait_for"),
+             ("single_level", "single_level_timeout")),
+            ("timeout-suspending", "sleeps(0) once", ("gather_suspend", "gather_suspend_wait_for"),
+             ("suspend_exec", "suspend_exec_timeout")),
+        ):  # fmt: skip
+            data = rt[group_key]
+            row = [title, f"{data.diff(base_wf, base) / per:.2f} µs"]
+            for label in cores_all:
+                if f"{timed}@{label}" not in data:
+                    row.append("not built")
+                    continue
+                us = data.diff(f"{timed}@{label}", f"{plain}@{label}") / per
+                row.append(f"**{us:.2f} µs**{mark(us <= TIMEOUT_TARGET_US)}")
+            if ref:
+                row.append(f"{ref_rt[group_key].diff(timed, plain) / per:.2f} µs")
+            row.append(f"≤ {TIMEOUT_TARGET_US:g} µs")
+            add("| " + " | ".join(row) + " |")
+        add("")
+
+        # Concurrency.
+        add(
+            "### Concurrency: 100 runs of one 100-task processor, at once vs one after the other "
+            "(throughput in runs/s; ratio = concurrent ÷ sequential throughput, median of "
+            "per-round ratios)"
+        )
+        add("")
+        table_head("work", "raw asyncio (100 gathers of 100)")
+        runs = shapes.CONCURRENT_RUNS
+        for group_key, title, suffix in (
+            ("concurrency", "zero work, three phases", ""),
+            ("concurrency-suspending", "executes sleep(0) once", "_suspend"),
+        ):
+
+            def cell(data: Times, conc: str, seq: str) -> tuple[str, float]:
+                r = data.ratio(seq, conc)
+                text = (
+                    f"{runs / data.med(conc):,.0f} vs {runs / data.med(seq):,.0f} runs/s = "
+                    f"**{fmt_ratio(r)}**{data.spread(seq, conc)}"
+                )
+                return text, r
+
+            data = rt[group_key]
+            raw_text, raw_ratio = cell(
+                data, f"gather_runs_concurrent{suffix}", f"gather_runs_sequential{suffix}"
+            )
+            row = [title, raw_text]
+            for label in cores_all:
+                if f"concurrent{suffix}@{label}" not in data:
+                    row.append("not built")
+                    continue
+                text, r = cell(data, f"concurrent{suffix}@{label}", f"sequential{suffix}@{label}")
+                row.append(text + mark(r >= CONCURRENCY_TARGET * raw_ratio))
+            if ref:
+                row.append(cell(ref_rt[group_key], f"concurrent{suffix}", f"sequential{suffix}")[0])
+            row.append(f"ratio ≥ {CONCURRENCY_TARGET}× raw asyncio's")
+            add("| " + " | ".join(row) + " |")
+        add("")
 
     if report.build:
         # Build.
@@ -895,6 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="cpu",
         help="cpu: this process's CPU time (default; robust to other load), or wall time",
     )
+    parser.add_argument("--no-runtime", action="store_true", help="skip the runtime shapes")
     parser.add_argument("--no-build", action="store_true", help="skip the build series")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory figures")
     parser.add_argument("--output", type=Path, help="also write the Markdown to this file")
@@ -929,7 +931,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     started = time.perf_counter()
     print("runtime shapes...", file=sys.stderr, flush=True)
-    measure_runtime(cores, rounds, warmup, report)
+    if not args.no_runtime:
+        measure_runtime(cores, rounds, warmup, report)
 
     ref_specs = reference_build_specs(args.quick)
     if not args.no_build:

@@ -148,25 +148,28 @@ def test_limits(
 
 
 def measure(rounds: int, warmup: int) -> dict[tuple[str, str, str], float]:
-    """Median seconds per run for every (work, core, case), cases interleaved."""
+    """Median seconds per run for every (work, core, case).
+
+    The four cases of one core and one kind of work are timed interleaved, with
+    only their own processors alive (other processors would slow the collector).
+    """
     out: dict[tuple[str, str, str], float] = {}
     loop = asyncio.new_event_loop()
     try:
         for work, (_, fn) in WORK.items():
-            runners: dict[str, tuple[Runner, Callable[[], AbstractContextManager[Any]]]] = {}
             for core in CORES:
                 if unavailable_reason(core) is not None:
                     continue
+                runners: dict[str, tuple[Runner, Callable[[], AbstractContextManager[Any]]]]
                 with using_core(core):
-                    for case in CASES:
-                        runners[f"{core}:{case}"] = (
-                            limit_runner(sdax, case, fn),
-                            lambda core=core: using_core(core),  # type: ignore[misc]
-                        )
-            times = time_interleaved(loop, runners, rounds, warmup)
-            for key, values in times.items():
-                core, case = key.split(":")
-                out[(work, core, case)] = median(values)
+                    runners = {
+                        case: (limit_runner(sdax, case, fn), lambda core=core: using_core(core))  # type: ignore[misc]
+                        for case in CASES
+                    }
+                times = time_interleaved(loop, runners, rounds, warmup)
+                del runners
+                for case, values in times.items():
+                    out[(work, core, case)] = median(values)
     finally:
         loop.close()
     return out

@@ -32,6 +32,7 @@ from sdax import (
     task_func,
     task_sync_func,
 )
+from sdax._executors import default_thread_pool
 from sdax.observe import RunObserver
 
 HANG_GUARD = 10.0
@@ -64,7 +65,12 @@ class Trace:
 
 
 class CountingPool(ThreadPoolExecutor):
-    """A thread pool that counts submissions."""
+    """A thread pool that counts submissions, and starts each one before returning it.
+
+    ``submit`` returns only once a worker thread has begun the work, so a short
+    timeout in a test can never fire while the work still sits in the queue (where
+    it would be withdrawn instead of left running, which is another test's subject).
+    """
 
     def __init__(self, max_workers: int = 4) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix="test-pool")
@@ -72,7 +78,15 @@ class CountingPool(ThreadPoolExecutor):
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         self.submitted += 1
-        return super().submit(fn, *args, **kwargs)
+        begun = threading.Event()
+
+        def run() -> Any:
+            begun.set()
+            return fn(*args, **kwargs)
+
+        future = super().submit(run)
+        assert begun.wait(WORKER_HANG), "no worker thread picked the work up"
+        return future
 
 
 class Quiet(RunObserver):
@@ -92,7 +106,12 @@ def pool() -> Iterator[CountingPool]:
 @pytest.fixture(params=["thread", "pool"])
 def executor(request: pytest.FixtureRequest, pool: CountingPool) -> Executor | str:
     """The shared ``"thread"`` pool, or a ThreadPoolExecutor of the test's own."""
-    return "thread" if request.param == "thread" else pool
+    if request.param == "pool":
+        return pool
+    # Have an idle thread ready in the shared pool, so that the work of a test is
+    # picked up at once (starting a thread is what can take long on a busy machine).
+    default_thread_pool().submit(int).result()
+    return "thread"
 
 
 async def guarded(awaitable: Any) -> Any:
@@ -384,7 +403,7 @@ async def test_a_timeout_stops_the_wait_at_once_and_the_post_waits_for_the_work(
     executor: Executor | str, observed: bool
 ) -> None:
     trace, go = Trace(), threading.Event()
-    work: TaskFunction[Any] = task_sync_func(blocking(trace, go), executor=executor, timeout=0.05)
+    work: TaskFunction[Any] = task_sync_func(blocking(trace, go), executor=executor, timeout=0.1)
     processor = leftover_work_graph(work, trace, go)
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -446,6 +465,111 @@ async def test_a_pre_cancelled_by_a_failing_sibling_leaves_its_post_waiting_for_
         go.set()
     assert leaf_types(info.value) == [ValueError]
     assert trace.in_order("worker start", "z post", "worker end", "x post")
+
+
+async def test_work_still_queued_when_the_wait_stops_is_withdrawn_and_not_waited_for() -> None:
+    # One worker thread, busy with "x": "q" is queued behind it when its timeout
+    # passes. Its work must never run, and its post need not wait for anything.
+    trace, go = Trace(), threading.Event()
+
+    class ReleaseWhenQFails(RunObserver):
+        def phase_failed(self, event: Any) -> None:
+            if event.task == "q":
+                trace.add("q failed")
+                go.set()
+
+    single = ThreadPoolExecutor(max_workers=1)
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(
+            AsyncTask(
+                "x",
+                execute=task_sync_func(blocking(trace, go, "x"), executor=single),
+                post_execute=logs(trace, "x post"),
+            )
+        )
+        .add_task(
+            AsyncTask(
+                "q",
+                execute=task_sync_func(blocking(trace, go, "q"), executor=single, timeout=0.05),
+                post_execute=logs(trace, "q post"),
+            )
+        )
+        .build()
+    )
+    try:
+        with pytest.raises(SdaxExecutionError) as info:
+            await guarded(processor.process_tasks(object(), observer=ReleaseWhenQFails()))
+    finally:
+        go.set()
+        single.shutdown(wait=True)
+    assert leaf_types(info.value) == [TimeoutError]
+    assert "q start" not in trace  # withdrawn before it started, and never run later
+    assert trace.in_order("x start", "q failed", "x end", "q post")
+    assert trace.in_order("x end", "x post")
+
+
+class ThreadPerCall(Executor):
+    """An executor like a distributed engine's: ``cancel()`` succeeds on work that runs.
+
+    Its futures stay pending while the work runs in a thread of its own, so cancelling
+    one reports success although nothing stops the work.
+    """
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as exc:
+                if not future.cancelled():
+                    future.set_exception(exc)
+            else:
+                if not future.cancelled():
+                    future.set_result(value)
+
+        thread = threading.Thread(target=run)
+        self.threads.append(thread)
+        thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        for thread in self.threads:
+            thread.join(WORKER_HANG)
+
+
+async def test_work_of_other_executors_is_never_taken_as_stopped_by_a_cancel() -> None:
+    trace, go = Trace(), threading.Event()
+    engine = ThreadPerCall()
+    work: TaskFunction[Any] = task_sync_func(blocking(trace, go), executor=engine, timeout=0.1)
+    try:
+        with pytest.raises(SdaxExecutionError) as info:
+            await guarded(leftover_work_graph(work, trace, go).process_tasks(object()))
+    finally:
+        go.set()
+        engine.shutdown()
+    assert leaf_types(info.value) == [TimeoutError]
+    assert trace.in_order("worker start", "y post", "worker end", "x post")
+
+
+async def test_a_failing_result_callback_fails_the_phase(executor: Executor | str) -> None:
+    def store(ctx: Any, value: int) -> None:
+        raise KeyError("no room for the result")
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(
+            AsyncTask("t", execute=task_sync_func(lambda ctx: 1, executor=executor, result=store))
+        )
+        .build()
+    )
+    with pytest.raises(SdaxExecutionError) as info:
+        await guarded(processor.process_tasks(object()))
+    assert leaf_types(info.value) == [KeyError]
 
 
 async def test_the_cleanup_budget_bounds_the_wait_for_leftover_work(pool: CountingPool) -> None:

@@ -23,21 +23,21 @@ to :func:`dask_executor` changes (``None`` for the client already made in
 this process, e.g. ``Client(LocalCluster())``; an address or a scheduler file
 for a remote cluster).
 
-Why not ``client.get_executor()`` as it is: when a run stops waiting for an
-attempt (a timeout, a cancellation, a failing sibling), that executor cancels
-the Dask future, and Dask cannot stop a task that is already running on a
-worker, so the task's ``post_execute`` could start while the work still runs.
-The executor made here never withdraws work: the run keeps waiting for it in
-the background, and the task's cleanup starts only once Dask reports the
-attempt finished (bounded by the run's ``cleanup_timeout``). Every
-submission is a new Dask task (``pure=False``), so retries really run again.
+Every submission is a new Dask task (``pure=False``): with Dask's default
+(``pure=True``) identical submissions share one key, and a retry would get the
+failed result back without running again.
+
+When a run stops waiting for an attempt (a timeout, a cancellation, a failing
+sibling), sdax does not withdraw work from a Dask cluster, since Dask cannot
+stop a task that already runs on a worker: the task's ``post_execute`` starts
+once Dask reports the attempt finished, within the run's ``cleanup_timeout``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
@@ -59,24 +59,12 @@ def _distributed() -> Any:
     return distributed
 
 
-def _copy_outcome(target: Future[Any], source: Future[Any]) -> None:
-    if source.cancelled():
-        target.set_exception(CancelledError("the Dask task was cancelled"))
-        return
-    error = source.exception()
-    if error is not None:
-        target.set_exception(error)
-    else:
-        target.set_result(source.result())
-
-
 class DaskExecutor(Executor):
-    """A ``concurrent.futures.Executor`` backed by a Dask client.
+    """A ``concurrent.futures.Executor`` that submits to a Dask client.
 
-    Made by :func:`dask_executor`. Its futures are "running" from the start:
-    ``Future.cancel()`` returns ``False``, so whoever stops waiting for one
-    (an sdax run after a timeout) knows the work may still be running and can
-    wait for its end.
+    Made by :func:`dask_executor`: Dask's own executor
+    (``client.get_executor(pure=False)``) plus the client it submits to, which
+    ``shutdown()`` closes when this executor opened it.
 
     Args:
         client: The Dask client to submit to.
@@ -93,18 +81,14 @@ class DaskExecutor(Executor):
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Send ``fn(*args, **kwargs)`` to the cluster as a new Dask task."""
-        work = self._inner.submit(fn, *args, **kwargs)
-        outcome: Future[R] = Future()
-        outcome.set_running_or_notify_cancel()
-        work.add_done_callback(lambda done: _copy_outcome(outcome, done))
-        return outcome
+        return self._inner.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting work; close the client if this executor opened it.
 
         Args:
-            wait: Wait for submitted work to finish (otherwise it is cancelled).
-            cancel_futures: Cancel submitted work (same as ``wait=False``).
+            wait: Wait for submitted work to finish.
+            cancel_futures: Cancel submitted work instead.
         """
         self._inner.shutdown(wait=wait and not cancel_futures)
         if self._owns_client:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from heapq import heappop, heappush
 from typing import Any
 
+from sdax._eager import PhaseTask
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
 from sdax._plan import KIND_EXECUTOR, KIND_GROUP, PhaseSpec
@@ -36,20 +36,14 @@ __all__ = [
     "FAILED",
     "NOTHING",
     "OK",
-    "UNUSED_REFS",
     "Continuation",
     "Deadlines",
     "NotAwaitable",
-    "PhaseTask",
     "attempt",
-    "enter_task",
     "is_retryable",
     "make_coroutine",
-    "new_phase_task",
     "retry_attempts",
     "retry_delay",
-    "set_current_task",
-    "settle",
 ]
 
 OK = 0
@@ -59,124 +53,6 @@ CANCELLED = 2
 NOTHING: Any = object()  # marks "no pending first yield"
 _ARMED: Any = object()  # a continuation's timer slot while its deadline is pending
 _FIRED: Any = object()  # a continuation's timer slot after its deadline passed
-
-
-class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
-    """The task of one phase call.
-
-    It is allocated before the eager step and initialized only if the call
-    suspends (or if the call kept it), so until then it is a task object that
-    has not started. The accessors that would read unset fields of such an
-    object are guarded, and done callbacks added to it are kept for later.
-    """
-
-    __slots__ = ()
-
-    def _is_initialized(self) -> bool:
-        try:
-            self.get_loop()
-        except RuntimeError:
-            return False
-        return True
-
-    def get_coro(self) -> Any:
-        """The coroutine of the task, or ``None`` while the call runs eagerly."""
-        if not self._is_initialized():
-            return None
-        return super().get_coro()
-
-    def __repr__(self) -> str:
-        if not self._is_initialized():
-            return f"<{type(self).__name__} of an sdax phase call, running eagerly>"
-        return super().__repr__()
-
-    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
-        """Add a done callback; one added during the eager step is kept for later."""
-        if self._is_initialized():
-            super().add_done_callback(fn, context=context)
-        else:
-            _early_callbacks.setdefault(self, []).append((fn, context))
-
-    def activate(self, coro: Any, loop: asyncio.AbstractEventLoop, context: Any) -> None:
-        """Initialize the task to run ``coro``, keeping what the eager step asked of it.
-
-        Cancellations requested during the eager step (``current_task().cancel()``)
-        and done callbacks added then survive the initialization.
-        """
-        requested = self.cancelling()
-        self.__init__(coro, loop=loop, context=context)  # type: ignore[misc]
-        for _ in range(requested):
-            self.cancel()
-        for fn, cb_context in _early_callbacks.pop(self, ()):
-            super().add_done_callback(fn, context=cb_context)
-
-    if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
-
-        def get_context(self) -> Any:
-            """The context of the task, or ``None`` while the call runs eagerly."""
-            if not self._is_initialized():
-                return None
-            return super().get_context()  # type: ignore[misc]
-
-
-# Done callbacks added to a reserved task before it was initialized. The
-# strong reference matters: it tells the run that the call kept its task, so
-# the task is then initialized (``settle``/``activate``), which pops the entry.
-_early_callbacks: dict[PhaseTask, list[tuple[Any, Any]]] = {}
-
-
-async def _ended_eagerly() -> None:
-    """The body of a task that was kept by a call that finished eagerly."""
-
-
-def settle(task: PhaseTask, loop: asyncio.AbstractEventLoop) -> None:
-    """Let a task that a finished eager call kept become done, like a real task would."""
-    task.activate(_ended_eagerly(), loop, None)
-
-
-new_phase_task: Callable[[type[PhaseTask]], PhaseTask] = asyncio.Task.__new__
-
-_swap = getattr(asyncio.tasks, "_swap_current_task", None)
-_current: dict[Any, Any] | None = (
-    None if _swap is not None else asyncio.tasks._current_tasks  # type: ignore[attr-defined]
-)
-
-enter_task: Callable[[Any, Any], Any] = (
-    _swap if _current is None else _current.__setitem__  # type: ignore[assignment]
-)
-"""Make a task current on a loop, inside a batch opened by ``set_current_task(loop, None)``."""
-
-
-def set_current_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
-    """Make ``task`` the current task of ``loop`` (``None`` for no task).
-
-    Returns:
-        The task that was current before.
-    """
-    if _current is None:
-        return _swap(loop, task)  # type: ignore[misc]
-    prev = _current.get(loop)
-    if task is None:
-        _current.pop(loop, None)
-    else:
-        _current[loop] = task
-    return prev
-
-
-def _references_when_unused() -> int:
-    # How many references a reserved task has while it is current and only the
-    # run loop holds it: a higher count means the call kept it (for example
-    # code stored asyncio.current_task()), so it must not be reused.
-    key = object()
-    task = new_phase_task(PhaseTask)
-    enter_task(key, task)
-    count = sys.getrefcount(task)
-    set_current_task(key, None)  # type: ignore[arg-type]
-    return count
-
-
-UNUSED_REFS = _references_when_unused() if hasattr(sys, "getrefcount") else 0
-"""Reference count of a reserved task nobody kept (0: never reuse tasks)."""
 
 
 class NotAwaitable(TypeError):

@@ -34,17 +34,19 @@ from sdax._call import (
     CANCELLED,
     NOTHING,
     OK,
-    UNUSED_REFS,
     Continuation,
     Deadlines,
     NotAwaitable,
-    PhaseTask,
     attempt,
-    enter_task,
     is_retryable,
     make_coroutine,
-    new_phase_task,
     retry_attempts,
+)
+from sdax._eager import (
+    UNUSED_REFS,
+    PhaseTask,
+    enter_task,
+    new_phase_task,
     set_current_task,
     settle,
 )

@@ -14,8 +14,10 @@ Environment switches, read at build time:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -32,12 +34,12 @@ def _say(message: str) -> None:
     print(f"\n{bar}\nsdax: {message}\n{bar}\n", file=sys.stderr, flush=True)
 
 
-class OptionalBuildExt(build_ext):
+class OptionalBuildExt(build_ext):  # type: ignore[misc]  # setuptools is untyped
     """``build_ext`` that translates the ``.pyx`` and falls back to pure Python on failure."""
 
     def run(self) -> None:
         try:
-            from Cython.Build import cythonize
+            cythonize: Any = importlib.import_module("Cython.Build").cythonize
         except ImportError:
             self._fallback(RuntimeError("Cython is not installed"))
             return
@@ -54,7 +56,7 @@ class OptionalBuildExt(build_ext):
         if _flag("SDAX_REQUIRE_EXTENSIONS"):
             _say(f"building the compiled core failed and SDAX_REQUIRE_EXTENSIONS is set: {exc}")
             raise exc
-        self.extensions = []
+        self.extensions: list[Extension] = []
         _say(
             "could not build the compiled core (sdax._core): "
             f"{type(exc).__name__}: {exc}\n"

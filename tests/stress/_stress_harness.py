@@ -18,6 +18,7 @@ renamed, ``test_watched_loop_sees_the_engine_timers`` fails and says so.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import warnings
 import weakref
@@ -616,10 +617,36 @@ class ScenarioResult:
     findings: LoopFindings
     seconds: float
     cpu_seconds: float = 0.0
+    gc_seconds: float = 0.0
 
 
 def run_scenario(scenario: Scenario) -> ScenarioResult:
     """Run every run of ``scenario`` concurrently on a fresh watched loop."""
+    gc_time = _GcClock()
+    gc.callbacks.append(gc_time)
+    try:
+        result = _run_scenario(scenario)
+    finally:
+        gc.callbacks.remove(gc_time)
+    result.gc_seconds = gc_time.total
+    return result
+
+
+class _GcClock:
+    """A ``gc.callbacks`` entry that adds up the time spent in the cyclic collector."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
+
+
+def _run_scenario(scenario: Scenario) -> ScenarioResult:
     started = time.perf_counter()
     cpu_started = time.process_time()
     model = scenario.model()

@@ -28,6 +28,8 @@ class Stats:
     features: Counter[str] = field(default_factory=Counter)
     longest: float = 0.0
     longest_cpu: float = 0.0
+    longest_gc: float = 0.0
+    longest_without_gc: float = 0.0
     slowest: str = ""
     total_seconds: float = 0.0
 
@@ -41,6 +43,8 @@ class Stats:
         if len(result.records) > 1:
             self.features["concurrent-runs"] += 1
         self.longest_cpu = max(self.longest_cpu, result.cpu_seconds)
+        self.longest_gc = max(self.longest_gc, result.gc_seconds)
+        self.longest_without_gc = max(self.longest_without_gc, result.seconds - result.gc_seconds)
         if result.seconds > self.longest:
             self.longest = result.seconds
             self.slowest = repr(scenario)
@@ -59,6 +63,8 @@ class Stats:
             "cases_by_feature": dict(sorted(self.features.items())),
             "longest_case_seconds": round(self.longest, 4),
             "longest_case_cpu_seconds": round(self.longest_cpu, 4),
+            "longest_case_seconds_without_gc": round(self.longest_without_gc, 4),
+            "longest_gc_pause_in_a_case_seconds": round(self.longest_gc, 4),
             "slowest_case": self.slowest,
             "total_case_seconds": round(self.total_seconds, 2),
         }
@@ -70,7 +76,9 @@ class Stats:
             f"sdax stress ({sdax.IMPLEMENTATION} core): {self.cases} cases, {self.runs} runs, "
             f"{self.events} events; {len(RULES)} rules checked; {self.violations} violations; "
             f"longest case {self.longest * 1000:.1f} ms "
-            f"(by CPU time: {self.longest_cpu * 1000:.1f} ms)\n"
+            f"(CPU {self.longest_cpu * 1000:.1f} ms; without the cyclic GC's pauses "
+            f"{self.longest_without_gc * 1000:.1f} ms; longest GC time in a case "
+            f"{self.longest_gc * 1000:.1f} ms)\n"
             f"  cases by feature: {feats}"
         )
 

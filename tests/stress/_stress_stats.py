@@ -11,8 +11,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from _stress_checker import RULES, Verdict
-from _stress_harness import ScenarioResult
+from _stress_loop import ScenarioResult
+from _stress_rules import RULES, Verdict
 
 import sdax
 

@@ -2,7 +2,7 @@
 
 Every case starts from a log the checker accepts (``HAPPY``, or a failing run
 that is reported correctly) and changes one thing. Each rule of
-``_stress_checker.RULES`` has at least one case here
+``_stress_rules.RULES`` has at least one case here
 (``test_every_rule_has_a_breaking_log``).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
-from _stress_checker import RULES, Verdict, check_all, check_loop, check_run
+from _stress_checker import check_all, check_run
 from _stress_log import (
     PHASE_FIELD,
     RUN_EVENTS,
@@ -27,6 +27,7 @@ from _stress_log import (
     RunRecord,
     TaskModel,
 )
+from _stress_rules import RULES, Verdict, check_loop
 
 from sdax import SdaxExecutionError, SdaxTimeoutError
 

@@ -9,7 +9,7 @@ run), and makes several concurrent runs of it, each with random options
 (``process_tasks`` or ``open()`` driven back to back or with pauses, a
 deadline, a cleanup budget, an outside cancellation at a random point, an
 ``asyncio.timeout()`` around the call, an observer). Every run is checked
-against every rule of ``_stress_checker.RULES``; a failure names the rule and
+against every rule of ``_stress_rules.RULES``; a failure names the rule and
 shows the run's event log.
 
 Options (environment variables):
@@ -24,7 +24,7 @@ Options (environment variables):
 The figures are printed at the end of the session (``conftest.py``).
 
 The tests are plain (not ``async``) functions: each case runs on a fresh event
-loop of its own (``_stress_harness.WatchedLoop``), which watches the engine's
+loop of its own (``_stress_loop.WatchedLoop``), which watches the engine's
 timers and catches anything that would escape the loop, so that a broken case
 cannot disturb the next one or the test session.
 """
@@ -51,11 +51,10 @@ from _stress_harness import (
     Behaviour,
     RunSpec,
     Scenario,
-    ScenarioResult,
     TaskSpec,
-    run_scenario,
 )
 from _stress_log import EXEC, POST, PRE
+from _stress_loop import ScenarioResult, run_scenario
 from _stress_stats import STATS
 from _stress_strategies import scenarios
 from hypothesis import HealthCheck, given, settings
@@ -116,7 +115,7 @@ def test_watched_loop_sees_the_engine_timers() -> None:
     """The deadline and budget events come from the engine's own timers.
 
     If this fails after an engine refactoring, update ``_ENGINE_TIMERS`` in
-    ``_stress_harness.py`` (the names of the engine's timer callbacks).
+    ``_stress_loop.py`` (the names of the engine's timer callbacks).
     """
     scenario = Scenario(
         "graph",

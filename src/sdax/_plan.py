@@ -161,14 +161,14 @@ class Plan:
         pre_tf = [t.pre_execute for t in declared]
         exec_tf = [t.execute for t in declared]
         post_tf = [t.post_execute for t in declared]
-        specs: dict[int, PhaseSpec | None] = {id(None): None}
+        by_id: dict[int, TaskFunction[Any] | None] = {}
         for tfs in (pre_tf, exec_tf, post_tf):
-            for tf in tfs:
-                if tf is not None and id(tf) not in specs:
-                    specs[id(tf)] = PhaseSpec(tf)
-        pre_spec = [specs[id(tf)] for tf in pre_tf]
-        exec_spec = [specs[id(tf)] for tf in exec_tf]
-        post_spec = [specs[id(tf)] for tf in post_tf]
+            by_id.update(zip(map(id, tfs), tfs, strict=True))
+        specs = {key: None if tf is None else PhaseSpec(tf) for key, tf in by_id.items()}
+        spec_of = specs.__getitem__
+        pre_spec = list(map(spec_of, map(id, pre_tf)))
+        exec_spec = list(map(spec_of, map(id, exec_tf)))
+        post_spec = list(map(spec_of, map(id, post_tf)))
         flags = bytes(
             [
                 (a is not None) | (b is not None) << 1 | (c is not None) << 2

@@ -166,12 +166,39 @@ class TaskAnalyzer(Generic[T, K]):
             ValueError: A task of that name already exists. The analyzer is
                 unchanged and stays usable.
         """
-        _check_task(task)
-        deps = _normalize_depends_on(task.name, depends_on)
-        if task.name in self.tasks:
-            raise ValueError(f"Task {task.name!r} already exists")
-        self.tasks[task.name] = task
-        self.dependencies[task.name] = deps  # type: ignore[assignment]
+        # Graphs can have a million tasks: the common case (an AsyncTask with
+        # TaskFunctions or None, a tuple of names) takes the shortest path.
+        if type(task) is AsyncTask:
+            tf_type = TaskFunction
+            pre, exe, post = task.pre_execute, task.execute, task.post_execute
+            if (
+                (pre is not None and (type(pre) is not tf_type or not callable(pre.function)))
+                or (exe is not None and (type(exe) is not tf_type or not callable(exe.function)))
+                or (post is not None and (type(post) is not tf_type or not callable(post.function)))
+            ):
+                _check_task(task)
+        else:
+            _check_task(task)
+        name = task.name
+        tasks = self.tasks
+        try:
+            taken = name in tasks
+        except TypeError:
+            _check_task(task)  # names the unhashable name
+            raise
+        if type(depends_on) is tuple:
+            deps = depends_on
+            try:
+                hash(deps)  # every name at once
+            except TypeError:
+                _normalize_depends_on(name, deps)  # names the culprit
+                raise
+        else:
+            deps = _normalize_depends_on(name, depends_on)
+        if taken:
+            raise ValueError(f"Task {name!r} already exists")
+        tasks[name] = task
+        self.dependencies[name] = deps
         return self
 
     def analyze(self) -> TaskAnalysis[T, K]:

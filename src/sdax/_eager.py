@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 
+_task_init = asyncio.Task.__init__
+
+
 class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
     """The task of one phase call.
 
@@ -66,11 +69,13 @@ class PhaseTask(asyncio.Task):  # type: ignore[type-arg]
         and done callbacks added then survive the initialization.
         """
         requested = self.cancelling()
-        self.__init__(coro, loop=loop, context=context)  # type: ignore[misc]
-        for _ in range(requested):
-            self.cancel()
-        for fn, cb_context in _early_callbacks.pop(self, ()):
-            super().add_done_callback(fn, context=cb_context)
+        _task_init(self, coro, loop=loop, context=context)
+        if requested:
+            for _ in range(requested):
+                self.cancel()
+        if _early_callbacks:
+            for fn, cb_context in _early_callbacks.pop(self, ()):
+                super().add_done_callback(fn, context=cb_context)
 
     if hasattr(asyncio.Task, "get_context"):  # Python 3.12+
 

@@ -268,6 +268,13 @@ class Run:
         retrying: bool = False,
     ) -> None:
         """Let ``task`` run the rest of a call that could not finish eagerly."""
+        if yielded is None and (deadline is None or deadline > self._loop.time()):  # type: ignore[union-attr]
+            # A bare ``yield`` (``asyncio.sleep(0)``) only asks to let the loop
+            # run once: the task's first step, scheduled behind everything
+            # already ready, is that turn, so it resumes the attempt at once
+            # rather than yielding again. (With a deadline already due, the
+            # extra turn lets its timer fire first, as asyncio.timeout would.)
+            yielded = NOTHING
         cont = Continuation(self, node, spec, coro, yielded, task, retrying)
         task.activate(cont, self._loop, context)  # type: ignore[arg-type]
         if deadline is not None:

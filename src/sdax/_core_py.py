@@ -382,7 +382,17 @@ class Graph:
         ValueError: If the arrays do not describe the same ``len(flags)`` nodes.
     """
 
-    __slots__ = ("_flags", "_indeg", "_pred_idx", "_pred_ptr", "_roots", "_succ_idx", "_succ_ptr")
+    __slots__ = (
+        "_flags",
+        "_indeg",
+        "_pred",
+        "_pred_idx",
+        "_pred_ptr",
+        "_roots",
+        "_succ",
+        "_succ_idx",
+        "_succ_ptr",
+    )
 
     def __init__(
         self,
@@ -404,6 +414,10 @@ class Graph:
         self._flags = bytes(flags)
         self._indeg = [pred_ptr[v + 1] - pred_ptr[v] for v in range(n)]
         self._roots = [v for v in range(n) if self._indeg[v] == 0]
+        # Per-node neighbour tuples: in pure Python, iterating a tuple is much
+        # cheaper than indexing a CSR range.
+        self._succ = [tuple(succ_idx[succ_ptr[v] : succ_ptr[v + 1]]) for v in range(n)]
+        self._pred = [tuple(pred_idx[pred_ptr[v] : pred_ptr[v + 1]]) for v in range(n)]
 
     @property
     def size(self) -> int:
@@ -451,15 +465,13 @@ class RunState:
         state = self._state
         graph = self._graph
         flags = graph._flags
-        succ_ptr = graph._succ_ptr
-        succ_idx = graph._succ_idx
+        succ = graph._succ
         reached = self._reached
         while stack:
-            v = stack.pop()
-            for k in range(succ_ptr[v], succ_ptr[v + 1]):
-                s = succ_idx[k]
-                count[s] -= 1
-                if count[s] == 0:
+            for s in succ[stack.pop()]:
+                left = count[s] - 1
+                count[s] = left
+                if not left:
                     reached.append(s)
                     if flags[s] & PRE:
                         state[s] = _STARTED
@@ -510,14 +522,12 @@ class RunState:
         count = self._count
         graph = self._graph
         flags = graph._flags
-        pred_ptr = graph._pred_ptr
-        pred_idx = graph._pred_idx
+        pred = graph._pred
         while stack:
-            v = stack.pop()
-            for k in range(pred_ptr[v], pred_ptr[v + 1]):
-                p = pred_idx[k]
-                count[p] -= 1
-                if count[p] == 0:
+            for p in pred[stack.pop()]:
+                left = count[p] - 1
+                count[p] = left
+                if not left:
                     if flags[p] & POST:
                         ready.append(p)
                     else:
@@ -532,14 +542,13 @@ class RunState:
         state = self._state
         graph = self._graph
         flags = graph._flags
-        succ_ptr = graph._succ_ptr
-        succ_idx = graph._succ_idx
+        succ = graph._succ
         reached = [v for v in self._reached if state[v] != _WAITING]
         self._reached = reached
         for v in reached:
             c = 0
-            for k in range(succ_ptr[v], succ_ptr[v + 1]):
-                if state[succ_idx[k]] != _WAITING:
+            for s in succ[v]:
+                if state[s] != _WAITING:
                     c += 1
             count[v] = c
         stack: list[int] = []

@@ -113,6 +113,8 @@ class Plan:
     """
 
     __slots__ = (
+        "any_post",
+        "any_pre",
         "exec_nodes",
         "exec_spec",
         "flags",
@@ -194,6 +196,8 @@ class Plan:
         self.exec_spec = exec_spec
         self.post_spec = post_spec
         self.exec_nodes = [i for i in range(n) if exec_spec[i] is not None]
+        self.any_pre = any(f & PRE for f in flags)
+        self.any_post = any(f & POST for f in flags)
         self.graph = core.Graph(pred_ptr, pred_idx, succ_ptr, succ_idx, self.flags)
         self.pre_set_of, self.pre_set_ptr, self.pre_set_idx = core.effective_sets(
             n, order, pred_ptr, pred_idx, self.flags, PRE

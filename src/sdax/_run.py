@@ -417,6 +417,8 @@ class Run:
 
     async def _pre(self) -> None:
         self._phase = _PRE
+        if not self._plan.any_pre and not self._plan.any_post:
+            return  # nothing to call, and no cleanup that needs to know who was reached
         self._state.pre_begin(self._ready)
         await self._walk(self._specs[0], self._state.pre_done)
 
@@ -434,7 +436,7 @@ class Run:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        if self._cleanup_timeout is not None:
+        if self._cleanup_timeout is not None and self._plan.any_post:
             self._budget = self._loop.call_later(  # type: ignore[union-attr]
                 self._cleanup_timeout, self._expire_budget
             )
@@ -442,8 +444,9 @@ class Run:
         if self._unfinished:
             specs = after_work(specs, self._unfinished, self)
         try:
-            self._state.post_begin(self._ready)
-            await self._walk(specs, self._state.post_done)
+            if self._plan.any_post:
+                self._state.post_begin(self._ready)
+                await self._walk(specs, self._state.post_done)
         finally:
             if self._budget is not None:
                 self._budget.cancel()

@@ -239,11 +239,55 @@ cdef void _intro_sort(int* a, Py_ssize_t size, int depth) noexcept nogil:
     _insertion_sort(a, size)
 
 
+cdef bint _radix_sort(int* a, Py_ssize_t size) noexcept nogil:
+    """LSD radix sort, a byte per pass, as many passes as the largest value needs.
+
+    Returns False (leaving ``a`` as it was) for negative values or no memory.
+    """
+    cdef Py_ssize_t count[256]
+    cdef Py_ssize_t i, total, c
+    cdef unsigned int top = 0
+    cdef unsigned int shift = 0
+    cdef unsigned int d
+    cdef int* src = a
+    cdef int* dst
+    cdef int* other
+    for i in range(size):
+        if a[i] < 0:
+            return False
+        top |= <unsigned int>a[i]
+    other = <int*>malloc(size * sizeof(int))
+    if other == NULL:
+        return False
+    dst = other
+    while shift < 32 and (top >> shift):
+        memset(count, 0, sizeof(count))
+        for i in range(size):
+            count[(<unsigned int>src[i] >> shift) & 0xFF] += 1
+        total = 0
+        for d in range(256):
+            c = count[d]
+            count[d] = total
+            total += c
+        for i in range(size):
+            d = (<unsigned int>src[i] >> shift) & 0xFF
+            dst[count[d]] = src[i]
+            count[d] += 1
+        src, dst = dst, src
+        shift += 8
+    if src != a:
+        memcpy(a, src, size * sizeof(int))
+    free(other)
+    return True
+
+
 cdef inline void _sort_ints(int* a, Py_ssize_t size) noexcept nogil:
     cdef int depth = 0
     cdef Py_ssize_t s = size
     if size <= 16:
         _insertion_sort(a, size)
+        return
+    if size >= 512 and _radix_sort(a, size):
         return
     while s:
         depth += 2
@@ -1504,23 +1548,14 @@ cdef class RunState:
         """Record that ``node``'s pre succeeded; append newly ready nodes."""
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
-        cdef Py_ssize_t n = a.n
-        cdef Py_ssize_t raw = self._raw_index(node, n, False)
-        cdef Py_ssize_t v = raw + n if raw < 0 else raw
-        cdef Py_ssize_t end = raw + 1
+        cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
+        cdef Py_ssize_t v = raw + a.n if raw < 0 else raw
         if self._state[v] != _STARTED:
             raise ValueError(f"node {node} has no pre in progress")
         self._state[v] = _DONE
         self._stack.size = 0
         self._out.size = 0
-        # The release starts from ``node`` itself, read from the (n + 1)-entry
-        # offsets as the pure twin reads them (a negative node counts from the end).
-        self._pre_edges(
-            a,
-            a.succ_ptr[raw + n + 1 if raw < 0 else raw],
-            a.succ_ptr[end + n + 1 if end < 0 else end],
-            direct,
-        )
+        self._pre_edges(a, a.succ_ptr[v], a.succ_ptr[v + 1], direct)
         self._pre_drain(a, direct)
         self._flush(ready)
 
@@ -1586,20 +1621,12 @@ cdef class RunState:
         """Record that ``node``'s post finished; append newly ready posts."""
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
-        cdef Py_ssize_t size = a.n + 1  # the offsets the pure twin indexes here
-        cdef Py_ssize_t raw = self._raw_index(node, size, True)
-        cdef Py_ssize_t end = raw + 1
-        if end >= size:
-            # IndexError, worded by Python as in the pure twin
-            _operator.getitem([None] * size, end)
+        # Indexed like the pure twin's per-node list (negative: from the end).
+        cdef Py_ssize_t raw = self._raw_index(node, a.n, True)
+        cdef Py_ssize_t v = raw + a.n if raw < 0 else raw
         self._stack.size = 0
         self._out.size = 0
-        self._post_edges(
-            a,
-            a.pred_ptr[raw + size if raw < 0 else raw],
-            a.pred_ptr[end + size if end < 0 else end],
-            direct,
-        )
+        self._post_edges(a, a.pred_ptr[v], a.pred_ptr[v + 1], direct)
         self._post_drain(a, direct)
         self._flush(ready)
 

@@ -12,10 +12,10 @@ default (steadier on a shared machine; ``--clock wall`` for wall time).
 As a script (from the repository root, with this sdax installed)::
 
     python bench/bench_core_kernels.py                  # 100,000 nodes
-    python bench/bench_core_kernels.py --nodes 1000000 --pure-rounds 1
+    python bench/bench_core_kernels.py --nodes 1000000 --rounds 1
     python bench/bench_core_kernels.py --shape wide_join
     python bench/bench_core_kernels.py --ordered        # node numbers not shuffled
-    python bench/bench_core_kernels.py --compiled-only --nodes 1000000
+    python bench/bench_core_kernels.py --compiled-only --nodes 1000000 --rounds 3
 
 Under pytest (``python -m pytest bench/bench_core_kernels.py --benchmark-only``)
 the pipeline is one pytest-benchmark case per twin, on 100,000 nodes.
@@ -210,8 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="random")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pure-rounds", type=int, default=3)
-    parser.add_argument("--compiled-rounds", type=int, default=15)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds per kernel; each times the pure twin once and the compiled one "
+        "--compiled-calls times, back to back, and yields one speedup",
+    )
+    parser.add_argument("--compiled-calls", type=int, default=5)
     parser.add_argument("--compiled-only", action="store_true")
     parser.add_argument(
         "--ordered",
@@ -238,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     edges = len(graph[2])
     print(
         f"{args.nodes:,} nodes, {edges:,} edges; python {sys.version.split()[0]}; "
-        f"{args.clock} time, median of {args.pure_rounds} (pure) and "
-        f"{args.compiled_rounds} (compiled) rounds"
+        f"{args.clock} time; medians of {args.rounds} rounds (speedup: median of the "
+        "per-round ratios, each round timing both twins back to back)"
     )
     if pure is not None:
         if pipeline(pure, graph) != pipeline(compiled, graph):
@@ -251,10 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     theirs = stages(pure, graph) if pure is not None else {}
     print(f"{'kernel':<20} {'pure':>13} {'compiled':>13} {'speedup':>9}")
     for name, fn in ours.items():
-        t_c = timed(fn, args.compiled_rounds, clock)
-        if name in theirs:
-            t_p = timed(theirs[name], args.pure_rounds, clock)
-            print(f"{name:<20} {_fmt(t_p)} {_fmt(t_c)} {t_p / t_c:8.1f}x", flush=True)
+        # Interleaved rounds: a load change on a shared machine hits both twins.
+        pure_times, compiled_times, ratios = [], [], []
+        for _ in range(args.rounds):
+            t_c = timed(fn, args.compiled_calls, clock)
+            compiled_times.append(t_c)
+            if name in theirs:
+                t_p = timed(theirs[name], 1, clock)
+                pure_times.append(t_p)
+                ratios.append(t_p / t_c)
+        t_c = statistics.median(compiled_times)
+        if ratios:
+            t_p = statistics.median(pure_times)
+            ratio = statistics.median(ratios)
+            print(f"{name:<20} {_fmt(t_p)} {_fmt(t_c)} {ratio:8.1f}x", flush=True)
         else:
             print(f"{name:<20} {'':>13} {_fmt(t_c)}", flush=True)
     return 0

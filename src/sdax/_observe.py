@@ -87,26 +87,18 @@ class Dispatch:
                     )
 
 
-class ObservedSpec:
-    """A phase spec whose attempts report to a run's observers.
+class _SpecWrapper:
+    """A run-local phase spec that wraps another one.
 
-    It looks like a :class:`PhaseSpec` to the run (an ``async def`` without a
-    timeout, so it takes the eager path), while each call of ``fn`` runs one
-    attempt of the wrapped spec. An attempt "starts" once it holds its
-    capacity-limit slots, so queueing is not counted as running time. A
-    cancellation the run did not ask for is reported as the failure the run
-    records for it.
+    The run sees an ``async def`` without timeout or limits (so every call
+    takes the eager path); ``fn`` runs one attempt of the wrapped spec, which
+    applies its own timeout and limits. The retry policy is the wrapped one's.
     """
 
     __slots__ = (
-        "_attempts",
-        "_dispatch",
         "_inner",
         "_node",
         "_owner",
-        "_phase",
-        "_started",
-        "_task",
         "backoff_factor",
         "executor",
         "fast",
@@ -119,23 +111,10 @@ class ObservedSpec:
         "timeout",
     )
 
-    def __init__(
-        self,
-        inner: PhaseSpec,
-        dispatch: Dispatch,
-        task: Hashable,
-        phase: PhaseId,
-        owner: Any,
-        node: int,
-    ) -> None:
+    def __init__(self, inner: Any, owner: Any, node: int) -> None:
         self._inner = inner
         self._owner = owner
         self._node = node
-        self._dispatch = dispatch
-        self._task = task
-        self._phase = phase
-        self._attempts = 0
-        self._started = 0.0
         self.task_function = inner.task_function
         self.retries = inner.retries
         self.retryable = inner.retryable
@@ -146,6 +125,36 @@ class ObservedSpec:
         self.limits = ()
         self.executor = None
         self.fast = True
+
+
+class ObservedSpec(_SpecWrapper):
+    """A phase spec whose attempts report to a run's observers.
+
+    It looks like a :class:`PhaseSpec` to the run (an ``async def`` without a
+    timeout, so it takes the eager path), while each call of ``fn`` runs one
+    attempt of the wrapped spec. An attempt "starts" once it holds its
+    capacity-limit slots, so queueing is not counted as running time. A
+    cancellation the run did not ask for is reported as the failure the run
+    records for it.
+    """
+
+    __slots__ = ("_attempts", "_dispatch", "_phase", "_started", "_task")
+
+    def __init__(
+        self,
+        inner: PhaseSpec,
+        dispatch: Dispatch,
+        task: Hashable,
+        phase: PhaseId,
+        owner: Any,
+        node: int,
+    ) -> None:
+        super().__init__(inner, owner, node)
+        self._dispatch = dispatch
+        self._task = task
+        self._phase = phase
+        self._attempts = 0
+        self._started = 0.0
 
     @property
     def fn(self) -> Any:
@@ -227,45 +236,18 @@ def observed_specs(
     ]
 
 
-class AfterWorkSpec:
+class AfterWorkSpec(_SpecWrapper):
     """A post spec that first waits for executor work its task left running.
 
     The wait never cancels the work; the run's cleanup budget bounds it (the
     post is then cancelled while waiting and reported as timed out).
     """
 
-    __slots__ = (
-        "_inner",
-        "_node",
-        "_owner",
-        "_work",
-        "backoff_factor",
-        "executor",
-        "fast",
-        "initial_delay",
-        "kind",
-        "limits",
-        "retries",
-        "retryable",
-        "task_function",
-        "timeout",
-    )
+    __slots__ = ("_work",)
 
     def __init__(self, inner: Any, work: list[Any], owner: Any, node: int) -> None:
-        self._inner = inner
+        super().__init__(inner, owner, node)
         self._work = work
-        self._owner = owner
-        self._node = node
-        self.task_function = inner.task_function
-        self.retries = inner.retries
-        self.retryable = inner.retryable
-        self.initial_delay = inner.initial_delay
-        self.backoff_factor = inner.backoff_factor
-        self.kind = KIND_ASYNC
-        self.timeout = None
-        self.limits = ()
-        self.executor = None
-        self.fast = True
 
     @property
     def fn(self) -> Any:

@@ -10,14 +10,13 @@ still owed (never a phase twice), and every later ``run_next()`` returns
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._phases import PhaseId
 from sdax._run import FAILURE_MESSAGE, Run
-from sdax.observe import RunObserver
 
 if TYPE_CHECKING:
     from sdax.sdax_core import AsyncDagTaskProcessor
@@ -47,6 +46,8 @@ class AsyncPhaseRunner(Generic[T, K]):
     Args:
         processor: The processor whose plan runs.
         ctx: The context object of this run.
+        run: The run to drive, with its options (``processor.open()`` makes
+            it); by default a plain run of the processor over ``ctx``.
     """
 
     def __init__(
@@ -54,16 +55,11 @@ class AsyncPhaseRunner(Generic[T, K]):
         processor: AsyncDagTaskProcessor[T, K],
         ctx: T,
         *,
-        timeout: float | None = None,
-        cleanup_timeout: float | None = None,
-        observers: Sequence[RunObserver] = (),
-        max_concurrency: int | None = None,
+        run: Run | None = None,
     ) -> None:
         self.processor = processor
         self.ctx = ctx
-        self._run = Run(
-            processor.analysis.plan, ctx, timeout, cleanup_timeout, observers, max_concurrency
-        )
+        self._run = Run(processor.analysis.plan, ctx) if run is None else run
         self._last: PhaseId | None = None
         self._busy: list[asyncio.Future[None]] | None = None
         self._closing = False

@@ -218,19 +218,28 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
                 re-raised after every owed post has run.
             SdaxTimeoutError: The ``timeout`` passed (a ``TimeoutError``).
         """
-        await Run(
+        await self._new_run(ctx, timeout, cleanup_timeout, observer, max_concurrency).run_all()
+
+    def _new_run(
+        self,
+        ctx: T,
+        timeout: float | None,
+        cleanup_timeout: float | None,
+        observer: RunObserver | None,
+        max_concurrency: int | None,
+    ) -> Run:
+        """A run of this processor over ``ctx``, its options checked."""
+        observers = self.observers
+        if observer is not None:
+            observers = (*observers, _check_observer(observer))
+        return Run(
             self._plan,  # type: ignore[attr-defined]
             ctx,
             _check_seconds("timeout", timeout),
             _check_seconds("cleanup_timeout", cleanup_timeout),
-            self._observers_with(observer),
+            observers,
             _check_concurrency(max_concurrency),
-        ).run_all()
-
-    def _observers_with(self, observer: RunObserver | None) -> tuple[RunObserver, ...]:
-        if observer is None:
-            return self.observers
-        return (*self.observers, _check_observer(observer))
+        )
 
     def open(
         self,
@@ -250,10 +259,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         return AsyncPhaseRunner(
             self,
             ctx,
-            timeout=_check_seconds("timeout", timeout),
-            cleanup_timeout=_check_seconds("cleanup_timeout", cleanup_timeout),
-            observers=self._observers_with(observer),
-            max_concurrency=_check_concurrency(max_concurrency),
+            run=self._new_run(ctx, timeout, cleanup_timeout, observer, max_concurrency),
         )
 
     def __repr__(self) -> str:

@@ -75,18 +75,22 @@ class AsyncPhaseRunner(Generic[T, K]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if exc is None or (isinstance(exc, Exception) and not _stop_rank(exc)):
-            await self.aclose()
-            self.raise_failures()
-            return False
-        # The body ends with an interrupt, a cancellation or the run's deadline:
-        # the cleanup still runs, and whichever outranks the other goes on.
         try:
-            await self.aclose()
-        except BaseException as late:
-            if _stop_rank(late) > _stop_rank(exc):
-                raise
-        return False
+            if exc is None or (isinstance(exc, Exception) and not _stop_rank(exc)):
+                await self.aclose()
+                self.raise_failures()
+                return False
+            # The body ends with an interrupt, a cancellation or the run's
+            # deadline: the cleanup still runs, and whichever outranks the
+            # other goes on.
+            try:
+                await self.aclose()
+            except BaseException as late:
+                if _stop_rank(late) > _stop_rank(exc):
+                    raise
+            return False
+        finally:
+            del self  # see _advance()
 
     async def _wait_idle(self) -> None:
         while self._busy is not None:
@@ -107,10 +111,17 @@ class AsyncPhaseRunner(Generic[T, K]):
                 self._last = PhaseId.POST_EXEC
                 self._run.finished(self._run.error())
                 self._failures = self._run.release()
-            waiters, self._busy = self._busy, None
+            waiters = self._busy or []
+            self._busy = None
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            # Since Python 3.12 an exception raised in a coroutine keeps the
+            # frames that drove it (through f_back), this one included. The
+            # runner keeps the failures, so the frames that drive a phase must
+            # not keep the runner: that would be a reference cycle holding the
+            # context until the cycle collector runs.
+            del self
 
     async def run_next(self) -> bool:
         """Run the next phase.
@@ -129,8 +140,11 @@ class AsyncPhaseRunner(Generic[T, K]):
             raise RuntimeError("run_next() is already in progress for this runner")
         if self._closing or self._run.next_phase is None:
             return False
-        await self._advance()
-        return self._run.next_phase is not None and not self._closing
+        try:
+            await self._advance()
+            return self._run.next_phase is not None and not self._closing
+        finally:
+            del self  # see _advance()
 
     async def aclose(self) -> None:
         """Finish the run: wait for a phase in progress, then run what is owed.
@@ -160,6 +174,7 @@ class AsyncPhaseRunner(Generic[T, K]):
             while self._run.next_phase is not None:
                 await self._advance()
         finally:
+            del self  # see _advance()
             if cancelled is not None:
                 try:
                     raise cancelled

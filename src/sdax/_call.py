@@ -404,7 +404,11 @@ class Continuation(Coroutine[Any, Any, None]):
         ):
             self._cancelling = -1
             self._coro = retry_attempts(
-                spec, self._owner.ctx, error, self._owner, self._node  # type: ignore[arg-type]
+                spec,
+                self._owner.ctx,
+                error,
+                self._owner,
+                self._node,  # type: ignore[arg-type]
             )
             return self.send(None)
         owner, task = self._owner, self._task

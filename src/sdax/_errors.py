@@ -39,9 +39,7 @@ class SdaxExecutionError(ExceptionGroup[Exception]):
     nested groups (for example from task-group functions).
     """
 
-    def __new__(
-        cls, message: str, exceptions: Sequence[Exception]
-    ) -> SdaxExecutionError:
+    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> SdaxExecutionError:
         return super().__new__(cls, message, exceptions)
 
     def leaf_exceptions(self) -> list[BaseException]:

@@ -51,8 +51,7 @@ def check_executor(executor: Any) -> None:
     if executor is None or executor == THREAD or isinstance(executor, Executor):
         return
     raise TypeError(
-        'executor must be None, "thread" or a concurrent.futures.Executor, '
-        f"got {executor!r}"
+        f'executor must be None, "thread" or a concurrent.futures.Executor, got {executor!r}'
     )
 
 

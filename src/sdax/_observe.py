@@ -261,9 +261,7 @@ class AfterWorkSpec(_SpecWrapper):
         return await attempt(self._inner, ctx, self._owner, self._node)
 
 
-def after_work(
-    specs: Sequence[Any], work: dict[int, list[Any]], owner: Any
-) -> list[Any]:
+def after_work(specs: Sequence[Any], work: dict[int, list[Any]], owner: Any) -> list[Any]:
     """A copy of the post specs in which tasks with leftover work wait for it first."""
     patched = list(specs)
     for node, futures in work.items():

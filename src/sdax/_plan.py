@@ -203,9 +203,7 @@ class Plan:
             n, order, pred_ptr, pred_idx, self.flags, PRE
         )
         self.pre_wave_of, self.pre_wave_set = core.pre_waves(order, self.flags, self.pre_set_of)
-        self.post_level, self.post_levels = core.post_levels(
-            order, succ_ptr, succ_idx, self.flags
-        )
+        self.post_level, self.post_levels = core.post_levels(order, succ_ptr, succ_idx, self.flags)
 
     def pre_wave_members(self) -> list[list[int]]:
         """Nodes of each pre wave, in node order."""

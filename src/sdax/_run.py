@@ -285,9 +285,7 @@ class Run:
         if self._budget_expired:
             task.cancel()
 
-    def report(
-        self, task: PhaseTask, node: int, outcome: int, error: BaseException | None
-    ) -> None:
+    def report(self, task: PhaseTask, node: int, outcome: int, error: BaseException | None) -> None:
         """Called by a continuation, from within its task, when its call ended."""
         del self._running[task]
         self._done.append((node, outcome, error))

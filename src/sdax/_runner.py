@@ -212,4 +212,3 @@ class AsyncPhaseRunner(Generic[T, K]):
         state = "closed" if self._closed else f"next={self.next_phase_id()}"
         failures = len(self._current_failures())
         return f"<AsyncPhaseRunner {state} last={self._last} failures={failures}>"
-

@@ -169,9 +169,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
 
     def __post_init__(self) -> None:
         if not isinstance(self.analysis, TaskAnalysis):
-            raise TypeError(
-                f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}"
-            )
+            raise TypeError(f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}")
         object.__setattr__(self, "_plan", self.analysis.plan)
 
     @staticmethod
@@ -333,9 +331,7 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
         self._observers.append(_check_observer(observer))
         return self
 
-    def add_task(
-        self, task: AsyncTask[T, Any], level: int
-    ) -> AsyncDagLevelAdapterBuilder[T]:
+    def add_task(self, task: AsyncTask[T, Any], level: int) -> AsyncDagLevelAdapterBuilder[T]:
         """Add ``task`` on ``level`` (any int; levels run in increasing order).
 
         Raises:

@@ -109,8 +109,7 @@ def _normalize_retryable(value: Any) -> tuple[type[BaseException], ...]:
         value = (value,)
     if not isinstance(value, tuple | list):
         raise TypeError(
-            "retryable_exceptions must be an exception class or a tuple of them, "
-            f"got {value!r}"
+            f"retryable_exceptions must be an exception class or a tuple of them, got {value!r}"
         )
     for item in value:
         if not (isinstance(item, type) and issubclass(item, BaseException)):

@@ -403,13 +403,8 @@ class Continuation(Coroutine[Any, Any, None]):
             and is_retryable(error, spec.retryable)  # type: ignore[arg-type]
         ):
             self._cancelling = -1
-            self._coro = retry_attempts(
-                spec,
-                self._owner.ctx,
-                error,
-                self._owner,
-                self._node,  # type: ignore[arg-type]
-            )
+            assert error is not None
+            self._coro = retry_attempts(spec, self._owner.ctx, error, self._owner, self._node)
             return self.send(None)
         owner, task = self._owner, self._task
         # The task keeps its coroutine (this object) until the task is freed:

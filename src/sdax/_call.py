@@ -40,6 +40,7 @@ __all__ = [
     "Deadlines",
     "NotAwaitable",
     "attempt",
+    "first_retry_due",
     "is_retryable",
     "make_coroutine",
     "retry_attempts",
@@ -187,6 +188,11 @@ def is_retryable(exc: BaseException, retryable: tuple[type[BaseException], ...])
     if not isinstance(exc, BaseExceptionGroup):
         return isinstance(exc, retryable)
     return all(isinstance(leaf, retryable) for leaf in flatten_exceptions(exc))
+
+
+def first_retry_due(spec: PhaseSpec, exc: BaseException) -> bool:
+    """Whether a first attempt that failed with ``exc`` is to be retried."""
+    return spec.retries > 0 and is_retryable(exc, spec.retryable)
 
 
 def retry_delay(spec: PhaseSpec, retry: int) -> float:
@@ -396,12 +402,7 @@ class Continuation(Coroutine[Any, Any, None]):
         else:
             outcome, error = FAILED, exc
         spec = self._spec
-        if (
-            outcome == FAILED
-            and self._cancelling >= 0
-            and spec.retries > 0
-            and is_retryable(error, spec.retryable)  # type: ignore[arg-type]
-        ):
+        if outcome == FAILED and self._cancelling >= 0 and first_retry_due(spec, error):  # type: ignore[arg-type]
             self._cancelling = -1
             assert error is not None
             self._coro = retry_attempts(spec, self._owner.ctx, error, self._owner, self._node)

@@ -38,7 +38,7 @@ from sdax._call import (
     Deadlines,
     NotAwaitable,
     attempt,
-    is_retryable,
+    first_retry_due,
     make_coroutine,
     retry_attempts,
 )
@@ -248,7 +248,7 @@ class Run:
         self, node: int, spec: PhaseSpec, exc: BaseException, task: PhaseTask, context: Any
     ) -> None:
         """Handle a call that raised during its eager step: retry it, or record it."""
-        if spec.retries > 0 and is_retryable(exc, spec.retryable):
+        if first_retry_due(spec, exc):
             retries = retry_attempts(spec, self.ctx, exc, self, node)
             self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
         elif isinstance(exc, CancelledError):

@@ -421,6 +421,29 @@ async def test_task_analyzer_chains_and_analyzes() -> None:
     assert analysis.dependencies == {"A": (), "B": ("A",)}
 
 
+def test_task_analyzer_dicts_stay_the_source_of_truth() -> None:
+    # As in the reference, tasks and dependencies are plain dicts that code may
+    # read, replace or edit between add_task calls; analyze() uses what they hold.
+    a, b, c = (AsyncTask(x, execute=task_func(bump)) for x in "ABC")
+    analyzer = TaskAnalyzer[Ctx, str](tasks={"A": a}, dependencies={"A": ()})
+    analyzer.add_task(b, depends_on=["A"])
+    assert analyzer.tasks == {"A": a, "B": b}
+    assert analyzer.dependencies == {"A": (), "B": ("A",)}
+    analyzer.dependencies["A"] = ("B",)  # an edit that makes a cycle
+    with pytest.raises(ValueError, match="Cycle detected"):
+        analyzer.analyze()
+    analyzer.dependencies = {"B": ("A",)}
+    analyzer.add_task(c, depends_on="B")
+    analyzer.tasks.pop("A")
+    analyzer.tasks["A"] = a  # now declared last
+    analysis = analyzer.analyze()
+    assert list(analysis.tasks) == ["B", "C", "A"]
+    assert analysis.dependencies == {"B": ("A",), "C": ("B",), "A": ()}
+    assert analysis.topological_order == ("A", "B", "C")
+    assert analyzer == TaskAnalyzer(dict(analyzer.tasks), dict(analyzer.dependencies))
+    assert "dependencies={'B': ('A',), 'C': ('B',)}" in repr(analyzer)
+
+
 # --------------------------------------------------------------------------------------------
 # Public classes are plain Python classes: tests and applications can patch them
 # --------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Differential tests: both twins of the integer core, on the same random graphs.
 
 Each seed makes one graph (chains, fan-outs, joins, joins sharing one set,
-layers, wide joins or random DAGs; mixed phase flags with phase-less join nodes; sometimes cycles;
-up to a few thousand nodes), runs every kernel on both twins and asserts the
-results are identical, errors included. Then it drives one ``RunState`` per
-twin in lockstep through a random run (successes, a failure that stops the
-pre phase, unstarted nodes, runs carried on from pickled copies, cleanup in
-random completion order, and in some seeds deliberate misuse) and asserts
-every answer is the same.
+layers, wide joins or random DAGs; mixed phase flags with phase-less join
+nodes; sometimes cycles; up to a few thousand nodes), names its nodes
+(strings, ints, tuples; dependencies given by the same objects or by equal
+copies; sometimes an unknown name), runs every kernel on both twins and
+asserts the results are identical, errors included. Then it drives one
+``RunState`` per twin in lockstep through a random run (successes, a failure
+that stops the pre phase, unstarted nodes, runs carried on from pickled
+copies, cleanup in random completion order, and in some seeds deliberate
+misuse) and asserts every answer is the same.
 """
 
 from __future__ import annotations
@@ -215,6 +217,38 @@ def same(name: str, pure: ModuleType, compiled: ModuleType, *args: Any) -> Any:
     return None
 
 
+def _names(seed: int, deps: Deps) -> tuple[list[Any], list[Any]]:
+    """Names for the nodes of ``deps``, and the dependency groups spelled with names.
+
+    A group holds the very name object or an equal copy of it, as a tuple or a
+    list; one seed in eight names an unknown task somewhere.
+    """
+    rng = random.Random(seed ^ 0x5DA)
+    kinds = (lambda v: f"task-{v}", lambda v: v * 7919, lambda v: ("node", v))
+    names = [rng.choice(kinds)(v) for v in range(len(deps))]
+
+    def spelled(u: int) -> Any:
+        name = names[u]
+        if rng.random() < 0.5:
+            return name
+        if isinstance(name, str):
+            return "".join(list(name))  # equal, not the same object
+        if isinstance(name, tuple):
+            return tuple(list(name))
+        return int(str(name))
+
+    groups: list[Any] = []
+    for d in deps:
+        group = [spelled(u) for u in d]
+        groups.append(group if rng.random() < 0.2 else tuple(group))
+    if groups and rng.random() < 0.125:
+        target = rng.randrange(len(groups))
+        group = list(groups[target])
+        group.insert(rng.randrange(len(group) + 1), "no such task")
+        groups[target] = tuple(group)
+    return names, groups
+
+
 def _arrays(result: Any) -> tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
@@ -235,6 +269,10 @@ def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
     pure, comp = _core_py, compiled_core
     n = len(deps)
     pp, pi = csr(deps)
+    names, groups = _names(seed, deps)
+    resolved = same("resolve_names", pure, comp, names, groups)
+    if resolved is not None:
+        assert resolved == (pp, pi)
     sp, si = same("successors", pure, comp, n, pp, pi)
     order = same("topological_order", pure, comp, n, pp, sp, si)
     cycle = same("find_cycle", pure, comp, n, pp, pi)

@@ -44,6 +44,71 @@ def build(
     return n, pp, pi, sp, si, order
 
 
+# -- resolve_names ---------------------------------------------------------------
+
+
+def test_resolve_names_gives_positions_group_by_group(core: ModuleType) -> None:
+    ptr, idx = core.resolve_names(["a", "b", "c"], [("c", "a"), (), ("b",), ("a", "a")])
+    assert isinstance(ptr, array) and ptr.typecode == "i"
+    assert isinstance(idx, array) and idx.typecode == "i"
+    assert list(ptr) == [0, 2, 2, 3, 5]
+    assert list(idx) == [2, 0, 1, 0, 0]
+
+
+def test_resolve_names_matches_equal_names_that_are_other_objects(core: ModuleType) -> None:
+    class Key:
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+        def __hash__(self) -> int:
+            return hash(self.value)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Key) and other.value == self.value
+
+    names = [Key(1), Key(2), "x" * 3, (1, "t")]
+    groups = [[Key(2)], (names[0], Key(1)), ("".join(["x", "xx"]), (1, "t")), iter([Key(2)])]
+    ptr, idx = core.resolve_names(names, groups)
+    assert list(ptr) == [0, 1, 3, 5, 6]
+    assert list(idx) == [1, 0, 0, 2, 3, 1]
+
+
+def test_resolve_names_leaves_its_arguments_alone(core: ModuleType) -> None:
+    names = ["a", "b"]
+    groups: list[object] = [["b"], ("a",)]
+    core.resolve_names(names, groups)
+    assert names == ["a", "b"]
+    assert groups == [["b"], ("a",)]
+    assert type(groups[0]) is list
+
+
+def test_resolve_names_of_nothing(core: ModuleType) -> None:
+    assert core.resolve_names([], []) == (array("i", [0]), array("i"))
+    assert core.resolve_names(["a"], [()]) == (array("i", [0, 0]), array("i"))
+
+
+def test_resolve_names_raises_key_error_for_an_unknown_name(core: ModuleType) -> None:
+    with pytest.raises(KeyError) as info:
+        core.resolve_names(["a", "b"], [("a",), ("b", "zzz")])
+    assert info.value.args == ("zzz",)
+    with pytest.raises(KeyError):
+        core.resolve_names([], [("a",)])
+
+
+def test_resolve_names_raises_type_error_for_an_unhashable_name(core: ModuleType) -> None:
+    with pytest.raises(TypeError, match="unhashable"):
+        core.resolve_names(["a"], [("a", ["b"])])
+
+
+def test_resolve_names_over_many_names(core: ModuleType) -> None:
+    # Enough names for the table to have many probes and collisions.
+    names = [f"n{i}" for i in range(5000)]
+    groups = [tuple(names[(i * 7 + k) % 5000] for k in range(3)) for i in range(5000)]
+    ptr, idx = core.resolve_names(names, groups)
+    assert list(idx) == [(i * 7 + k) % 5000 for i in range(5000) for k in range(3)]
+    assert list(ptr) == list(range(0, 15001, 3))
+
+
 # -- successors ------------------------------------------------------------------
 
 

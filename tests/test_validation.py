@@ -138,10 +138,14 @@ def test_unhashable_task_name_in_level_builder(name: Any) -> None:
         AsyncTaskProcessor.builder().add_task(make(name), level=0)
 
 
-def test_unhashable_dependency_name_is_a_type_error_naming_the_task() -> None:
+@pytest.mark.parametrize("depends_on", [(["x"],), [{"y": 1}]], ids=["tuple", "list"])
+def test_unhashable_dependency_name_is_a_type_error_naming_the_task(depends_on: Any) -> None:
+    # Dependency names are looked at once, by build().
+    builder = AsyncDagTaskProcessor.builder().add_task(make("x")).add_task(make("A"), depends_on)
     with pytest.raises(TypeError, match="hashable") as info:
-        AsyncDagTaskProcessor.builder().add_task(make("A"), depends_on=(["x"],))
+        builder.build()
     assert "'A'" in str(info.value)
+    assert repr(depends_on[0]) in str(info.value)
 
 
 def test_add_task_needs_an_async_task() -> None:

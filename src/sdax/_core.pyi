@@ -1,7 +1,7 @@
 """Type stub of the compiled integer core (``_core.pyx``), twin of ``_core_py``."""
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Final
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "group_unions",
     "post_levels",
     "pre_waves",
+    "resolve_names",
     "successors",
     "topological_order",
 ]
@@ -22,6 +23,11 @@ __all__ = [
 PRE: Final[int]
 EXEC: Final[int]
 POST: Final[int]
+
+def resolve_names(
+    names: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]
+) -> tuple[array[int], array[int]]:
+    """Replace names by their positions in ``names``, group by group."""
 
 def successors(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]

@@ -12,7 +12,8 @@
 The twin of ``sdax._core_py``: same names, same signatures, same results and
 the same exceptions for the checks that module makes. The work runs over C
 ``int`` arrays; Python objects appear only at the edges (arguments in, result
-arrays and ready lists out).
+arrays and ready lists out), and in :func:`resolve_names`, which turns the
+names of a graph into node numbers.
 
 A graph of ``n`` nodes is given as a predecessor adjacency in CSR form (the
 dependencies of node ``v`` are ``pred_idx[pred_ptr[v]:pred_ptr[v + 1]]``) and
@@ -33,9 +34,10 @@ import operator as _operator
 
 from cpython cimport array as carray
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
-from cpython.object cimport Py_SIZE
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.object cimport Py_SIZE, PyObject
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "group_unions",
     "post_levels",
     "pre_waves",
+    "resolve_names",
     "successors",
     "topological_order",
 ]
@@ -396,6 +399,133 @@ cdef tuple _checked_csr(object n, object ptr, object idx):
 # ---------------------------------------------------------------------------
 # Build-time kernels.
 # ---------------------------------------------------------------------------
+
+# The names of a graph are mapped to node numbers through an identity table:
+# open addressing over object addresses, which reads one slot per lookup
+# instead of the three to four scattered objects (key, hash entry, int value)
+# a dict lookup touches. Names that are equal but not the same object, and
+# names that are missing, go to a dict by equality, built only if needed.
+
+cdef struct _Slot:
+    const void* key
+    Py_ssize_t value
+
+cdef enum:
+    # How far ahead of the current name the slot it will need is prefetched.
+    _AHEAD = 12
+
+
+cdef inline Py_ssize_t _slot(const void* key, int shift) noexcept nogil:
+    # Fibonacci hashing of the address; the top bits index the table.
+    return <Py_ssize_t>(((<uint64_t><size_t>key) * 0x9E3779B97F4A7C15ULL) >> shift)
+
+
+cdef Py_ssize_t _find(const _Slot* slots, Py_ssize_t mask, int shift, const void* key) noexcept nogil:
+    cdef Py_ssize_t h = _slot(key, shift)
+    while slots[h].key != NULL:
+        if slots[h].key == key:
+            return slots[h].value
+        h = (h + 1) & mask
+    return -1
+
+
+def resolve_names(
+    names: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]
+) -> tuple[array[int], array[int]]:
+    """Replace names by their positions in ``names``, group by group.
+
+    Args:
+        names: Distinct hashable keys; a key's node number is its position.
+        groups: Sequences of keys (the dependencies of each node).
+
+    Returns:
+        ``(ptr, idx)``: a CSR whose group ``g`` is
+        ``idx[ptr[g]:ptr[g + 1]]``, the positions of ``groups[g]``'s keys.
+
+    Raises:
+        KeyError: A key of a group is not in ``names`` (the key is the
+            exception's argument).
+        TypeError: A key is unhashable.
+    """
+    # Own copies: the table holds bare addresses, so nothing it points to may
+    # be dropped by user code (a key's __eq__) while it is in use.
+    cdef list name_list = list(names)
+    cdef list group_list = list(groups)
+    cdef Py_ssize_t n = len(name_list)
+    cdef Py_ssize_t m = len(group_list)
+    cdef Py_ssize_t total = 0
+    cdef Py_ssize_t g, i, k, e, size, mask, found
+    cdef int shift = 64
+    cdef _Slot* slots = NULL
+    cdef const void** keys = NULL
+    cdef const void* key
+    cdef carray.array ptr_a, idx_a
+    cdef int* ptr
+    cdef int* idx
+    cdef dict by_value = None
+    cdef PyObject* hit
+    # Each group as a tuple, whose items cannot change while they are read.
+    for g in range(m):
+        group = group_list[g]
+        if type(group) is not tuple:
+            group = tuple(group)
+            group_list[g] = group
+        total += len(<tuple>group)
+    if total > 0x7FFFFFFF or n > 0x7FFFFFFF:
+        raise OverflowError("too many names or dependencies for a C int")
+    ptr_a = _new_ints(m + 1, False)
+    idx_a = _new_ints(total, False)
+    ptr = ptr_a.data.as_ints
+    idx = idx_a.data.as_ints
+    size = 16
+    while size < 2 * n:
+        size <<= 1
+    k = size
+    while k > 1:
+        shift -= 1
+        k >>= 1
+    mask = size - 1
+    slots = <_Slot*>calloc(size, sizeof(_Slot))
+    keys = <const void**>malloc((total if total else 1) * sizeof(void*))
+    if slots == NULL or keys == NULL:
+        free(slots)
+        free(keys)
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if i + _AHEAD < n:
+                _prefetch(&slots[_slot(<void*>name_list[i + _AHEAD], shift)])
+            key = <void*>name_list[i]
+            k = _slot(key, shift)
+            while slots[k].key != NULL and slots[k].key != key:
+                k = (k + 1) & mask
+            slots[k].key = key
+            slots[k].value = i
+        e = 0
+        ptr[0] = 0
+        for g in range(m):
+            for item in <tuple>group_list[g]:
+                keys[e] = <void*>item
+                e += 1
+            ptr[g + 1] = <int>e
+        for e in range(total):
+            if e + _AHEAD < total:
+                _prefetch(&slots[_slot(keys[e + _AHEAD], shift)])
+            found = _find(slots, mask, shift, keys[e])
+            if found < 0:
+                # Equal but not the same object, or no such name.
+                if by_value is None:
+                    by_value = {name: pos for pos, name in enumerate(name_list)}
+                hit = PyDict_GetItemWithError(by_value, <object>keys[e])
+                if hit == NULL:
+                    raise KeyError(<object>keys[e])
+                found = <object>hit
+            idx[e] = <int>found
+    finally:
+        free(slots)
+        free(keys)
+    return ptr_a, idx_a
+
 
 def successors(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]

@@ -1,8 +1,9 @@
 """Integer graph kernels of sdax, in pure Python.
 
 This module is the twin of the compiled ``_core`` extension: same names, same
-signatures, same results, same exceptions. It knows nothing about task names,
-task functions or asyncio. A graph of ``n`` nodes is given as a predecessor
+signatures, same results, same exceptions. Apart from :func:`resolve_names`,
+which turns the names of a graph into node numbers, it deals in integers only:
+nothing about tasks, task functions or asyncio. A graph of ``n`` nodes is given as a predecessor
 adjacency in CSR form: the dependencies of node ``v`` are
 ``pred_idx[pred_ptr[v]:pred_ptr[v + 1]]``. Node flags are a bytes-like object
 of length ``n`` whose bits say which phases a node has (``PRE``, ``EXEC``,
@@ -15,7 +16,8 @@ so results compare equal between the twins.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from itertools import accumulate
 
 __all__ = [
     "EXEC",
@@ -28,6 +30,7 @@ __all__ = [
     "group_unions",
     "post_levels",
     "pre_waves",
+    "resolve_names",
     "successors",
     "topological_order",
 ]
@@ -57,6 +60,31 @@ def _check_csr(n: int, ptr: Sequence[int], idx: Sequence[int]) -> None:
     for u in idx:
         if u < 0 or u >= n:
             raise ValueError(f"adjacency index {u} is out of range for {n} nodes")
+
+
+def resolve_names(
+    names: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]
+) -> tuple[array[int], array[int]]:
+    """Replace names by their positions in ``names``, group by group.
+
+    Args:
+        names: Distinct hashable keys; a key's node number is its position.
+        groups: Sequences of keys (the dependencies of each node).
+
+    Returns:
+        ``(ptr, idx)``: a CSR whose group ``g`` is
+        ``idx[ptr[g]:ptr[g + 1]]``, the positions of ``groups[g]``'s keys.
+
+    Raises:
+        KeyError: A key of a group is not in ``names`` (the key is the
+            exception's argument).
+        TypeError: A key is unhashable.
+    """
+    position = {name: i for i, name in enumerate(names)}
+    group_list = [g if type(g) is tuple else tuple(g) for g in groups]
+    ptr = array("i", [0])
+    ptr.extend(accumulate(map(len, group_list)))
+    return ptr, array("i", [position[key] for group in group_list for key in group])
 
 
 def successors(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 from array import array
 from collections.abc import Hashable, Mapping, Sequence
-from itertools import accumulate
 from typing import Any
 
 from sdax._accel import core
@@ -92,6 +91,20 @@ class PhaseSpec:
         self.fast = self.kind == KIND_ASYNC and self.timeout is None and not self.limits
 
 
+def _unresolved(names: list[Hashable], deps_of: list[tuple[Hashable, ...]]) -> Exception | None:
+    """The error for the first dependency that names no task or is unhashable."""
+    known = set(names)
+    for name, deps in zip(names, deps_of, strict=True):
+        for dep in deps:
+            try:
+                if dep in known:
+                    continue
+            except TypeError:
+                return TypeError(f"Task {name!r}: dependency names must be hashable, got {dep!r}")
+            return ValueError(f"Task {name!r} depends on non-existent task {dep!r}")
+    return None
+
+
 def _sorted_names(names: Sequence[Hashable], nodes: Sequence[int]) -> tuple[Hashable, ...]:
     picked = [names[v] for v in nodes]
     try:
@@ -106,15 +119,17 @@ class Plan:
 
     Args:
         tasks: The tasks by name, in declaration order.
-        dependencies: The declared dependencies of each task.
+        deps_of: The declared dependencies of each task, in the same order.
 
     Raises:
         ValueError: A dependency names no task, or the graph has a cycle.
+        TypeError: A dependency name is unhashable.
     """
 
     __slots__ = (
         "any_post",
         "any_pre",
+        "deps_of",
         "exec_nodes",
         "exec_spec",
         "flags",
@@ -139,24 +154,17 @@ class Plan:
     def __init__(
         self,
         tasks: Mapping[Hashable, AsyncTask[Any, Any]],
-        dependencies: Mapping[Hashable, Sequence[Hashable]],
+        deps_of: list[tuple[Hashable, ...]],
     ) -> None:
         names = list(tasks)
         n = len(names)
-        index = {name: i for i, name in enumerate(names)}
-        deps_of = [dependencies.get(name, ()) for name in names]
-        pred_ptr = array("i", [0])
-        pred_ptr.extend(accumulate(map(len, deps_of)))
         try:
-            pred_idx = array("i", [index[d] for deps in deps_of for d in deps])
-        except KeyError:
-            for name, deps in zip(names, deps_of, strict=True):
-                for d in deps:
-                    if d not in index:
-                        raise ValueError(
-                            f"Task {name!r} depends on non-existent task {d!r}"
-                        ) from None
-            raise
+            pred_ptr, pred_idx = core.resolve_names(names, deps_of)
+        except (KeyError, TypeError):
+            error = _unresolved(names, deps_of)
+            if error is None:
+                raise
+            raise error from None
 
         # One PhaseSpec per distinct TaskFunction object: tasks often share them.
         declared = list(tasks.values())
@@ -186,6 +194,7 @@ class Plan:
             raise ValueError(f"Cycle detected: {path}")
 
         self.names = names
+        self.deps_of = deps_of
         self.flags = flags
         self.pred_ptr = pred_ptr
         self.pred_idx = pred_idx

@@ -80,27 +80,12 @@ class ExecutionGraph(Generic[K]):
 
 def _normalize_depends_on(name: Hashable, depends_on: Any) -> tuple[Hashable, ...]:
     if type(depends_on) is tuple:
-        deps: tuple[Hashable, ...] = depends_on
-    elif isinstance(depends_on, str | bytes):
+        return depends_on
+    if isinstance(depends_on, str | bytes):
         return (depends_on,)
-    elif isinstance(depends_on, Iterable):
-        deps = tuple(depends_on)
-    else:
-        raise TypeError(
-            f"Task {name!r}: depends_on must be a tuple of task names, got {depends_on!r}"
-        )
-    try:
-        hash(deps)  # hashes every name at once
-    except TypeError:
-        for dep in deps:
-            try:
-                hash(dep)
-            except TypeError:
-                raise TypeError(
-                    f"Task {name!r}: dependency names must be hashable, got {dep!r}"
-                ) from None
-        raise
-    return deps
+    if isinstance(depends_on, Iterable):
+        return tuple(depends_on)
+    raise TypeError(f"Task {name!r}: depends_on must be a tuple of task names, got {depends_on!r}")
 
 
 def _check_phase(task: AsyncTask[Any, Any], phase: str) -> None:
@@ -136,17 +121,58 @@ def _check_task(task: Any) -> None:
         _check_phase(task, "post_execute")
 
 
-@dataclass
 class TaskAnalyzer(Generic[T, K]):
     """Collects tasks and dependencies, then analyzes them.
 
+    Args:
+        tasks: Tasks to start from, by name.
+        dependencies: Their dependencies, by task name.
+
     Attributes:
         tasks: The tasks by name, in declaration order.
-        dependencies: The declared dependencies of each task.
     """
 
-    tasks: dict[K, AsyncTask[T, K]] = field(default_factory=dict)
-    dependencies: dict[K, tuple[K, ...]] = field(default_factory=dict)
+    def __init__(
+        self,
+        tasks: dict[K, AsyncTask[T, K]] | None = None,
+        dependencies: dict[K, tuple[K, ...]] | None = None,
+    ) -> None:
+        self.tasks: dict[K, AsyncTask[T, K]] = {} if tasks is None else tasks
+        self._dependencies: dict[K, tuple[K, ...]] = {} if dependencies is None else dependencies
+        # What add_task declared since ``dependencies`` was last read: graphs
+        # can have a million tasks, and two list appends cost much less than
+        # a dict insert at a random place in a big table.
+        self._added_names: list[K] = []
+        self._added_deps: list[tuple[K, ...]] = []
+
+    @property
+    def dependencies(self) -> dict[K, tuple[K, ...]]:
+        """The declared dependencies of each task, by task name.
+
+        The dict itself: changes made to it count in the next :meth:`analyze`.
+        """
+        if self._added_names:
+            self._dependencies.update(zip(self._added_names, self._added_deps, strict=True))
+            self._added_names = []
+            self._added_deps = []
+        return self._dependencies
+
+    @dependencies.setter
+    def dependencies(self, value: dict[K, tuple[K, ...]]) -> None:
+        self._dependencies = value
+        self._added_names = []
+        self._added_deps = []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tasks={self.tasks!r}, dependencies={self.dependencies!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, TaskAnalyzer)
+        return (self.tasks, self.dependencies) == (other.tasks, other.dependencies)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def add_task(
         self, task: AsyncTask[T, K], depends_on: Iterable[K] | K = ()
@@ -186,19 +212,16 @@ class TaskAnalyzer(Generic[T, K]):
         except TypeError:
             _check_task(task)  # names the unhashable name
             raise
-        if type(depends_on) is tuple:
-            deps = depends_on
-            try:
-                hash(deps)  # every name at once
-            except TypeError:
-                _normalize_depends_on(name, deps)  # names the culprit
-                raise
-        else:
-            deps = _normalize_depends_on(name, depends_on)
+        # Dependency names are checked by analyze(): looking at each one here
+        # would read every named object, scattered in memory, a second time.
+        deps: Any = depends_on
+        if type(deps) is not tuple:
+            deps = _normalize_depends_on(name, deps)
         if taken:
             raise ValueError(f"Task {name!r} already exists")
         tasks[name] = task
-        self.dependencies[name] = deps
+        self._added_names.append(name)
+        self._added_deps.append(deps)
         return self
 
     def analyze(self) -> TaskAnalysis[T, K]:
@@ -210,10 +233,17 @@ class TaskAnalyzer(Generic[T, K]):
         Raises:
             ValueError: A dependency names no task ("non-existent task"), or
                 the dependencies form a cycle ("Cycle detected: A -> B -> A").
+            TypeError: A dependency name is unhashable.
         """
         tasks = dict(self.tasks)
-        dependencies = dict(self.dependencies)
-        return TaskAnalysis(tasks, dependencies, Plan(tasks, dependencies))  # type: ignore[arg-type]
+        names = list(tasks)
+        if not self._dependencies and self._added_names == names:
+            # Only add_task filled this analyzer: its lists are the dependencies.
+            deps_of: list[tuple[K, ...]] = list(self._added_deps)
+        else:
+            deps = self.dependencies
+            deps_of = [deps.get(name, ()) for name in names]
+        return TaskAnalysis(tasks, Plan(tasks, deps_of))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -222,12 +252,15 @@ class TaskAnalysis(Generic[T, K]):
 
     Attributes:
         tasks: The tasks by name, in declaration order.
-        dependencies: The declared dependencies of each task.
     """
 
     tasks: dict[K, AsyncTask[T, K]]
-    dependencies: dict[K, tuple[K, ...]]
     plan: Plan = field(compare=False)
+
+    @cached_property
+    def dependencies(self) -> dict[K, tuple[K, ...]]:
+        """The declared dependencies of each task, by task name, in declaration order."""
+        return dict(zip(self.plan.names, self.plan.deps_of, strict=True))  # type: ignore[arg-type]
 
     # -- wave graphs -----------------------------------------------------------
 

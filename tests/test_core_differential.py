@@ -273,6 +273,21 @@ def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
     resolved = same("resolve_names", pure, comp, names, groups)
     if resolved is not None:
         assert resolved == (pp, pi)
+    # Phase entries as a build has them: a few objects shared by many nodes.
+    shared = [object() for _ in range(3)]
+    entries = [
+        [shared[v % 3] if flag & bit else None for v, flag in enumerate(flags)]
+        for bit in (PRE, EXEC, POST)
+    ]
+    assert same("phase_flags", pure, comp, *entries) == flags
+    for bit in (PRE, EXEC, POST):
+        same("nodes_with", pure, comp, flags, bit)
+    seen: dict[str, list[object]] = {"pure": [], "compiled": []}
+    made = [
+        twin.memo_map(lambda x, log=seen[label]: log.append(x) or len(log), entries[0] + entries[2])
+        for label, twin in (("pure", pure), ("compiled", comp))
+    ]
+    assert made[0] == made[1] and seen["pure"] == seen["compiled"]
     sp, si = same("successors", pure, comp, n, pp, pi)
     order = same("topological_order", pure, comp, n, pp, sp, si)
     cycle = same("find_cycle", pure, comp, n, pp, pi)

@@ -10,6 +10,7 @@ import re
 from array import array
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, cast
 
 import pytest
 
@@ -107,6 +108,75 @@ def test_resolve_names_over_many_names(core: ModuleType) -> None:
     ptr, idx = core.resolve_names(names, groups)
     assert list(idx) == [(i * 7 + k) % 5000 for i in range(5000) for k in range(3)]
     assert list(ptr) == list(range(0, 15001, 3))
+
+
+# -- memo_map, phase_flags, nodes_with ---------------------------------------------
+
+
+def test_memo_map_calls_once_per_distinct_object_in_first_seen_order(core: ModuleType) -> None:
+    a, b, c = object(), object(), object()
+    calls: list[object] = []
+
+    def fn(x: object) -> tuple[str, object]:
+        calls.append(x)
+        return ("made", x)
+
+    items = [b, a, b, None, a, c, None, b]
+    out = core.memo_map(fn, items)
+    assert calls == [b, a, None, c]
+    assert out == [("made", x) for x in items]
+    assert out[0] is out[2] is out[7]
+    assert out[3] is out[6]
+
+
+def test_memo_map_tells_equal_objects_apart(core: ModuleType) -> None:
+    x, y = [1], [1]  # equal, not the same, and unhashable
+    out = core.memo_map(lambda obj: object(), (x, y, x))
+    assert out[0] is out[2] and out[0] is not out[1]
+
+
+def test_memo_map_over_many_distinct_objects(core: ModuleType) -> None:
+    # Enough distinct objects for the table to grow several times.
+    objs = [object() for _ in range(3000)]
+    items = objs + objs[::-1]
+    out = core.memo_map(id, items)
+    assert out == [id(o) for o in items]
+    assert core.memo_map(id, []) == []
+
+
+def test_memo_map_passes_the_first_error_on(core: ModuleType) -> None:
+    def fn(x: int) -> int:
+        if x == 3:
+            raise LookupError(x)
+        return x
+
+    with pytest.raises(LookupError) as info:
+        core.memo_map(fn, [1, 2, 3, 4])
+    assert info.value.args == (3,)
+
+
+def test_phase_flags_mark_the_entries_that_are_not_none(core: ModuleType) -> None:
+    f = object()
+    flags = core.phase_flags([f, None, f, None], [None, f, f, None], [f, f, 0, None])
+    assert flags == bytes([PRE | POST, EXEC | POST, PRE | EXEC | POST, 0])
+    assert type(flags) is bytes
+    assert core.phase_flags([], (), []) == b""
+
+
+def test_phase_flags_need_lists_of_one_length(core: ModuleType) -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        core.phase_flags([None], [None, None], [None])
+
+
+def test_nodes_with_a_bit(core: ModuleType) -> None:
+    flags = bytes([PRE, EXEC, PRE | EXEC, 0, POST, EXEC | POST])
+    assert core.nodes_with(flags, EXEC) == [1, 2, 5]
+    assert core.nodes_with(bytearray(flags), PRE) == [0, 2]
+    assert core.nodes_with(flags, 8) == []
+    assert core.nodes_with(flags, 256 | POST) == [4, 5]
+    assert core.nodes_with(b"", EXEC) == []
+    with pytest.raises(TypeError):
+        core.nodes_with(flags, cast(Any, 1.5))
 
 
 # -- successors ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Type stub of the compiled integer core (``_core.pyx``), twin of ``_core_py``."""
 
 from array import array
-from collections.abc import Hashable, Sequence
-from typing import Final
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Final
 
 __all__ = [
     "EXEC",
@@ -13,6 +13,9 @@ __all__ = [
     "effective_sets",
     "find_cycle",
     "group_unions",
+    "memo_map",
+    "nodes_with",
+    "phase_flags",
     "post_levels",
     "pre_waves",
     "resolve_names",
@@ -28,6 +31,15 @@ def resolve_names(
     names: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]
 ) -> tuple[array[int], array[int]]:
     """Replace names by their positions in ``names``, group by group."""
+
+def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]``, calling ``fn`` once per distinct object."""
+
+def phase_flags(pre: Sequence[Any], execute: Sequence[Any], post: Sequence[Any]) -> bytes:
+    """The phase bits of each node, from its three phase entries."""
+
+def nodes_with(flags: bytes | bytearray, bit: int) -> list[int]:
+    """The nodes whose flags have ``bit``, in increasing order."""
 
 def successors(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]

@@ -35,6 +35,8 @@ import operator as _operator
 from cpython cimport array as carray
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
 from cpython.dict cimport PyDict_GetItemWithError
+from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.object cimport Py_SIZE, PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -49,6 +51,9 @@ __all__ = [
     "effective_sets",
     "find_cycle",
     "group_unions",
+    "memo_map",
+    "nodes_with",
+    "phase_flags",
     "post_levels",
     "pre_waves",
     "resolve_names",
@@ -525,6 +530,126 @@ def resolve_names(
         free(slots)
         free(keys)
     return ptr_a, idx_a
+
+
+def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]``, calling ``fn`` once per distinct object.
+
+    Objects are told apart by identity; ``fn`` is called in the order the
+    objects first appear, and every item of the same object gets the same result.
+
+    Args:
+        fn: The function to apply.
+        items: The objects, typically a few distinct ones repeated many times.
+
+    Returns:
+        The results, one per item.
+    """
+    cdef list item_list = list(items)
+    cdef Py_ssize_t n = len(item_list)
+    cdef Py_ssize_t size = 16
+    cdef Py_ssize_t used = 0
+    cdef Py_ssize_t i, k, h, mask
+    cdef int shift = 60
+    cdef _Slot* slots = <_Slot*>calloc(size, sizeof(_Slot))
+    cdef _Slot* bigger
+    cdef list results = []  # one per distinct object
+    cdef list out = PyList_New(n)
+    cdef const void* key
+    cdef object result
+    if slots == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            key = PyList_GET_ITEM(item_list, i)
+            mask = size - 1
+            h = _slot(key, shift)
+            while slots[h].key != NULL and slots[h].key != key:
+                h = (h + 1) & mask
+            if slots[h].key == NULL:
+                results.append(fn(<object>key))
+                slots[h].key = key
+                slots[h].value = used
+                used += 1
+                if used * 2 > size:
+                    bigger = <_Slot*>calloc(size * 2, sizeof(_Slot))
+                    if bigger == NULL:
+                        raise MemoryError()
+                    shift -= 1
+                    for k in range(size):
+                        if slots[k].key != NULL:
+                            h = _slot(slots[k].key, shift)
+                            while bigger[h].key != NULL:
+                                h = (h + 1) & (2 * size - 1)
+                            bigger[h] = slots[k]
+                    free(slots)
+                    slots = bigger
+                    size *= 2
+                    h = -1
+                if h < 0:
+                    h = _slot(key, shift)
+                    while slots[h].key != key:
+                        h = (h + 1) & (size - 1)
+            result = <object>PyList_GET_ITEM(results, slots[h].value)
+            Py_INCREF(result)
+            PyList_SET_ITEM(out, i, result)
+    finally:
+        free(slots)
+    return out
+
+
+def phase_flags(pre: Sequence[Any], execute: Sequence[Any], post: Sequence[Any]) -> bytes:
+    """The phase bits of each node, from its three phase entries.
+
+    Args:
+        pre: Per node, its pre phase or ``None``.
+        execute: Per node, its execute phase or ``None``.
+        post: Per node, its post phase or ``None``.
+
+    Returns:
+        One byte per node: ``PRE``, ``EXEC`` and ``POST`` set for the entries
+        that are not ``None``.
+
+    Raises:
+        ValueError: The three sequences differ in length.
+    """
+    cdef list a = list(pre)
+    cdef list b = list(execute)
+    cdef list c = list(post)
+    cdef Py_ssize_t n = len(a)
+    cdef Py_ssize_t v
+    cdef bytearray out
+    cdef unsigned char* f
+    cdef void* none = <void*>None
+    if len(b) != n or len(c) != n:
+        raise ValueError(
+            f"phase lists differ in length: {n}, {len(b)} and {len(c)} entries"
+        )
+    out = bytearray(n)
+    f = <unsigned char*>(<char*>out)
+    for v in range(n):
+        f[v] = (
+            (PyList_GET_ITEM(a, v) != none)
+            | (PyList_GET_ITEM(b, v) != none) << 1
+            | (PyList_GET_ITEM(c, v) != none) << 2
+        )
+    return bytes(out)
+
+
+def nodes_with(flags: bytes | bytearray, bit: int) -> list[int]:
+    """The nodes whose flags have ``bit``, in increasing order."""
+    cdef bytes fb = _flag_bytes(flags)
+    cdef const unsigned char* f = <const unsigned char*>fb
+    cdef Py_ssize_t n = len(fb)
+    cdef Py_ssize_t v, count = 0
+    cdef carray.array picked = _new_ints(n, False)
+    cdef int* out = picked.data.as_ints
+    cdef unsigned char b = <unsigned char>(bit & 0xFF)  # a byte has no higher bits
+    for v in range(n):
+        if f[v] & b:
+            out[count] = <int>v
+            count += 1
+    return _array_of(out, count).tolist()
 
 
 def successors(

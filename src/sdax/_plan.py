@@ -91,6 +91,10 @@ class PhaseSpec:
         self.fast = self.kind == KIND_ASYNC and self.timeout is None and not self.limits
 
 
+def _phase_spec(tf: TaskFunction[Any] | None) -> PhaseSpec | None:
+    return None if tf is None else PhaseSpec(tf)
+
+
 def _unresolved(names: list[Hashable], deps_of: list[tuple[Hashable, ...]]) -> Exception | None:
     """The error for the first dependency that names no task or is unhashable."""
     known = set(names)
@@ -168,23 +172,16 @@ class Plan:
 
         # One PhaseSpec per distinct TaskFunction object: tasks often share them.
         declared = list(tasks.values())
-        pre_tf = [t.pre_execute for t in declared]
-        exec_tf = [t.execute for t in declared]
-        post_tf = [t.post_execute for t in declared]
-        by_id: dict[int, TaskFunction[Any] | None] = {}
-        for tfs in (pre_tf, exec_tf, post_tf):
-            by_id.update(zip(map(id, tfs), tfs, strict=True))
-        specs = {key: None if tf is None else PhaseSpec(tf) for key, tf in by_id.items()}
-        spec_of = specs.__getitem__
-        pre_spec = list(map(spec_of, map(id, pre_tf)))
-        exec_spec = list(map(spec_of, map(id, exec_tf)))
-        post_spec = list(map(spec_of, map(id, post_tf)))
-        flags = bytes(
-            [
-                (a is not None) | (b is not None) << 1 | (c is not None) << 2
-                for a, b, c in zip(pre_tf, exec_tf, post_tf, strict=True)
-            ]
+        specs = core.memo_map(
+            _phase_spec,
+            [t.pre_execute for t in declared]
+            + [t.execute for t in declared]
+            + [t.post_execute for t in declared],
         )
+        pre_spec = specs[:n]
+        exec_spec = specs[n : 2 * n]
+        post_spec = specs[2 * n :]
+        flags = core.phase_flags(pre_spec, exec_spec, post_spec)
 
         succ_ptr, succ_idx = core.successors(n, pred_ptr, pred_idx)
         order = core.topological_order(n, pred_ptr, succ_ptr, succ_idx)
@@ -204,9 +201,9 @@ class Plan:
         self.pre_spec = pre_spec
         self.exec_spec = exec_spec
         self.post_spec = post_spec
-        self.exec_nodes = [i for i in range(n) if exec_spec[i] is not None]
-        self.any_pre = any(f & PRE for f in flags)
-        self.any_post = any(f & POST for f in flags)
+        self.exec_nodes = core.nodes_with(flags, EXEC)
+        self.any_pre = any(pre_spec)
+        self.any_post = any(post_spec)
         self.graph = core.Graph(pred_ptr, pred_idx, succ_ptr, succ_idx, self.flags)
         self.pre_set_of, self.pre_set_ptr, self.pre_set_idx = core.effective_sets(
             n, order, pred_ptr, pred_idx, self.flags, PRE

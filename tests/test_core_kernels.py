@@ -349,6 +349,27 @@ def test_effective_sets_are_sorted_and_without_repeats(core: ModuleType) -> None
     assert sets_of(set_of, set_ptr, set_idx)[3] == [0, 2]
 
 
+def test_effective_sets_of_long_runs_of_nodes_with_visible_dependencies(core: ModuleType) -> None:
+    # Many nodes in a row whose dependencies all have the phase, some repeated,
+    # some more than a handful, mixed with nodes behind a join.
+    deps: list[list[int]] = [[], [], [], [0, 1, 2]]
+    for v in range(4, 300):
+        if v % 7 == 0:
+            deps.append([v - 1, v - 3, v - 1, v - 2, v - 3])
+        elif v > 11 and v % 11 == 0:
+            deps.append(list(range(v - 12, v)))
+        elif v % 13 == 0:
+            deps.append([v - 2, 3])  # 3 is a join
+        else:
+            deps.append([v - 4, v - 2])
+    flags = bytes([PRE, PRE, PRE, 0] + [PRE] * 296)
+    n, pp, pi, _, _, order = build(core, deps)
+    spelled = sets_of(*core.effective_sets(n, order, pp, pi, flags, PRE))
+    for v in range(4, 300):
+        expected = set(deps[v]) - {3} | ({0, 1, 2} if 3 in deps[v] else set())
+        assert spelled[v] == sorted(expected), v
+
+
 def test_effective_sets_only_see_the_given_bit(core: ModuleType) -> None:
     flags = bytes([PRE | POST, PRE, POST])
     n, pp, pi, _, _, order = build(core, [[], [0], [1]])

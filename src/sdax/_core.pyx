@@ -417,7 +417,7 @@ cdef struct _Slot:
 
 cdef enum:
     # How far ahead of the current name the slot it will need is prefetched.
-    _AHEAD = 12
+    _AHEAD = 32
 
 
 cdef inline Py_ssize_t _slot(const void* key, int shift) noexcept nogil:
@@ -452,9 +452,10 @@ def resolve_names(
             exception's argument).
         TypeError: A key is unhashable.
     """
-    # Own copies: the table holds bare addresses, so nothing it points to may
-    # be dropped by user code (a key's __eq__) while it is in use.
-    cdef list name_list = list(names)
+    # The table holds bare addresses and never reads through them, so a name
+    # dropped meanwhile cannot make a false match: every key it is compared
+    # with stays alive in our own copy of the groups, which is read through.
+    cdef list name_list = names if type(names) is list else list(names)
     cdef list group_list = list(groups)
     cdef Py_ssize_t n = len(name_list)
     cdef Py_ssize_t m = len(group_list)
@@ -860,6 +861,14 @@ def find_cycle(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> list
         free(cursor)
 
 
+cdef enum:
+    # effective_sets makes the set of a node _LEAD nodes ahead of the one it
+    # interns, in a ring of _RING_MASK + 1 entries of _RING_WIDTH ints.
+    _LEAD = 8
+    _RING_MASK = 15
+    _RING_WIDTH = 8
+
+
 cdef struct NodeRec:
     int set_id  # effective set id, once the node has been walked
     int stamp  # the last node whose members took this one in
@@ -930,11 +939,17 @@ cdef struct SetTable:
     Py_ssize_t used
 
 
-cdef int _table_init(SetTable* t) except -1:
-    t.mask = 1023
+cdef int _table_init(SetTable* t, Py_ssize_t expect) except -1:
+    # Room for ``expect`` sets without growing (each growth rehashes every set);
+    # calloc leaves the pages of a big table untouched until a slot is used.
+    cdef Py_ssize_t cap = 1024
+    while cap < 2 * expect + 2:
+        cap *= 2
+    t.mask = cap - 1
     t.used = 0
-    t.slots = <uint64_t*>_alloc((t.mask + 1) * sizeof(uint64_t))
-    memset(t.slots, 0, (t.mask + 1) * sizeof(uint64_t))
+    t.slots = <uint64_t*>calloc(cap, sizeof(uint64_t))
+    if t.slots == NULL:
+        raise MemoryError()
     return 0
 
 
@@ -972,7 +987,13 @@ cdef int _intern_set(
     ``info`` holds two ints per set (its start in ``set_idx``, and a mark for
     the caller), then one more pair whose start is the end of the last set.
     """
-    cdef uint64_t h = _hash_ints(members, size)
+    return _intern_hashed(t, info, set_idx, members, size, _hash_ints(members, size))
+
+
+cdef int _intern_hashed(
+    SetTable* t, IntVec* info, IntVec* set_idx, const int* members, Py_ssize_t size, uint64_t h
+) except -1:
+    """``_intern_set`` with the hash of ``members`` already computed."""
     cdef uint64_t tag = h & _HIGH
     cdef uint64_t e
     cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>t.mask)
@@ -1046,6 +1067,12 @@ def effective_sets(
     cdef NodeRec* rec = NULL
     cdef int* m
     cdef int v, k, u, w, s, start, end, sid, first, last
+    # Sets made ahead for the next _LEAD nodes: size (0: none), hash, members.
+    cdef int ring_size[_RING_MASK + 1]
+    cdef uint64_t ring_hash[_RING_MASK + 1]
+    cdef int ring[(_RING_MASK + 1) * _RING_WIDTH]
+    cdef int* ahead
+    cdef Py_ssize_t slot
     cdef IntVec info  # per set: start in set_idx, last node that merged it in; then the end
     cdef IntVec set_idx
     cdef IntVec members
@@ -1088,26 +1115,56 @@ def effective_sets(
         _vec_init(&singles, 64)
         _vec_init(&runs, 16)
         _vec_init(&scratch, 64)
-        _table_init(&table)
+        _table_init(&table, cn)
+        memset(ring_size, 0, sizeof(ring_size))
         for k in (0, -1, 0, -1):  # set 0, the empty set; then the closing pair
             _push(&info, k)
         for t in range(len_o):
             # The order visits nodes all over memory: ask for the offsets, the
             # predecessor lists and the predecessors' sets a few nodes ahead.
-            if t + 16 < len_o:
-                v = o[t + 16]
+            if t + 32 < len_o:
+                v = o[t + 32]
                 if 0 <= v < len_p - 1:
                     _prefetch(p + v)
-            if t + 8 < len_o:
-                v = o[t + 8]
+            if t + 20 < len_o:
+                v = o[t + 20]
                 if 0 <= v < len_p - 1 and 0 <= p[v] < len_i:
                     _prefetch(x + p[v])
-            if t + 4 < len_o:
-                v = o[t + 4]
+                if 0 <= v < cn:
+                    _prefetch(rec + v)
+            if t + 12 < len_o:
+                v = o[t + 12]
                 if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
                     for k in range(p[v], p[v + 1]):
                         if 0 <= x[k] < cn:
                             _prefetch(rec + x[k])
+            if t + _LEAD < len_o:
+                # A node whose few dependencies are all visible has them as its
+                # set: make it now, and load the table slot it will be looked up in.
+                slot = (t + _LEAD) & _RING_MASK
+                ahead = ring + slot * _RING_WIDTH
+                ring_size[slot] = 0
+                v = o[t + _LEAD]
+                if 0 <= v < len_p - 1 and 0 <= p[v] < p[v + 1] <= len_i:
+                    if p[v + 1] - p[v] <= _RING_WIDTH:
+                        j = 0
+                        for k in range(p[v], p[v + 1]):
+                            u = x[k]
+                            if u < 0 or u >= cn or not rec[u].visible:
+                                j = 0
+                                break
+                            ahead[j] = u
+                            j += 1
+                        if j:
+                            _insertion_sort(ahead, j)
+                            k2 = 1
+                            for k in range(1, j):
+                                if ahead[k] != ahead[k2 - 1]:
+                                    ahead[k2] = ahead[k]
+                                    k2 += 1
+                            ring_size[slot] = <int>k2
+                            ring_hash[slot] = _hash_ints(ahead, k2)
+                            _prefetch(table.slots + (ring_hash[slot] & <uint64_t>table.mask))
             if t + 2 < len_o:
                 v = o[t + 2]
                 if 0 <= v < len_p - 1 and 0 <= p[v] <= p[v + 1] <= len_i:
@@ -1128,6 +1185,15 @@ def effective_sets(
             start = p[v]
             end = p[v + 1]
             if end == start:
+                continue
+            slot = t & _RING_MASK
+            if ring_size[slot]:
+                # Made ahead (see above): the sorted, distinct dependencies.
+                _check("node", v, cn)
+                rec[v].set_id = _intern_hashed(
+                    &table, &info, &set_idx, ring + slot * _RING_WIDTH, ring_size[slot],
+                    ring_hash[slot]
+                )
                 continue
             if end - start == 1:
                 _check("idx index", start, len_i)

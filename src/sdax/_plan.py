@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from array import array
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sdax._accel import core
@@ -122,7 +122,8 @@ class Plan:
     """The integer form of a task graph, shared by every run of a processor.
 
     Args:
-        tasks: The tasks by name, in declaration order.
+        names: The task names, in declaration order.
+        declared: The tasks, in the same order.
         deps_of: The declared dependencies of each task, in the same order.
 
     Raises:
@@ -133,6 +134,7 @@ class Plan:
     __slots__ = (
         "any_post",
         "any_pre",
+        "declared",
         "deps_of",
         "exec_nodes",
         "exec_spec",
@@ -157,10 +159,10 @@ class Plan:
 
     def __init__(
         self,
-        tasks: Mapping[Hashable, AsyncTask[Any, Any]],
+        names: list[Hashable],
+        declared: list[AsyncTask[Any, Any]],
         deps_of: list[tuple[Hashable, ...]],
     ) -> None:
-        names = list(tasks)
         n = len(names)
         try:
             pred_ptr, pred_idx = core.resolve_names(names, deps_of)
@@ -171,7 +173,6 @@ class Plan:
             raise error from None
 
         # One PhaseSpec per distinct TaskFunction object: tasks often share them.
-        declared = list(tasks.values())
         specs = core.memo_map(
             _phase_spec,
             [t.pre_execute for t in declared]
@@ -191,6 +192,7 @@ class Plan:
             raise ValueError(f"Cycle detected: {path}")
 
         self.names = names
+        self.declared = declared
         self.deps_of = deps_of
         self.flags = flags
         self.pred_ptr = pred_ptr

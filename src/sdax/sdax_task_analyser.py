@@ -235,7 +235,7 @@ class TaskAnalyzer(Generic[T, K]):
                 the dependencies form a cycle ("Cycle detected: A -> B -> A").
             TypeError: A dependency name is unhashable.
         """
-        tasks = dict(self.tasks)
+        tasks = self.tasks
         names = list(tasks)
         if not self._dependencies and self._added_names == names:
             # Only add_task filled this analyzer: its lists are the dependencies.
@@ -243,7 +243,7 @@ class TaskAnalyzer(Generic[T, K]):
         else:
             deps = self.dependencies
             deps_of = [deps.get(name, ()) for name in names]
-        return TaskAnalysis(tasks, Plan(tasks, deps_of))  # type: ignore[arg-type]
+        return TaskAnalysis(Plan(names, list(tasks.values()), deps_of))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -251,11 +251,15 @@ class TaskAnalysis(Generic[T, K]):
     """The validated plan of a task graph. Immutable; safe to share.
 
     Attributes:
-        tasks: The tasks by name, in declaration order.
+        plan: The integer form of the graph that runs use.
     """
 
-    tasks: dict[K, AsyncTask[T, K]]
     plan: Plan = field(compare=False)
+
+    @cached_property
+    def tasks(self) -> dict[K, AsyncTask[T, K]]:
+        """The tasks by name, in declaration order."""
+        return dict(zip(self.plan.names, self.plan.declared, strict=True))  # type: ignore[arg-type]
 
     @cached_property
     def dependencies(self) -> dict[K, tuple[K, ...]]:
@@ -296,7 +300,7 @@ class TaskAnalysis(Generic[T, K]):
     # -- orders and name lists --------------------------------------------------
 
     def _names_with(self, phase: str) -> tuple[K, ...]:
-        nodes = [i for i, t in enumerate(self.tasks.values()) if getattr(t, phase) is not None]
+        nodes = [i for i, t in enumerate(self.plan.declared) if getattr(t, phase) is not None]
         return self.plan.sorted_names(nodes)  # type: ignore[return-value]
 
     @cached_property
@@ -325,7 +329,7 @@ class TaskAnalysis(Generic[T, K]):
         """Names of the tasks with a ``post_execute`` but no ``pre_execute``."""
         nodes = [
             i
-            for i, t in enumerate(self.tasks.values())
+            for i, t in enumerate(self.plan.declared)
             if t.post_execute is not None and t.pre_execute is None
         ]
         return self.plan.sorted_names(nodes)  # type: ignore[return-value]

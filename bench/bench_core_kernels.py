@@ -1,9 +1,11 @@
 """The integer core's build kernels: compiled twin against pure twin.
 
 Times what a processor's build asks of the core (the calls ``sdax._plan.Plan``
-makes: ``successors``, ``topological_order``, ``effective_sets`` for the pre
-phase, ``pre_waves``, ``post_levels`` and the ``Graph``), kernel by kernel and as
-one pipeline, on a seeded random DAG; plus one run's ready-set bookkeeping
+makes: ``resolve_names`` for task names ``"t0"``, ``"t1"``, ...,
+``memo_map``, ``phase_flags`` and ``nodes_with`` for phase entries shared by
+many tasks, ``successors``, ``topological_order``, ``effective_sets`` for the
+pre phase, ``pre_waves``, ``post_levels`` and the ``Graph``), kernel by kernel
+and as one pipeline, on a seeded random DAG; plus one run's ready-set bookkeeping
 (``RunState`` through a whole successful run), on that graph and, a thousand
 times over, on a 50-node one. Both twins get the same arrays, and their results
 are checked equal before anything is timed. Times are process CPU time by
@@ -110,9 +112,43 @@ SHAPES: dict[str, Callable[[int, int, bool], Graph]] = {
 }
 
 
+Named = tuple[list[str], list[tuple[str, ...]], list[object | None]]
+_NAMED: dict[int, Named] = {}
+
+
+def named(graph: Graph) -> Named:
+    """What a build starts from: task names, dependencies by name, phase entries.
+
+    The phase entries are the pre, execute and post entries of every node, one
+    after the other, each one of three shared objects or None (as in ``Plan``).
+    """
+    key = id(graph)
+    if key not in _NAMED:
+        n, pp, pi, flags = graph
+        names = [f"t{v}" for v in range(n)]
+        groups = [tuple(names[u] for u in pi[pp[v] : pp[v + 1]]) for v in range(n)]
+        shared = (object(), object(), object())
+        entries = [
+            shared[k] if flags[v] & bit else None
+            for k, bit in enumerate((PRE, EXEC, POST))
+            for v in range(n)
+        ]
+        _NAMED[key] = (names, groups, entries)
+    return _NAMED[key]
+
+
+def _spec(entry: object | None) -> tuple[object] | None:
+    return None if entry is None else (entry,)
+
+
 def pipeline(core: Any, graph: Graph) -> dict[str, Any]:
     """The core calls of one processor build; returns every result by kernel."""
     n, pp, pi, flags = graph
+    names, groups, entries = named(graph)
+    resolved = core.resolve_names(names, groups)
+    specs = core.memo_map(_spec, entries)
+    phase_flags = core.phase_flags(specs[:n], specs[n : 2 * n], specs[2 * n :])
+    executes = core.nodes_with(phase_flags, EXEC)
     sp, si = core.successors(n, pp, pi)
     order = core.topological_order(n, pp, sp, si)
     if len(order) != n:
@@ -122,6 +158,9 @@ def pipeline(core: Any, graph: Graph) -> dict[str, Any]:
     levels = core.post_levels(order, sp, si, flags)
     core.Graph(pp, pi, sp, si, flags)
     return {
+        "resolve_names": resolved,
+        "phase_flags": phase_flags,
+        "nodes_with": executes,
         "successors": (sp, si),
         "topological_order": order,
         "effective_sets": sets,
@@ -137,10 +176,16 @@ def stages(core: Any, graph: Graph) -> dict[str, Callable[[], object]]:
     order = core.topological_order(n, pp, sp, si)
     set_of = core.effective_sets(n, order, pp, pi, flags, PRE)[0]
     the_graph = core.Graph(pp, pi, sp, si, flags)
+    names, groups, entries = named(graph)
+    specs = core.memo_map(_spec, entries)
     sn, spp, spi, sfl = random_dag(SMALL_NODES, 2)
     ssp, ssi = core.successors(sn, spp, spi)
     small = core.Graph(spp, spi, ssp, ssi, sfl)
     return {
+        "resolve_names": lambda: core.resolve_names(names, groups),
+        "memo_map": lambda: core.memo_map(_spec, entries),
+        "phase_flags": lambda: core.phase_flags(specs[:n], specs[n : 2 * n], specs[2 * n :]),
+        "nodes_with": lambda: core.nodes_with(flags, EXEC),
         "successors": lambda: core.successors(n, pp, pi),
         "topological_order": lambda: core.topological_order(n, pp, sp, si),
         "effective_sets": lambda: core.effective_sets(n, order, pp, pi, flags, PRE),
@@ -248,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         "per-round ratios, each round timing both twins back to back)"
     )
     if pure is not None:
-        if pipeline(pure, graph) != pipeline(compiled, graph):
+        results = pipeline(compiled, graph)
+        if results != pipeline(pure, graph) or results["resolve_names"] != graph[1:3]:
             print("the twins disagree on this graph", file=sys.stderr)
             return 1
         print("both twins give identical results\n")

@@ -275,9 +275,19 @@ def measure_build(
                 total, in_build = timed_build(label, tasks, deps)
                 totals[label].append(total)
                 builds[label].append(in_build)
-        del tasks, deps
+        # What this machine charges for n scattered inserts, whatever the library:
+        # a dict from the names to the tasks, built in C.
+        names = [name for name, _ in deps]
+        by_name = []
+        for _ in range(shape.rounds):
+            gc.collect()
+            t0 = CLOCK()
+            dict(zip(names, tasks, strict=True))
+            by_name.append(CLOCK() - t0)
+        del tasks, deps, names
         gc.collect()
         row = report.build.setdefault(shape.key, {})
+        row["dict"] = shapes.median(by_name)
         for label in cores:
             row[label] = shapes.median(totals[label])
             row[f"{label}:build"] = shapes.median(builds[label])
@@ -764,7 +774,7 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
         if steps:
             add("Growth of the random-DAG build, 10× tasks → N× time (target: N ≤ 12):")
             add("")
-            head = ["step", *cores_all]
+            head = ["step", *cores_all, "`dict(zip(names, tasks))` (machine baseline)"]
             add("| " + " | ".join(head) + " |")
             add("|" + "---|" * len(head))
             for (na, ka), (nb, kb) in steps:
@@ -775,7 +785,15 @@ def render(report: Report, cores_all: Sequence[str]) -> str:
                         row.append("n/a")
                     else:
                         row.append(f"{tb / ta:.1f}×{mark(tb / ta <= 12)}")
+                da, db = report.build[ka].get("dict"), report.build[kb].get("dict")
+                row.append("n/a" if not da or db is None else f"{db / da:.1f}×")
                 add("| " + " | ".join(row) + " |")
+            add("")
+            add(
+                "The baseline column is a C-level dict of the same names: the growth this "
+                "machine's caches impose on n scattered memory accesses, with no library "
+                "code at all."
+            )
             add("")
 
     # Primitive costs and per-call figures.

@@ -12,13 +12,14 @@
 The twin of ``sdax._core_py``: same names, same signatures, same results and
 the same exceptions for the checks that module makes. The work runs over C
 ``int`` arrays; Python objects appear only at the edges (arguments in, result
-arrays and ready lists out), and in :func:`resolve_names`, which turns the
-names of a graph into node numbers.
+arrays and ready lists out), and in :func:`resolve_names` (names to node
+numbers), :func:`memo_map` and :func:`phase_flags` (per-node entries to
+results and phase bits).
 
 A graph of ``n`` nodes is given as a predecessor adjacency in CSR form (the
 dependencies of node ``v`` are ``pred_idx[pred_ptr[v]:pred_ptr[v + 1]]``) and
-per-node phase flags (bits ``PRE``, ``EXEC``, ``POST``). Results are
-``array('i')`` objects (a list of ints for a cycle path).
+per-node phase flags (bits ``PRE``, ``EXEC``, ``POST``). Graph results are
+``array('i')`` objects (lists of ints for a cycle path and ``nodes_with``).
 
 Arguments the pure twin indexes without checking (the order, set ids, node
 numbers handed back to a run) are checked here before memory is touched: where

@@ -1,16 +1,17 @@
 """Integer graph kernels of sdax, in pure Python.
 
 This module is the twin of the compiled ``_core`` extension: same names, same
-signatures, same results, same exceptions. Apart from :func:`resolve_names`,
-which turns the names of a graph into node numbers, it deals in integers only:
-nothing about tasks, task functions or asyncio. A graph of ``n`` nodes is given as a predecessor
-adjacency in CSR form: the dependencies of node ``v`` are
+signatures, same results, same exceptions. It knows nothing about tasks, task
+functions or asyncio; apart from :func:`resolve_names` (names to node
+numbers), :func:`memo_map` and :func:`phase_flags` (per-node entries to results
+and phase bits), it deals in integers only. A graph of ``n`` nodes is given as
+a predecessor adjacency in CSR form: the dependencies of node ``v`` are
 ``pred_idx[pred_ptr[v]:pred_ptr[v + 1]]``. Node flags are a bytes-like object
 of length ``n`` whose bits say which phases a node has (``PRE``, ``EXEC``,
 ``POST``).
 
-Everything returned is an ``array('i')`` (or a list of ints for a cycle path),
-so results compare equal between the twins.
+Graph results are ``array('i')`` objects (lists of ints for a cycle path and
+``nodes_with``), so results compare equal between the twins.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.object cimport Py_SIZE, PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -471,6 +472,7 @@ def resolve_names(
     cdef int* idx
     cdef dict by_value = None
     cdef PyObject* hit
+    cdef tuple group_tuple
     # Each group as a tuple, whose items cannot change while they are read.
     for g in range(m):
         group = group_list[g]
@@ -499,10 +501,12 @@ def resolve_names(
         free(keys)
         raise MemoryError()
     try:
+        # Only addresses are read (borrowed items): the name objects
+        # themselves, scattered in memory, are never touched.
         for i in range(n):
             if i + _AHEAD < n:
-                _prefetch(&slots[_slot(<void*>name_list[i + _AHEAD], shift)])
-            key = <void*>name_list[i]
+                _prefetch(&slots[_slot(PyList_GET_ITEM(name_list, i + _AHEAD), shift)])
+            key = PyList_GET_ITEM(name_list, i)
             k = _slot(key, shift)
             while slots[k].key != NULL and slots[k].key != key:
                 k = (k + 1) & mask
@@ -511,8 +515,9 @@ def resolve_names(
         e = 0
         ptr[0] = 0
         for g in range(m):
-            for item in <tuple>group_list[g]:
-                keys[e] = <void*>item
+            group_tuple = <tuple>group_list[g]
+            for k in range(PyTuple_GET_SIZE(group_tuple)):
+                keys[e] = PyTuple_GET_ITEM(group_tuple, k)
                 e += 1
             ptr[g + 1] = <int>e
         for e in range(total):

@@ -761,14 +761,14 @@ def topological_order(
         head = 0
         while head < tail:
             # Queued nodes lie all over memory: prefetch a few of them ahead.
-            if head + 8 < tail and order[head + 8] + 1 < len_sp:
-                _prefetch(sp + order[head + 8])
-            if head + 4 < tail and order[head + 4] + 1 < len_sp:
-                w = order[head + 4]
+            if head + 24 < tail and order[head + 24] + 1 < len_sp:
+                _prefetch(sp + order[head + 24])
+            if head + 14 < tail and order[head + 14] + 1 < len_sp:
+                w = order[head + 14]
                 if 0 <= sp[w] < len_si:
                     _prefetch(si + sp[w])
-            if head + 2 < tail and order[head + 2] + 1 < len_sp:
-                w = order[head + 2]
+            if head + 6 < tail and order[head + 6] + 1 < len_sp:
+                w = order[head + 6]
                 if 0 <= sp[w] <= sp[w + 1] <= len_si:
                     for k in range(sp[w], sp[w + 1]):
                         if 0 <= si[k] < cn:
@@ -1414,12 +1414,15 @@ def post_levels(
         memset(reach, 0, n * sizeof(int))
         for pos in range(Py_SIZE(oa) - 1, -1, -1):
             # The order visits nodes all over memory: prefetch a few nodes ahead.
-            if pos >= 16 and 0 <= o[pos - 16] < len_p - 1:
-                _prefetch(sp + o[pos - 16])
-            if pos >= 8 and 0 <= o[pos - 8] < len_p - 1 and 0 <= sp[o[pos - 8]] < len_i:
-                _prefetch(si + sp[o[pos - 8]])
-            if pos >= 4 and 0 <= o[pos - 4] < len_p - 1:
-                w = o[pos - 4]
+            if pos >= 32 and 0 <= o[pos - 32] < len_p - 1:
+                _prefetch(sp + o[pos - 32])
+            if pos >= 20 and 0 <= o[pos - 20] < len_p - 1 and 0 <= sp[o[pos - 20]] < len_i:
+                _prefetch(si + sp[o[pos - 20]])
+            if pos >= 10 and 0 <= o[pos - 10] < len_p - 1:
+                w = o[pos - 10]
+                if w < n:
+                    _prefetch(reach + w)
+                    _prefetch(level_of + w)
                 if 0 <= sp[w] <= sp[w + 1] <= len_i:
                     for k in range(sp[w], sp[w + 1]):
                         if 0 <= si[k] < n:

@@ -427,13 +427,14 @@ cdef inline Py_ssize_t _slot(const void* key, int shift) noexcept nogil:
     return <Py_ssize_t>(((<uint64_t><size_t>key) * 0x9E3779B97F4A7C15ULL) >> shift)
 
 
-cdef Py_ssize_t _find(const _Slot* slots, Py_ssize_t mask, int shift, const void* key) noexcept nogil:
+cdef inline Py_ssize_t _probe(
+    const _Slot* slots, Py_ssize_t mask, int shift, const void* key
+) noexcept nogil:
+    # The slot holding ``key``, or the free slot where it belongs (linear probing).
     cdef Py_ssize_t h = _slot(key, shift)
-    while slots[h].key != NULL:
-        if slots[h].key == key:
-            return slots[h].value
+    while slots[h].key != NULL and slots[h].key != key:
         h = (h + 1) & mask
-    return -1
+    return h
 
 
 def resolve_names(
@@ -507,9 +508,7 @@ def resolve_names(
             if i + _AHEAD < n:
                 _prefetch(&slots[_slot(PyList_GET_ITEM(name_list, i + _AHEAD), shift)])
             key = PyList_GET_ITEM(name_list, i)
-            k = _slot(key, shift)
-            while slots[k].key != NULL and slots[k].key != key:
-                k = (k + 1) & mask
+            k = _probe(slots, mask, shift, key)
             slots[k].key = key
             slots[k].value = i
         e = 0
@@ -523,7 +522,8 @@ def resolve_names(
         for e in range(total):
             if e + _AHEAD < total:
                 _prefetch(&slots[_slot(keys[e + _AHEAD], shift)])
-            found = _find(slots, mask, shift, keys[e])
+            k = _probe(slots, mask, shift, keys[e])
+            found = slots[k].value if slots[k].key != NULL else -1
             if found < 0:
                 # Equal but not the same object, or no such name.
                 if by_value is None:
@@ -556,7 +556,7 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     cdef Py_ssize_t n = len(item_list)
     cdef Py_ssize_t size = 16
     cdef Py_ssize_t used = 0
-    cdef Py_ssize_t i, k, h, mask
+    cdef Py_ssize_t i, k, h, at
     cdef int shift = 60
     cdef _Slot* slots = <_Slot*>calloc(size, sizeof(_Slot))
     cdef _Slot* bigger
@@ -569,14 +569,14 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     try:
         for i in range(n):
             key = PyList_GET_ITEM(item_list, i)
-            mask = size - 1
-            h = _slot(key, shift)
-            while slots[h].key != NULL and slots[h].key != key:
-                h = (h + 1) & mask
-            if slots[h].key == NULL:
+            h = _probe(slots, size - 1, shift, key)
+            if slots[h].key != NULL:
+                at = slots[h].value
+            else:
                 results.append(fn(<object>key))
+                at = used
                 slots[h].key = key
-                slots[h].value = used
+                slots[h].value = at
                 used += 1
                 if used * 2 > size:
                     bigger = <_Slot*>calloc(size * 2, sizeof(_Slot))
@@ -585,19 +585,11 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
                     shift -= 1
                     for k in range(size):
                         if slots[k].key != NULL:
-                            h = _slot(slots[k].key, shift)
-                            while bigger[h].key != NULL:
-                                h = (h + 1) & (2 * size - 1)
-                            bigger[h] = slots[k]
+                            bigger[_probe(bigger, 2 * size - 1, shift, slots[k].key)] = slots[k]
                     free(slots)
                     slots = bigger
                     size *= 2
-                    h = -1
-                if h < 0:
-                    h = _slot(key, shift)
-                    while slots[h].key != key:
-                        h = (h + 1) & (size - 1)
-            result = <object>PyList_GET_ITEM(results, slots[h].value)
+            result = <object>PyList_GET_ITEM(results, at)
             Py_INCREF(result)
             PyList_SET_ITEM(out, i, result)
     finally:

@@ -444,6 +444,65 @@ def test_task_analyzer_dicts_stay_the_source_of_truth() -> None:
     assert "dependencies={'B': ('A',), 'C': ('B',)}" in repr(analyzer)
 
 
+def test_task_analyzer_tasks_dict_sees_later_add_task_calls() -> None:
+    # Once code holds the tasks dict, add_task writes into that very dict.
+    a, b, c = (AsyncTask(x, execute=task_func(bump)) for x in "ABC")
+    analyzer = TaskAnalyzer[Ctx, str]()
+    analyzer.add_task(a)
+    held = analyzer.tasks
+    analyzer.add_task(b, depends_on="A")
+    assert held == {"A": a, "B": b}
+    held["C"] = c  # declared straight into the dict, after B
+    with pytest.raises(ValueError, match="Task 'C' already exists"):
+        analyzer.add_task(AsyncTask("C", execute=task_func(bump)))
+    analysis = analyzer.analyze()
+    assert list(analysis.tasks) == ["A", "B", "C"]
+    assert analysis.dependencies == {"A": (), "B": ("A",), "C": ()}
+
+
+def test_task_analyzer_keeps_duplicates_out_across_a_dependencies_read() -> None:
+    # Reading the dependencies moves the tasks added so far into the tasks dict;
+    # names from before and after that read are still checked for duplicates.
+    tasks = [AsyncTask(x, execute=task_func(bump)) for x in "ABCD"]
+    analyzer = TaskAnalyzer[Ctx, str]()
+    analyzer.add_task(tasks[0]).add_task(tasks[1], depends_on="A")
+    assert analyzer.dependencies == {"A": (), "B": ("A",)}
+    analyzer.add_task(tasks[2], depends_on=("A", "B"))
+    for name in "ABC":
+        with pytest.raises(ValueError, match=f"Task '{name}' already exists"):
+            analyzer.add_task(AsyncTask(name, execute=task_func(bump)))
+    analyzer.add_task(tasks[3], depends_on="C")
+    analysis = analyzer.analyze()
+    assert list(analysis.tasks.values()) == tasks
+    assert analysis.dependencies == {"A": (), "B": ("A",), "C": ("A", "B"), "D": ("C",)}
+    assert analyzer.tasks == dict(zip("ABCD", tasks, strict=True))
+
+
+def test_task_analyzer_analysis_is_not_changed_by_later_add_task() -> None:
+    a, b = (AsyncTask(x, execute=task_func(bump)) for x in "AB")
+    analyzer = TaskAnalyzer[Ctx, str]()
+    first = analyzer.add_task(a).analyze()
+    analyzer.add_task(b, depends_on="A")
+    second = analyzer.analyze()
+    assert list(first.tasks) == ["A"]
+    assert first.dependencies == {"A": ()}
+    assert second.dependencies == {"A": (), "B": ("A",)}
+
+
+def test_task_analyzer_tasks_can_be_replaced() -> None:
+    a, b, c = (AsyncTask(x, execute=task_func(bump)) for x in "ABC")
+    analyzer = TaskAnalyzer[Ctx, str]()
+    analyzer.add_task(a).add_task(b, depends_on="A")
+    analyzer.tasks = {"B": b}
+    analyzer.add_task(c, depends_on="B")
+    with pytest.raises(ValueError, match="Task 'B' already exists"):
+        analyzer.add_task(b)
+    analyzer.add_task(a)  # "A" left with the old dict
+    analysis = analyzer.analyze()
+    assert list(analysis.tasks) == ["B", "C", "A"]
+    assert analysis.dependencies == {"B": ("A",), "C": ("B",), "A": ()}
+
+
 # --------------------------------------------------------------------------------------------
 # Public classes are plain Python classes: tests and applications can patch them
 # --------------------------------------------------------------------------------------------

@@ -127,23 +127,58 @@ class TaskAnalyzer(Generic[T, K]):
     Args:
         tasks: Tasks to start from, by name.
         dependencies: Their dependencies, by task name.
-
-    Attributes:
-        tasks: The tasks by name, in declaration order.
     """
+
+    # Graphs can have a million tasks. Until code reads ``tasks``, add_task()
+    # keeps the tasks in lists and their names in a set: one set probe costs
+    # much less than a dict insert at a random place in a big table (the set
+    # keeps each hash beside its key, the dict of names reads the key object).
+    # Once ``tasks`` has been read (or was given), that dict is the truth and
+    # add_task() writes into it. The dependencies always wait in a list until
+    # ``dependencies`` is read.
 
     def __init__(
         self,
         tasks: dict[K, AsyncTask[T, K]] | None = None,
         dependencies: dict[K, tuple[K, ...]] | None = None,
     ) -> None:
-        self.tasks: dict[K, AsyncTask[T, K]] = {} if tasks is None else tasks
+        self._tasks: dict[K, AsyncTask[T, K]] = {} if tasks is None else tasks
         self._dependencies: dict[K, tuple[K, ...]] = {} if dependencies is None else dependencies
-        # What add_task declared since ``dependencies`` was last read: graphs
-        # can have a million tasks, and two list appends cost much less than
-        # a dict insert at a random place in a big table.
+        # True once code outside may hold the tasks dict.
+        self._shared = tasks is not None
+        # Added since the last merge: every name with its dependencies, and
+        # (while the tasks dict is not shared) the tasks, in the same order.
         self._added_names: list[K] = []
         self._added_deps: list[tuple[K, ...]] = []
+        self._added_tasks: list[AsyncTask[T, K]] = []
+        self._taken: set[K] = set()
+
+    def _merge(self) -> None:
+        """Move what add_task() keeps aside into the two dicts."""
+        if self._added_tasks:
+            self._tasks.update(zip(self._added_names, self._added_tasks, strict=True))
+            self._added_tasks = []
+            self._taken = set()
+        if self._added_names:
+            self._dependencies.update(zip(self._added_names, self._added_deps, strict=True))
+            self._added_names = []
+            self._added_deps = []
+
+    @property
+    def tasks(self) -> dict[K, AsyncTask[T, K]]:
+        """The tasks by name, in declaration order.
+
+        The dict itself: changes made to it count in the next :meth:`analyze`.
+        """
+        self._merge()
+        self._shared = True
+        return self._tasks
+
+    @tasks.setter
+    def tasks(self, value: dict[K, AsyncTask[T, K]]) -> None:
+        self._merge()
+        self._tasks = value
+        self._shared = True
 
     @property
     def dependencies(self) -> dict[K, tuple[K, ...]]:
@@ -151,17 +186,13 @@ class TaskAnalyzer(Generic[T, K]):
 
         The dict itself: changes made to it count in the next :meth:`analyze`.
         """
-        if self._added_names:
-            self._dependencies.update(zip(self._added_names, self._added_deps, strict=True))
-            self._added_names = []
-            self._added_deps = []
+        self._merge()
         return self._dependencies
 
     @dependencies.setter
     def dependencies(self, value: dict[K, tuple[K, ...]]) -> None:
+        self._merge()
         self._dependencies = value
-        self._added_names = []
-        self._added_deps = []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tasks={self.tasks!r}, dependencies={self.dependencies!r})"
@@ -206,9 +237,13 @@ class TaskAnalyzer(Generic[T, K]):
         else:
             _check_task(task)
         name = task.name
-        tasks = self.tasks
+        tasks = self._tasks
+        shared = self._shared
         try:
-            taken = name in tasks
+            if shared:
+                taken = name in tasks
+            else:
+                taken = name in self._taken or (name in tasks if tasks else False)
         except TypeError:
             _check_task(task)  # names the unhashable name
             raise
@@ -219,7 +254,11 @@ class TaskAnalyzer(Generic[T, K]):
             deps = _normalize_depends_on(name, deps)
         if taken:
             raise ValueError(f"Task {name!r} already exists")
-        tasks[name] = task
+        if shared:
+            tasks[name] = task
+        else:
+            self._taken.add(name)
+            self._added_tasks.append(task)
         self._added_names.append(name)
         self._added_deps.append(deps)
         return self
@@ -235,10 +274,19 @@ class TaskAnalyzer(Generic[T, K]):
                 the dependencies form a cycle ("Cycle detected: A -> B -> A").
             TypeError: A dependency name is unhashable.
         """
-        tasks = self.tasks
+        if not self._shared and not self._tasks and not self._dependencies:
+            # Only add_task filled this analyzer and nothing was merged: the
+            # lists are the graph. Copies, so that later add_task calls do not
+            # change this analysis.
+            return TaskAnalysis(
+                Plan(list(self._added_names), list(self._added_tasks), list(self._added_deps))
+            )
+        tasks = self._tasks
+        if self._added_tasks:
+            self._merge()
         names = list(tasks)
         if not self._dependencies and self._added_names == names:
-            # Only add_task filled this analyzer: its lists are the dependencies.
+            # Only add_task declared dependencies: its list is the dependencies.
             deps_of: list[tuple[K, ...]] = list(self._added_deps)
         else:
             deps = self.dependencies

@@ -155,6 +155,22 @@ def test_memo_map_passes_the_first_error_on(core: ModuleType) -> None:
     assert info.value.args == (3,)
 
 
+def test_memo_map_maps_the_items_as_they_were_when_called(core: ModuleType) -> None:
+    # fn empties and refills the list it is mapping: the result still covers
+    # the items the call was given, each object once.
+    items: list[object] = ["a", "b", "a"]
+    calls: list[object] = []
+
+    def fn(x: object) -> str:
+        calls.append(x)
+        items.clear()
+        items.extend(["z"] * 10)
+        return f"<{x}>"
+
+    assert core.memo_map(fn, items) == ["<a>", "<b>", "<a>"]
+    assert calls == ["a", "b"]
+
+
 def test_phase_flags_mark_the_entries_that_are_not_none(core: ModuleType) -> None:
     f = object()
     flags = core.phase_flags([f, None, f, None], [None, f, f, None], [f, f, 0, None])

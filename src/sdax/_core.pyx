@@ -597,33 +597,33 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     Returns:
         The results, one per item.
     """
-    cdef list item_list = list(items)
+    # A list is read in place (big ones cost megabytes to copy), all of it
+    # before ``fn`` runs, so ``fn`` cannot change what is being read.
+    cdef list item_list = items if type(items) is list else list(items)
     cdef Py_ssize_t n = len(item_list)
     cdef Py_ssize_t size = 16
-    cdef Py_ssize_t used = 0
-    cdef Py_ssize_t i, k, h, at
+    cdef Py_ssize_t i, k, h
     cdef int shift = 60
     cdef _Slot* slots = <_Slot*>_zalloc(size, sizeof(_Slot))
     cdef _Slot* bigger
-    cdef list results = []  # one per distinct object
-    cdef list out = PyList_New(n)
+    cdef int* at = NULL  # per item, the number of its distinct object
+    cdef list distinct = []
+    cdef list results
+    cdef list out
     cdef const void* key
     cdef object result
     if slots == NULL:
         raise MemoryError()
     try:
+        at = <int*>_alloc(n * sizeof(int))
         for i in range(n):
             key = PyList_GET_ITEM(item_list, i)
             h = _probe(slots, size - 1, shift, key)
-            if slots[h].key != NULL:
-                at = slots[h].value
-            else:
-                results.append(fn(<object>key))
-                at = used
+            if slots[h].key == NULL:
                 slots[h].key = key
-                slots[h].value = at
-                used += 1
-                if used * 2 > size:
+                slots[h].value = len(distinct)
+                distinct.append(<object>key)
+                if len(distinct) * 2 > size:
                     bigger = <_Slot*>_zalloc(size * 2, sizeof(_Slot))
                     if bigger == NULL:
                         raise MemoryError()
@@ -634,11 +634,19 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
                     free(slots)
                     slots = bigger
                     size *= 2
-            result = <object>PyList_GET_ITEM(results, at)
+                    h = _probe(slots, size - 1, shift, key)
+            at[i] = <int>slots[h].value
+        free(slots)
+        slots = NULL
+        results = [fn(x) for x in distinct]
+        out = PyList_New(n)
+        for i in range(n):
+            result = <object>PyList_GET_ITEM(results, at[i])
             Py_INCREF(result)
             PyList_SET_ITEM(out, i, result)
     finally:
         free(slots)
+        free(at)
     return out
 
 
@@ -657,9 +665,10 @@ def phase_flags(pre: Sequence[Any], execute: Sequence[Any], post: Sequence[Any])
     Raises:
         ValueError: The three sequences differ in length.
     """
-    cdef list a = list(pre)
-    cdef list b = list(execute)
-    cdef list c = list(post)
+    # Lists are read in place: nothing here can change them.
+    cdef list a = pre if type(pre) is list else list(pre)
+    cdef list b = execute if type(execute) is list else list(execute)
+    cdef list c = post if type(post) is list else list(post)
     cdef Py_ssize_t n = len(a)
     cdef Py_ssize_t v
     cdef bytearray out

@@ -173,15 +173,10 @@ class Plan:
             raise error from None
 
         # One PhaseSpec per distinct TaskFunction object: tasks often share them.
-        specs = core.memo_map(
-            _phase_spec,
-            [t.pre_execute for t in declared]
-            + [t.execute for t in declared]
-            + [t.post_execute for t in declared],
-        )
-        pre_spec = specs[:n]
-        exec_spec = specs[n : 2 * n]
-        post_spec = specs[2 * n :]
+        # (One list per phase: a million tasks make lists of megabytes.)
+        pre_spec = core.memo_map(_phase_spec, [t.pre_execute for t in declared])
+        exec_spec = core.memo_map(_phase_spec, [t.execute for t in declared])
+        post_spec = core.memo_map(_phase_spec, [t.post_execute for t in declared])
         flags = core.phase_flags(pre_spec, exec_spec, post_spec)
 
         succ_ptr, succ_idx = core.successors(n, pred_ptr, pred_idx)

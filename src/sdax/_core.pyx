@@ -740,7 +740,11 @@ def successors(
     si_a = _new_ints(m, False)
     sp = sp_a.data.as_ints
     si = si_a.data.as_ints
+    # Both passes hit counters all over memory, one per edge, in edge order:
+    # ask for the counters (and in the second pass the slot to write) ahead.
     for k in range(m):
+        if k + 16 < m:
+            _prefetch(sp + pi[k + 16] + 1)
         sp[pi[k] + 1] += 1
     for v in range(cn):
         sp[v + 1] += sp[v]
@@ -748,6 +752,10 @@ def successors(
     memcpy(fill, sp, cn * sizeof(int))
     for v in range(cn):
         for k in range(pp[v], pp[v + 1]):
+            if k + 16 < m:
+                _prefetch(fill + pi[k + 16])
+            if k + 8 < m:
+                _prefetch(si + fill[pi[k + 8]])
             u = pi[k]
             si[fill[u]] = <int>v
             fill[u] += 1

@@ -484,9 +484,12 @@ def test_task_analyzer_analysis_is_not_changed_by_later_add_task() -> None:
     first = analyzer.add_task(a).analyze()
     analyzer.add_task(b, depends_on="A")
     second = analyzer.analyze()
+    third = analyzer.add_task(AsyncTask("C", execute=task_func(bump))).analyze()
     assert list(first.tasks) == ["A"]
     assert first.dependencies == {"A": ()}
+    assert first.total_tasks == 1
     assert second.dependencies == {"A": (), "B": ("A",)}
+    assert list(third.tasks) == ["A", "B", "C"]
 
 
 def test_task_analyzer_tasks_can_be_replaced() -> None:

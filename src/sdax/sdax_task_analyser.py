@@ -152,6 +152,10 @@ class TaskAnalyzer(Generic[T, K]):
         self._added_deps: list[tuple[K, ...]] = []
         self._added_tasks: list[AsyncTask[T, K]] = []
         self._taken: set[K] = set()
+        # True while an analysis holds those three lists: add_task() copies
+        # them before it appends (a build rarely adds tasks afterwards, and a
+        # million-task graph makes lists of megabytes).
+        self._lent = False
 
     def _merge(self) -> None:
         """Move what add_task() keeps aside into the two dicts."""
@@ -163,6 +167,7 @@ class TaskAnalyzer(Generic[T, K]):
             self._dependencies.update(zip(self._added_names, self._added_deps, strict=True))
             self._added_names = []
             self._added_deps = []
+            self._lent = False
 
     @property
     def tasks(self) -> dict[K, AsyncTask[T, K]]:
@@ -254,6 +259,11 @@ class TaskAnalyzer(Generic[T, K]):
             deps = _normalize_depends_on(name, deps)
         if taken:
             raise ValueError(f"Task {name!r} already exists")
+        if self._lent:
+            self._added_names = list(self._added_names)
+            self._added_deps = list(self._added_deps)
+            self._added_tasks = list(self._added_tasks)
+            self._lent = False
         if shared:
             tasks[name] = task
         else:
@@ -276,11 +286,10 @@ class TaskAnalyzer(Generic[T, K]):
         """
         if not self._shared and not self._tasks and not self._dependencies:
             # Only add_task filled this analyzer and nothing was merged: the
-            # lists are the graph. Copies, so that later add_task calls do not
-            # change this analysis.
-            return TaskAnalysis(
-                Plan(list(self._added_names), list(self._added_tasks), list(self._added_deps))
-            )
+            # lists are the graph, lent to the analysis (see ``_lent``).
+            plan = Plan(self._added_names, self._added_tasks, self._added_deps)  # type: ignore[arg-type]
+            self._lent = True
+            return TaskAnalysis(plan)
         tasks = self._tasks
         if self._added_tasks:
             self._merge()

@@ -37,6 +37,7 @@ from cpython cimport array as carray
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromSsize_t
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.object cimport Py_SIZE, PyObject
@@ -695,14 +696,21 @@ def nodes_with(flags: bytes | bytearray, bit: int) -> list[int]:
     cdef const unsigned char* f = <const unsigned char*>fb
     cdef Py_ssize_t n = len(fb)
     cdef Py_ssize_t v, count = 0
-    cdef carray.array picked = _new_ints(n, False)
-    cdef int* out = picked.data.as_ints
     cdef unsigned char b = <unsigned char>(bit & 0xFF)  # a byte has no higher bits
+    cdef list out
+    cdef object item
     for v in range(n):
         if f[v] & b:
-            out[count] = <int>v
             count += 1
-    return _array_of(out, count).tolist()
+    out = PyList_New(count)
+    count = 0
+    for v in range(n):
+        if f[v] & b:
+            item = PyLong_FromSsize_t(v)
+            Py_INCREF(item)  # the list takes this reference
+            PyList_SET_ITEM(out, count, item)
+            count += 1
+    return out
 
 
 def successors(
@@ -1393,6 +1401,14 @@ def pre_waves(
         else:
             by_set = {}
         for t in range(len_o):
+            # The order visits nodes all over memory: ask for what the loop
+            # reads of a node (its set id, its wave entry, its set's wave) ahead.
+            if t + 16 < len_o and 0 <= o[t + 16] < n and o[t + 16] < len_s:
+                _prefetch(ss + o[t + 16])
+                _prefetch(wave_of + o[t + 16])
+            if small and t + 8 < len_o and 0 <= o[t + 8] < n and o[t + 8] < len_s:
+                if 0 <= ss[o[t + 8]] <= smax:
+                    _prefetch(wave_by_set + ss[o[t + 8]])
             v = o[t]
             _check("node", v, n)
             if f[v] & _PRE:

@@ -3,13 +3,14 @@
 Times what a processor's build asks of the core (the calls ``sdax._plan.Plan``
 makes: ``resolve_names`` for task names ``"t0"``, ``"t1"``, ...,
 ``memo_map``, ``phase_flags`` and ``nodes_with`` for phase entries shared by
-many tasks, ``successors``, ``topological_order``, ``effective_sets`` for the
-pre phase, ``pre_waves``, ``post_levels`` and the ``Graph``), kernel by kernel
-and as one pipeline, on a seeded random DAG; plus one run's ready-set bookkeeping
-(``RunState`` through a whole successful run), on that graph and, a thousand
-times over, on a 50-node one. Both twins get the same arrays, and their results
-are checked equal before anything is timed. Times are process CPU time by
-default (steadier on a shared machine; ``--clock wall`` for wall time).
+many tasks, ``successors``, ``topological_order``, ``forward_order``,
+``effective_sets`` for the pre phase, ``pre_waves``, ``post_levels`` and the
+``Graph``), kernel by kernel and as one pipeline, on a seeded random DAG; plus
+one run's ready-set bookkeeping (``RunState`` through a whole successful run),
+on that graph and, a thousand times over, on a 50-node one. Both twins get the
+same arrays, and their results are checked equal before anything is timed.
+Times are process CPU time by default (steadier on a shared machine; ``--clock
+wall`` for wall time).
 
 As a script (from the repository root, with this sdax installed)::
 
@@ -146,16 +147,19 @@ def pipeline(core: Any, graph: Graph) -> dict[str, Any]:
     n, pp, pi, flags = graph
     names, groups, entries = named(graph)
     resolved = core.resolve_names(names, groups)
-    specs = core.memo_map(_spec, entries)
-    phase_flags = core.phase_flags(specs[:n], specs[n : 2 * n], specs[2 * n :])
+    specs = [core.memo_map(_spec, entries[i * n : (i + 1) * n]) for i in range(3)]
+    phase_flags = core.phase_flags(*specs)
     executes = core.nodes_with(phase_flags, EXEC)
     sp, si = core.successors(n, pp, pi)
     order = core.topological_order(n, pp, sp, si)
     if len(order) != n:
         raise ValueError("the benchmark graph has a cycle")
-    sets = core.effective_sets(n, order, pp, pi, flags, PRE)
+    walk = core.forward_order(n, pp, pi)  # None unless the numbering is a topological order
+    if walk is None:
+        walk = order
+    sets = core.effective_sets(n, walk, pp, pi, flags, PRE)
     waves = core.pre_waves(order, flags, sets[0])
-    levels = core.post_levels(order, sp, si, flags)
+    levels = core.post_levels(walk, sp, si, flags)
     core.Graph(pp, pi, sp, si, flags)
     return {
         "resolve_names": resolved,
@@ -187,6 +191,7 @@ def stages(core: Any, graph: Graph) -> dict[str, Callable[[], object]]:
         "phase_flags": lambda: core.phase_flags(specs[:n], specs[n : 2 * n], specs[2 * n :]),
         "nodes_with": lambda: core.nodes_with(flags, EXEC),
         "successors": lambda: core.successors(n, pp, pi),
+        "forward_order": lambda: core.forward_order(n, pp, pi),
         "topological_order": lambda: core.topological_order(n, pp, sp, si),
         "effective_sets": lambda: core.effective_sets(n, order, pp, pi, flags, PRE),
         "pre_waves": lambda: core.pre_waves(order, flags, set_of),

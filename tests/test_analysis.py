@@ -16,12 +16,21 @@ The expectations were read off the reference (sdax 0.7.1) on small graphs with s
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pytest
 
-from sdax import AsyncDagTaskProcessor, AsyncTask, AsyncTaskProcessor, TaskFunction, join, task_func
+from sdax import (
+    AsyncDagTaskProcessor,
+    AsyncTask,
+    AsyncTaskProcessor,
+    TaskFunction,
+    join,
+    task_func,
+)
+from sdax._accel import core
 from sdax.sdax_task_analyser import ExecutionGraph, ExecutionWave, TaskAnalysis, TaskAnalyzer
 
 WaveShape = tuple[int, tuple[Hashable, ...], tuple[Hashable, ...]]
@@ -576,3 +585,46 @@ async def test_analysis_and_waves_are_frozen() -> None:
         if dataclasses.is_dataclass(obj):
             with pytest.raises(dataclasses.FrozenInstanceError):
                 assign(obj, field_name, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Declaration order as the walk: the same analysis as the topological walk
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_graphs_declared_dependencies_first_analyze_as_with_the_topological_walk(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # When every task comes after its dependencies the plan walks declaration
+    # order; forcing it back onto the topological order must change nothing.
+    rng = random.Random(seed)
+    n = rng.randint(1, 60)
+    declarations = []
+    for v in range(n):
+        deps = rng.sample(range(v), min(v, rng.choice([0, 1, 2, 3, 5])))
+        declarations.append(
+            (
+                make(f"t{v}", pre=rng.random() < 0.7, ex=True, post=rng.random() < 0.7),
+                [f"t{u}" for u in deps],
+            )
+        )
+    assert core.forward_order(n, *_csr_of(declarations)) is not None
+    natural = analyze(*declarations)
+    monkeypatch.setattr(core, "forward_order", lambda *args: None)  # the module Plan uses
+    walked = analyze(*declarations)
+    assert shape(natural.pre_execute_graph) == shape(walked.pre_execute_graph)
+    assert shape(natural.post_execute_graph) == shape(walked.post_execute_graph)
+    assert natural.topological_order == walked.topological_order
+
+
+def _csr_of(
+    declarations: Sequence[tuple[AsyncTask[None, Hashable], Sequence[Hashable]]],
+) -> tuple[list[int], list[int]]:
+    index = {task.name: i for i, (task, _) in enumerate(declarations)}
+    ptr: list[int] = [0]
+    idx: list[int] = []
+    for _, deps in declarations:
+        idx.extend(index[d] for d in deps)
+        ptr.append(len(idx))
+    return ptr, idx

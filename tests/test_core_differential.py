@@ -253,6 +253,11 @@ def _arrays(result: Any) -> tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
 
+def _sets(set_of: Any, set_ptr: Any, set_idx: Any) -> list[list[int]]:
+    """Each node's set, spelled out (set ids depend on the walk, sets do not)."""
+    return [list(set_idx[set_ptr[s] : set_ptr[s + 1]]) for s in set_of]
+
+
 def _check_cycle(path: list[int], deps: Deps) -> None:
     assert len(path) >= 2 and path[0] == path[-1]
     assert len(set(path[:-1])) == len(path) - 1
@@ -297,6 +302,18 @@ def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
     else:
         assert cycle == []
         assert sorted(order) == list(range(n))
+    forward = same("forward_order", pure, comp, n, pp, pi)
+    if forward is not None:
+        assert all(u < v for v, d in enumerate(deps) for u in d)
+        assert list(forward) == list(range(n))
+        # Plan walks this order when it has it: same sets, same levels.
+        for twin in (pure, comp):
+            by_kahn = twin.effective_sets(n, order, pp, pi, flags, PRE)
+            by_index = twin.effective_sets(n, forward, pp, pi, flags, PRE)
+            assert _sets(*by_kahn) == _sets(*by_index)
+            assert twin.post_levels(order, sp, si, flags) == twin.post_levels(
+                forward, sp, si, flags
+            )
     # On a cyclic graph the order is partial; both twins still agree on it.
     pre_sets = same("effective_sets", pure, comp, n, order, pp, pi, flags, PRE)
     same("effective_sets", pure, comp, n, order, pp, pi, flags, EXEC)

@@ -248,6 +248,39 @@ def test_successors_reject_malformed_csr(
     assert str(info.value) == message
 
 
+# -- forward_order ---------------------------------------------------------------
+
+
+def test_forward_order_is_the_identity_when_every_edge_points_back(core: ModuleType) -> None:
+    n, pp, pi = 5, *csr([[], [0], [0], [2, 1], [0, 3]])
+    order = core.forward_order(n, pp, pi)
+    assert isinstance(order, array) and order.typecode == "i"
+    assert list(order) == [0, 1, 2, 3, 4]
+    assert list(core.forward_order(0, [0], [])) == []
+
+
+@pytest.mark.parametrize(
+    "deps",
+    [
+        [[1], []],  # node 0 depends on a later node
+        [[], [1]],  # a node depends on itself
+        [[], [0], [0, 3], []],  # one later dependency among earlier ones
+        [[1], [0]],  # a cycle
+    ],
+)
+def test_forward_order_is_none_when_a_dependency_comes_later(
+    core: ModuleType, deps: list[list[int]]
+) -> None:
+    assert core.forward_order(len(deps), *csr(deps)) is None
+
+
+def test_forward_order_rejects_malformed_csr(core: ModuleType) -> None:
+    with pytest.raises(ValueError):
+        core.forward_order(2, [0, 1], [0])  # pointer array too short
+    with pytest.raises(ValueError):
+        core.forward_order(2, [0, 0, 1], [5])  # no such node
+
+
 # -- topological_order -----------------------------------------------------------
 
 

@@ -142,6 +142,8 @@ def random_graph(seed: int) -> Graph:
     behaviour = {(v, p): random_behaviour(rng, failure_rate) for v in range(n) for p in phases[v]}
     order = list(range(n))
     rng.shuffle(order)
+    if rng.random() < 0.3:
+        order.sort()  # every task added after its dependencies (the plan walks this order)
     return Graph(seed, n, deps, phases, behaviour, order)
 
 

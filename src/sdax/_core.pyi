@@ -12,6 +12,7 @@ __all__ = [
     "RunState",
     "effective_sets",
     "find_cycle",
+    "forward_order",
     "group_unions",
     "memo_map",
     "nodes_with",
@@ -45,6 +46,9 @@ def successors(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]
 ) -> tuple[array[int], array[int]]:
     """Transpose a predecessor CSR into a successor CSR."""
+
+def forward_order(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> array[int] | None:
+    """``0, 1, ..., n - 1`` when every node comes after all its predecessors, else None."""
 
 def topological_order(
     n: int, pred_ptr: Sequence[int], succ_ptr: Sequence[int], succ_idx: Sequence[int]

@@ -53,6 +53,7 @@ __all__ = [
     "RunState",
     "effective_sets",
     "find_cycle",
+    "forward_order",
     "group_unions",
     "memo_map",
     "nodes_with",
@@ -769,6 +770,46 @@ def successors(
             fill[u] += 1
     free(fill)
     return sp_a, si_a
+
+
+def forward_order(
+    n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]
+) -> array[int] | None:
+    """``0, 1, ..., n - 1`` when every node comes after all its predecessors.
+
+    That is a topological order that reads per-node arrays front to back, as
+    when every task was added after the tasks it depends on.
+
+    Args:
+        n: Number of nodes.
+        pred_ptr: Predecessor CSR offsets.
+        pred_idx: Predecessor lists.
+
+    Returns:
+        The identity order, or ``None`` when some node has a predecessor with
+        the same or a higher number.
+
+    Raises:
+        ValueError: If the CSR arrays are malformed.
+    """
+    cdef carray.array pa, ia, out_a
+    cdef Py_ssize_t cn, v, k
+    cdef const int* pp
+    cdef const int* pi
+    cdef int* out
+    pa, ia = _checked_csr(n, pred_ptr, pred_idx)
+    cn = Py_SIZE(pa) - 1
+    pp = pa.data.as_ints
+    pi = ia.data.as_ints
+    for v in range(cn):
+        for k in range(pp[v], pp[v + 1]):
+            if pi[k] >= v:
+                return None
+    out_a = _new_ints(cn, False)
+    out = out_a.data.as_ints
+    for v in range(cn):
+        out[v] = <int>v
+    return out_a
 
 
 def topological_order(

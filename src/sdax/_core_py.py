@@ -29,6 +29,7 @@ __all__ = [
     "RunState",
     "effective_sets",
     "find_cycle",
+    "forward_order",
     "group_unions",
     "memo_map",
     "nodes_with",
@@ -178,6 +179,32 @@ def successors(
             succ_idx[fill[u]] = v
             fill[u] += 1
     return succ_ptr, succ_idx
+
+
+def forward_order(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> array[int] | None:
+    """``0, 1, ..., n - 1`` when every node comes after all its predecessors.
+
+    That is a topological order that reads per-node arrays front to back, as
+    when every task was added after the tasks it depends on.
+
+    Args:
+        n: Number of nodes.
+        pred_ptr: Predecessor CSR offsets.
+        pred_idx: Predecessor lists.
+
+    Returns:
+        The identity order, or ``None`` when some node has a predecessor with
+        the same or a higher number.
+
+    Raises:
+        ValueError: If the CSR arrays are malformed.
+    """
+    _check_csr(n, pred_ptr, pred_idx)
+    for v in range(n):
+        start, end = pred_ptr[v], pred_ptr[v + 1]
+        if start != end and max(pred_idx[start:end]) >= v:
+            return None
+    return array("i", range(n))
 
 
 def topological_order(

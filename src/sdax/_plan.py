@@ -202,11 +202,19 @@ class Plan:
         self.any_pre = any(pre_spec)
         self.any_post = any(post_spec)
         self.graph = core.Graph(pred_ptr, pred_idx, succ_ptr, succ_idx, self.flags)
+        # When every task was added after its dependencies, declaration order
+        # is a topological order too, and walking it reads the per-node arrays
+        # front to back instead of all over memory. The sets and levels are
+        # the same whichever order computes them (only the internal set ids
+        # differ); waves are numbered in ``order``, the public one.
+        walk = core.forward_order(n, pred_ptr, pred_idx)
+        if walk is None:
+            walk = order
         self.pre_set_of, self.pre_set_ptr, self.pre_set_idx = core.effective_sets(
-            n, order, pred_ptr, pred_idx, self.flags, PRE
+            n, walk, pred_ptr, pred_idx, self.flags, PRE
         )
         self.pre_wave_of, self.pre_wave_set = core.pre_waves(order, self.flags, self.pre_set_of)
-        self.post_level, self.post_levels = core.post_levels(order, succ_ptr, succ_idx, self.flags)
+        self.post_level, self.post_levels = core.post_levels(walk, succ_ptr, succ_idx, self.flags)
 
     def pre_wave_members(self) -> list[list[int]]:
         """Nodes of each pre wave, in node order."""

@@ -374,11 +374,11 @@ def build_shapes(million: bool = False, quick: bool = False) -> list[BuildShape]
         ]
     shapes = [
         BuildShape("random-10k", "random DAG", 10_000, lambda: random_dag(10_000), 7, 0.05),
-        BuildShape("random-100k", "random DAG", 100_000, lambda: random_dag(100_000), 5, 0.6),
+        BuildShape("random-100k", "random DAG", 100_000, lambda: random_dag(100_000), 9, 0.6),
     ]
     if million:
         shapes.append(
-            BuildShape("random-1m", "random DAG", 1_000_000, lambda: random_dag(1_000_000), 3, 10.0)
+            BuildShape("random-1m", "random DAG", 1_000_000, lambda: random_dag(1_000_000), 5, 10.0)
         )
     shapes += [
         BuildShape("chain-100k", "chain", 100_000, lambda: chain(100_000), 3, 0.3),

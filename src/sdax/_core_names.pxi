@@ -95,13 +95,10 @@ def resolve_names(
         k >>= 1
     mask = size - 1
     slots = <_Slot*>_zalloc(size, sizeof(_Slot))
-    keys = <const void**>malloc((total if total else 1) * sizeof(void*))
-    if slots == NULL or keys == NULL:
-        free(slots)
-        free(keys)
+    if slots == NULL:
         raise MemoryError()
-    _huge_pages(keys, total * sizeof(void*))
     try:
+        keys = <const void**>_alloc(total * sizeof(void*))
         # Only addresses are read (borrowed items): the name objects
         # themselves, scattered in memory, are never touched.
         for i in range(n):

@@ -747,6 +747,7 @@ async def test_a_capacity_slot_comes_back_at_the_timeout_even_if_the_work_goes_o
 # -- inline, as before ------------------------------------------------------------------------
 
 
+@pytest.mark.eager_start
 async def test_without_an_executor_a_sync_function_runs_inline_and_may_return_a_value() -> None:
     seen: list[tuple[int, bool]] = []
     ticked: list[bool] = []

@@ -61,6 +61,7 @@ async def test_sync_function_runs_inline_in_the_caller_thread_and_mutates_the_co
     assert threads == [threading.get_ident()] * 2
 
 
+@pytest.mark.eager_start
 async def test_sync_function_blocks_the_loop_while_it_runs() -> None:
     # Inline means no other task of the loop runs in between: a callback scheduled before
     # the run has not run yet when the sync function is called.

@@ -7,9 +7,13 @@ fails, times out or is cancelled.
 
 ``IMPLEMENTATION`` says which integer core is active: ``"cython"`` (compiled)
 or ``"python"`` (the pure fallback, also forced by ``SDAX_NO_EXTENSIONS=1``).
+``ASYNCIO_PATH`` says how phase calls start: ``"fast"`` (asyncio internals,
+checked once on this interpreter) or ``"public"`` (public asyncio API only,
+also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 """
 
 from sdax._accel import IMPLEMENTATION
+from sdax._eager import ASYNCIO_PATH
 from sdax._errors import (
     PhaseCancelledError,
     SdaxExecutionError,
@@ -40,6 +44,7 @@ from sdax.tasks import (
 )
 
 __all__ = [
+    "ASYNCIO_PATH",
     "IMPLEMENTATION",
     "AsyncDagLevelAdapterBuilder",
     "AsyncDagTaskProcessor",

@@ -22,12 +22,12 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from heapq import heappop, heappush
+from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any
 
-from sdax._eager import PhaseTask
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
-from sdax._plan import KIND_EXECUTOR, KIND_GROUP, PhaseSpec
+from sdax._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec
 from sdax.limits import CapacityLimit
 from sdax.tasks import SdaxTaskGroup
 
@@ -35,11 +35,14 @@ __all__ = [
     "CANCELLED",
     "FAILED",
     "NOTHING",
+    "NOT_STARTED",
     "OK",
     "Continuation",
     "Deadlines",
+    "LazyContinuation",
     "NotAwaitable",
     "attempt",
+    "first_attempt",
     "first_retry_due",
     "is_retryable",
     "make_coroutine",
@@ -50,6 +53,7 @@ __all__ = [
 OK = 0
 FAILED = 1
 CANCELLED = 2
+NOT_STARTED = 3  # public path, 3.11: the call's task was cancelled before its first step
 
 NOTHING: Any = object()  # marks "no pending first yield"
 _ARMED: Any = object()  # a continuation's timer slot while its deadline is pending
@@ -181,6 +185,23 @@ def attempt(
     return _timed(coro, spec.timeout)
 
 
+async def first_attempt(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Any:
+    """The first attempt of a call, begun inside the call's own task (public path).
+
+    Everything the user's function does at call time then runs with that task
+    current, as on the fast path.
+    """
+    if spec.limits:
+        coro = attempt(spec, ctx, owner, node)
+    elif spec.kind == KIND_ASYNC:
+        coro = spec.fn(ctx)
+    else:
+        coro = make_coroutine(spec, ctx, owner, node)
+    # A traceback through this frame must not keep the run or the context.
+    del spec, ctx, owner
+    return await coro
+
+
 def is_retryable(exc: BaseException, retryable: tuple[type[BaseException], ...]) -> bool:
     """Whether every leaf of ``exc`` is one of the retryable types."""
     if not isinstance(exc, Exception):
@@ -302,7 +323,8 @@ class Continuation(Coroutine[Any, Any, None]):
         coro: The attempt in progress (or the retry attempts).
         yielded: What the attempt yielded during its eager step, or
             ``NOTHING`` when the task must start ``coro`` itself.
-        task: The task that runs this continuation (initialized next).
+        task: The task that runs this continuation (initialized next), or
+            ``None`` until ``bind`` names it (public path).
         retrying: Whether ``coro`` already runs the retry attempts.
     """
 
@@ -315,7 +337,7 @@ class Continuation(Coroutine[Any, Any, None]):
         spec: PhaseSpec,
         coro: Coroutine[Any, Any, Any],
         yielded: Any,
-        task: PhaseTask,
+        task: asyncio.Task[Any] | None,
         retrying: bool,
     ) -> None:
         self._owner = owner
@@ -323,11 +345,15 @@ class Continuation(Coroutine[Any, Any, None]):
         self._spec = spec
         self._coro = coro
         self._yielded = yielded
-        self._task = task
+        self._task: Any = task  # None until bind() on the public path
         self._timer: Any = None  # None, _ARMED or _FIRED
         # -1: the retry attempts run (no more switching); >= 0: cancel requests
         # the task had when the attempt's timer was armed.
         self._cancelling = -1 if retrying else 0
+
+    def bind(self, task: asyncio.Task[Any]) -> None:
+        """Name the task that runs this continuation (public path: known after its first step)."""
+        self._task = task
 
     def start_timer(self, deadline: float, deadlines: Deadlines) -> None:
         """Cancel the attempt at ``deadline`` (loop time); it then fails with TimeoutError."""
@@ -413,3 +439,35 @@ class Continuation(Coroutine[Any, Any, None]):
         self._owner = self._task = self._coro = None  # type: ignore[assignment]
         owner.report(task, self._node, outcome, error)
         raise StopIteration
+
+
+class LazyContinuation(Continuation):
+    """A continuation whose task may be cancelled before its first step.
+
+    On the public path without eager tasks (3.11), a call's task starts on a
+    later loop turn; if the run stops first, the call never began, and it
+    reports ``NOT_STARTED`` so that the run does not count it as started.
+    """
+
+    __slots__ = ()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Deliver an exception; before the first step, report that the call never began."""
+        coro = self._coro
+        if getattr(coro, "cr_code", None) is _FIRST_ATTEMPT_CODE and (
+            getcoroutinestate(coro) == CORO_CREATED
+        ):
+            coro.close()
+            self._timer = None
+            owner, task = self._owner, self._task
+            self._owner = self._task = self._coro = None  # type: ignore[assignment]
+            owner.report(task, self._node, NOT_STARTED, None)
+            raise StopIteration
+        try:
+            return super().throw(typ, val, tb)
+        finally:
+            typ = val = tb = None  # this frame is in the error's traceback
+            del coro
+
+
+_FIRST_ATTEMPT_CODE = first_attempt.__code__

@@ -153,6 +153,20 @@ def _core_description() -> str:
     return "python (pure-Python core)"
 
 
+def _asyncio_description() -> str:
+    from sdax._eager import ASYNCIO_PATH, PATH_REASON
+
+    return f"{ASYNCIO_PATH} path ({PATH_REASON})"
+
+
+def _loop_description() -> str:
+    try:
+        version = importlib.metadata.version("uvloop")
+    except importlib.metadata.PackageNotFoundError:
+        return "asyncio (uvloop not installed)"
+    return f"asyncio; uvloop {version} installed (sdax runs on either)"
+
+
 def _otel_description() -> str:
     try:
         version = importlib.metadata.version("opentelemetry-api")
@@ -165,6 +179,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     rows = [
         ("sdax", __version__),
         ("core", _core_description()),
+        ("asyncio", _asyncio_description()),
+        ("loop", _loop_description()),
         ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
         ("platform", platform.platform()),
         ("tracing", _otel_description()),

@@ -32,23 +32,29 @@ from typing import Any
 
 from sdax._call import (
     CANCELLED,
+    FAILED,
+    NOT_STARTED,
     NOTHING,
     OK,
     Continuation,
     Deadlines,
+    LazyContinuation,
     NotAwaitable,
     attempt,
+    first_attempt,
     first_retry_due,
     make_coroutine,
     retry_attempts,
 )
 from sdax._eager import (
-    UNUSED_REFS,
+    EAGER_TASKS,
+    FAST,
     PhaseTask,
     enter_task,
     new_phase_task,
     set_current_task,
     settle,
+    start_task,
 )
 from sdax._errors import PhaseCancelledError, SdaxExecutionError, SdaxTimeoutError
 from sdax._observe import Dispatch, after_work, observed_specs
@@ -64,6 +70,12 @@ _POST = PhaseId.POST_EXEC
 _PHASE_FIELD = {_PRE: "pre_execute", _EXEC: "execute", _POST: "post_execute"}
 
 FAILURE_MESSAGE = "SDAX task execution failed"
+
+# Public path on 3.11: a call's task starts on a later loop turn, so a failure
+# must stop the phase as soon as it is reported, before tasks that have not
+# begun yet run their first step.
+_LAZY_START = not FAST and not EAGER_TASKS
+_PUBLIC_CONTINUATION = LazyContinuation if _LAZY_START else Continuation
 
 
 def _cancel_requests() -> int:
@@ -133,7 +145,7 @@ class Run:
         self._done: list[tuple[int, int, BaseException | None]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._ready: list[int] = []
-        self._spare: PhaseTask | None = new_phase_task(PhaseTask)
+        self._spare: PhaseTask | None = new_phase_task(PhaseTask) if FAST else None
         self._stopping = False
         self._cancel: CancelledError | None = None
         self._cancel_base = 0
@@ -157,7 +169,7 @@ class Run:
 
     # -- calling one phase function ----------------------------------------------
 
-    def _start_ready(self, specs: list[PhaseSpec | None], done: Any) -> None:
+    def _start_ready_fast(self, specs: list[PhaseSpec | None], done: Any) -> None:
         """Call every ready node (the list grows as eager calls finish).
 
         This is the hot path. Each call runs its first step eagerly, in its
@@ -174,12 +186,16 @@ class Run:
         ctx = self.ctx
         enter = enter_task
         refs = getrefcount
-        unused = UNUSED_REFS
         limit = self._limit
         running = self._running
         task: PhaseTask = self._spare  # type: ignore[assignment]
-        self._spare = None  # only this frame holds it, so reuse can be detected
         previous = set_current_task(loop, task)  # type: ignore[arg-type]
+        # The reserved task is held by this frame, ``self._spare`` and the
+        # current-task slot; more references mean the call kept it. It is
+        # counted through the attribute, which always loads a new reference,
+        # because interpreters differ in whether passing a local counts
+        # (3.14 borrows it at some places and not at others; 3.15 everywhere).
+        unused = refs(self._spare)
         pos = 0
         try:
             while pos < len(ready):
@@ -198,7 +214,7 @@ class Run:
                     yielded = context.run(next, coro.__await__(), NOTHING)
                 except BaseException as exc:
                     self._failed_at_once(node, spec, exc, task, context)
-                    task = new_phase_task(PhaseTask)
+                    task = self._spare = new_phase_task(PhaseTask)
                     enter(loop, task)
                     if self._stopping and self._phase is not _POST:
                         self._drop_ready(pos)
@@ -207,22 +223,73 @@ class Run:
                 if yielded is NOTHING:
                     if done is not None:
                         done(node, ready)
-                    if refs(task) > unused:
+                    if refs(self._spare) > unused:
                         # The call kept its task (e.g. stored current_task()):
                         # let it end like a task would, and take a fresh one.
                         settle(task, loop)  # type: ignore[arg-type]
-                        task = new_phase_task(PhaseTask)
+                        task = self._spare = new_phase_task(PhaseTask)
                         enter(loop, task)
                 else:
                     self._spawn(task, node, spec, coro, yielded, context, deadline)
-                    task = new_phase_task(PhaseTask)
+                    task = self._spare = new_phase_task(PhaseTask)
                     enter(loop, task)
         finally:
             set_current_task(loop, previous)  # type: ignore[arg-type]
-            self._spare = task
             # A traceback may keep this frame alive: it must not keep the spare.
             task = None  # type: ignore[assignment]
             del ready[:pos]
+
+    def _start_ready_public(self, specs: list[PhaseSpec | None], done: Any) -> None:
+        """Call every ready node, each in a task of its own (public asyncio API only).
+
+        Each call runs in a task started eagerly where asyncio can (3.12+): a
+        call that finishes in its first step is handled at once, as on the
+        fast path, so a failure stops the phase before the next call starts.
+        """
+        ready = self._ready
+        if not ready:
+            return
+        if self._stopping and self._phase is not _POST:
+            self._drop_ready(0)
+            return
+        loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
+        limit = self._limit
+        running = self._running
+        pos = 0
+        try:
+            while pos < len(ready):
+                if limit is not None and len(running) >= limit:
+                    break
+                node = ready[pos]
+                pos += 1
+                spec: PhaseSpec = specs[node]  # type: ignore[assignment]
+                deadline = None
+                if spec.timeout is not None and not spec.limits:
+                    deadline = loop.time() + spec.timeout
+                first = first_attempt(spec, self.ctx, self, node)
+                cont = _PUBLIC_CONTINUATION(self, node, spec, first, NOTHING, None, False)
+                task = start_task(cont, loop, copy_context())
+                if task.done():
+                    # The call ended in its first step and reported (task None).
+                    _, outcome, error = self._done.pop()
+                    self._finished(node, outcome, error)
+                    if self._stopping and self._phase is not _POST:
+                        self._drop_ready(pos)
+                        break
+                    continue
+                cont.bind(task)
+                if deadline is not None:
+                    if self._deadlines is None:
+                        self._deadlines = Deadlines(loop)
+                    cont.start_timer(deadline, self._deadlines)
+                running[task] = node  # type: ignore[index]
+                if self._budget_expired:
+                    # After the task's first step: an owed post always begins.
+                    loop.call_soon(task.cancel)
+        finally:
+            del ready[:pos]
+
+    _start_ready = _start_ready_fast if FAST else _start_ready_public
 
     def _drop_ready(self, pos: int) -> None:
         """Forget the ready nodes from ``pos`` on: the phase is stopping."""
@@ -285,13 +352,34 @@ class Run:
         if self._budget_expired:
             task.cancel()
 
-    def report(self, task: PhaseTask, node: int, outcome: int, error: BaseException | None) -> None:
-        """Called by a continuation, from within its task, when its call ended."""
-        del self._running[task]
+    def report(
+        self, task: PhaseTask | None, node: int, outcome: int, error: BaseException | None
+    ) -> None:
+        """Called by a continuation, from within its task, when its call ended.
+
+        ``task`` is ``None`` when the call ended in the first step of a task
+        started eagerly (public path): it was never registered as running.
+        """
+        if task is not None:
+            del self._running[task]
+        if _LAZY_START and outcome != OK and outcome != NOT_STARTED:
+            if outcome == CANCELLED:
+                # Judged now, before an early stop makes it look asked for.
+                failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
+                if failure is not None:
+                    outcome, error = FAILED, failure
+            if outcome == FAILED and not self._stopping and self._stops_phase(error):
+                self._stop()
         self._done.append((node, outcome, error))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _stops_phase(self, error: BaseException | None) -> bool:
+        """Whether a call that ended with ``error`` stops the phase (pre/execute)."""
+        if self._phase is _PRE:
+            return True
+        return self._phase is _EXEC and not isinstance(error, (Exception, CancelledError))
 
     def may_retry(self) -> bool:
         """Whether a failed call may make another attempt now."""
@@ -370,6 +458,9 @@ class Run:
             failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
             if failure is not None:
                 self._failed(node, failure)
+        elif outcome == NOT_STARTED:
+            if self._phase is _PRE:
+                self._state.unstart(node)
         else:
             self._failed(node, error)  # type: ignore[arg-type]
 

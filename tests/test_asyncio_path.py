@@ -1,0 +1,170 @@
+"""The two ways phase calls start, the check that picks one, and the test loops.
+
+``sdax._eager.probe()`` checks the fast path's assumptions about asyncio
+internals in a running loop; ``SDAX_PUBLIC_ASYNCIO=1`` forces the public-API
+path. These tests show that the probe notices each broken assumption, that
+the attribute and ``sdax info`` say which path runs, that the fast path
+really reuses a reserved task only when nobody kept it, and that the async
+tests run on the event loop ``SDAX_TEST_LOOPS`` asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import LOOPS_ENV, loop_factories
+
+import sdax
+from sdax import AsyncDagTaskProcessor, AsyncTask, _eager, task_func
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != _eager.PUBLIC_ENV}
+    env.update(extra)
+    return env
+
+
+def _path_in_subprocess(**extra: str) -> str:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sdax, sdax._eager as e; print(sdax.ASYNCIO_PATH, e.PATH_REASON)",
+        ],
+        env=_clean_env(**extra),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def test_the_environment_variable_forces_the_public_path() -> None:
+    line = _path_in_subprocess(SDAX_PUBLIC_ASYNCIO="1")
+    assert line.startswith("public ")
+    assert "SDAX_PUBLIC_ASYNCIO" in line
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython" or not (3, 11) <= sys.version_info[:2] <= (3, 15),
+    reason="the fast path is checked on CPython 3.11-3.15 only",
+)
+def test_the_fast_path_is_chosen_where_it_was_checked() -> None:
+    line = _path_in_subprocess(SDAX_PUBLIC_ASYNCIO="0")
+    assert line.startswith("fast "), line
+    assert _eager.probe() is None
+
+
+def test_the_attribute_matches_the_module_state() -> None:
+    assert sdax.ASYNCIO_PATH in ("fast", "public")
+    assert (sdax.ASYNCIO_PATH == "fast") is _eager.FAST
+    assert isinstance(_eager.PATH_REASON, str) and _eager.PATH_REASON
+
+
+def test_sdax_info_names_the_path() -> None:
+    from sdax._cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["info"]) == 0
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("asyncio:")]
+    assert len(lines) == 1
+    assert f"{sdax.ASYNCIO_PATH} path" in lines[0]
+
+
+def _no_switch(loop: Any, task: Any) -> Any:
+    return None
+
+
+@pytest.mark.skipif(not _eager.FAST, reason="the probe only runs where the fast path can")
+@pytest.mark.parametrize(
+    ("attribute", "replacement", "message"),
+    [
+        ("_swap", _no_switch, "switch"),
+        ("_refs", lambda task: 2, "reference count"),
+        ("new_phase_task", lambda cls: object(), "another type"),
+    ],
+)
+def test_the_probe_notices_a_broken_assumption(
+    monkeypatch: pytest.MonkeyPatch, attribute: str, replacement: Any, message: str
+) -> None:
+    if attribute == "_swap" and _eager._swap is None:
+        attribute = "_current"
+        replacement = None
+        message = "current-task switch"
+    monkeypatch.setattr(_eager, attribute, replacement)
+    broken = _eager.probe()
+    assert broken is not None
+    assert message in broken
+
+
+@pytest.mark.skipif(not _eager.FAST, reason="the probe only runs where the fast path can")
+async def test_the_probe_runs_from_inside_a_running_loop() -> None:
+    # A loop is running here, so the probe uses its own loop in a thread.
+    assert _eager.probe() is None
+    assert asyncio.get_running_loop().is_running()
+
+
+def _two_steps(kept: list[Any], seen: list[int]) -> AsyncDagTaskProcessor[Any, str]:
+    async def plain(ctx: Any) -> None:
+        seen.append(id(asyncio.current_task()))
+
+    async def keeper(ctx: Any) -> None:
+        kept.append(asyncio.current_task())
+        seen.append(id(kept[-1]))
+
+    return (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("a", pre_execute=task_func(plain)))
+        .add_task(AsyncTask("b", pre_execute=task_func(plain)), depends_on="a")
+        .add_task(AsyncTask("c", pre_execute=task_func(keeper)), depends_on="b")
+        .add_task(AsyncTask("d", pre_execute=task_func(plain)), depends_on="c")
+        .build()
+    )
+
+
+async def test_each_call_sees_a_task_and_a_kept_task_ends_done() -> None:
+    kept: list[Any] = []
+    seen: list[int] = []
+    await _two_steps(kept, seen).process_tasks(None)
+    assert len(seen) == 4
+    (task,) = kept
+    assert isinstance(task, asyncio.Task)
+    await asyncio.sleep(0)  # a kept task finishes like a task would: on the loop
+    assert task.done() and not task.cancelled()
+    # Once kept, the task is never handed to a later call.
+    assert seen[2] == id(task) and seen[3] != id(task)
+    if _eager.FAST:
+        # Fast path: calls that keep nothing share one reserved task.
+        assert seen[0] == seen[1] == seen[2]
+    else:
+        # Public path: a real task per call.
+        assert task.get_coro() is not None
+
+
+def test_loop_factories_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOOPS_ENV, "asyncio")
+    assert list(loop_factories()) == ["asyncio"]
+    monkeypatch.setenv(LOOPS_ENV, "nonsense")
+    with pytest.raises(pytest.UsageError, match="nonsense"):
+        loop_factories()
+
+
+async def test_the_loop_is_the_one_asked_for(request: pytest.FixtureRequest) -> None:
+    factory = request.node.callspec.params["_asyncio_loop_factory"]
+    names = [name for name, made in loop_factories().items() if made is factory]
+    assert len(names) == 1
+    loop = asyncio.get_running_loop()
+    if names[0] == "uvloop":
+        import uvloop
+
+        assert isinstance(loop, uvloop.Loop)
+    else:
+        assert type(loop).__module__.startswith("asyncio.")

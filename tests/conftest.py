@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 
 import pytest
+from _loops import loop_factories
 
 import sdax
 
@@ -73,32 +74,6 @@ def core(request: pytest.FixtureRequest) -> ModuleType:
 def compiled_core() -> ModuleType:
     """The compiled twin, for tests that compare it with the pure one."""
     return load_core("cython")
-
-
-LOOPS_ENV = "SDAX_TEST_LOOPS"
-
-
-def loop_factories() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """The event loops the async tests run on: ``SDAX_TEST_LOOPS`` (default ``asyncio``).
-
-    A comma-separated list of ``asyncio`` and ``uvloop``; with both, every
-    async test runs once on each. Asking for uvloop where it is not installed
-    is an error, not a skip.
-    """
-    names = [n.strip() for n in os.environ.get(LOOPS_ENV, "asyncio").split(",") if n.strip()]
-    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {}
-    for name in names or ["asyncio"]:
-        if name == "asyncio":
-            factories[name] = getattr(asyncio, "EventLoop", None) or asyncio.SelectorEventLoop
-        elif name == "uvloop":
-            try:
-                import uvloop
-            except ImportError as exc:
-                raise pytest.UsageError(f"{LOOPS_ENV} asks for uvloop: {exc}") from None
-            factories[name] = uvloop.new_event_loop
-        else:
-            raise pytest.UsageError(f"{LOOPS_ENV}: unknown event loop {name!r}")
-    return factories
 
 
 _LOOP_FACTORIES = loop_factories()

@@ -231,7 +231,7 @@ async def retry_attempts(
         if not owner.may_retry():
             # The run stopped (or the cleanup budget ran out): no new attempt.
             try:
-                raise error
+                raise owner.retry_refused(node, error)
             finally:
                 error = None  # type: ignore[assignment]  # no frame -> error cycle
         delay = retry_delay(spec, retry)
@@ -356,7 +356,14 @@ class Continuation(Coroutine[Any, Any, None]):
         self._task = task
 
     def start_timer(self, deadline: float, deadlines: Deadlines) -> None:
-        """Cancel the attempt at ``deadline`` (loop time); it then fails with TimeoutError."""
+        """Cancel the attempt at ``deadline`` (loop time); it then fails with TimeoutError.
+
+        Only the first attempt is timed this way: once the call switched to
+        its retries (possible during an eager first step), each retry times
+        itself, so there is nothing to arm.
+        """
+        if self._cancelling < 0:
+            return
         self._cancelling = self._task.cancelling()
         self._timer = _ARMED
         deadlines.add(deadline, self)
@@ -442,32 +449,61 @@ class Continuation(Coroutine[Any, Any, None]):
 
 
 class LazyContinuation(Continuation):
-    """A continuation whose task may be cancelled before its first step.
+    """A continuation whose task may be stopped before its first step.
 
     On the public path without eager tasks (3.11), a call's task starts on a
-    later loop turn; if the run stops first, the call never began, and it
-    reports ``NOT_STARTED`` so that the run does not count it as started.
+    later loop turn. If the run stops first (its task is cancelled), or the
+    task that drives the run was asked to cancel meanwhile, the call never
+    begins: it reports ``NOT_STARTED``, so the run does not count it as
+    started. A post always begins.
     """
 
-    __slots__ = ()
+    __slots__ = ("_base", "_driver")
+
+    def watch(self, driver: asyncio.Task[Any] | None) -> None:
+        """Remember the run's driving task and its cancel requests at this moment."""
+        self._driver = driver
+        self._base = 0 if driver is None else driver.cancelling()
+
+    def send(self, value: Any) -> Any:
+        """Resume the call; on the first step, first check that it may still begin."""
+        driver = self._driver
+        if driver is not None:
+            self._driver = None  # hold the driver (and its frames) no longer than needed
+            if driver.cancelling() > self._base and self._owner.stops_on_cancel():
+                return self._never_began()
+        return super().send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         """Deliver an exception; before the first step, report that the call never began."""
+        self._driver = None
         coro = self._coro
         if getattr(coro, "cr_code", None) is _FIRST_ATTEMPT_CODE and (
             getcoroutinestate(coro) == CORO_CREATED
         ):
-            coro.close()
-            self._timer = None
-            owner, task = self._owner, self._task
-            self._owner = self._task = self._coro = None  # type: ignore[assignment]
-            owner.report(task, self._node, NOT_STARTED, None)
-            raise StopIteration
+            del coro
+            typ = val = tb = None
+            if self._owner.stops_on_cancel():
+                return self._never_began()
+            # A post always begins: its first step runs, then the cancellation
+            # (the cleanup budget) lands where it suspends.
+            task = self._task
+            yielded = Continuation.send(self, None)
+            task.cancel()
+            return yielded
         try:
             return super().throw(typ, val, tb)
         finally:
             typ = val = tb = None  # this frame is in the error's traceback
             del coro
+
+    def _never_began(self) -> Any:
+        self._coro.close()
+        self._timer = None
+        owner, task = self._owner, self._task
+        self._owner = self._task = self._coro = None  # type: ignore[assignment]
+        owner.report(task, self._node, NOT_STARTED, None)
+        raise StopIteration
 
 
 _FIRST_ATTEMPT_CODE = first_attempt.__code__

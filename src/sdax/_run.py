@@ -268,11 +268,16 @@ class Run:
                     deadline = loop.time() + spec.timeout
                 first = first_attempt(spec, self.ctx, self, node)
                 cont = _PUBLIC_CONTINUATION(self, node, spec, first, NOTHING, None, False)
+                if _LAZY_START:
+                    cont.watch(asyncio.current_task())  # type: ignore[attr-defined]
                 task = start_task(cont, loop, copy_context())
                 if task.done():
                     # The call ended in its first step and reported (task None).
                     _, outcome, error = self._done.pop()
                     self._finished(node, outcome, error)
+                    # The error's traceback runs through this frame (the eager
+                    # step ran inside the task's constructor): do not hold it.
+                    error = None
                     if self._stopping and self._phase is not _POST:
                         self._drop_ready(pos)
                         break
@@ -282,12 +287,18 @@ class Run:
                     if self._deadlines is None:
                         self._deadlines = Deadlines(loop)
                     cont.start_timer(deadline, self._deadlines)
+                    if not _LAZY_START and cont.armed and deadline <= loop.time():
+                        cont.expire()  # already due: before the next step, as asyncio.timeout(0)
                 running[task] = node  # type: ignore[index]
                 if self._budget_expired:
-                    # After the task's first step: an owed post always begins.
-                    loop.call_soon(task.cancel)
+                    if _LAZY_START:
+                        # After the task's first step: an owed post always begins.
+                        loop.call_soon(task.cancel)
+                    else:
+                        task.cancel()
         finally:
             del ready[:pos]
+            task = cont = first = None  # type: ignore[assignment]
 
     _start_ready = _start_ready_fast if FAST else _start_ready_public
 
@@ -380,6 +391,21 @@ class Run:
         if self._phase is _PRE:
             return True
         return self._phase is _EXEC and not isinstance(error, (Exception, CancelledError))
+
+    def stops_on_cancel(self) -> bool:
+        """Whether a cancel request to the driving task keeps new calls from starting."""
+        return self._phase is not _POST
+
+    def retry_refused(self, node: int, error: BaseException) -> BaseException:
+        """What a call whose retry ``may_retry`` refused fails with.
+
+        A post refused by the cleanup budget counts as cut by it (as when the
+        budget cancels a retry that was already waiting); otherwise the call
+        keeps its own error.
+        """
+        if self._phase is _POST and self._budget_expired:
+            return self.cancel_failure(node, error)  # type: ignore[return-value]
+        return error
 
     def may_retry(self) -> bool:
         """Whether a failed call may make another attempt now."""

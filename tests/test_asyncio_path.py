@@ -112,7 +112,7 @@ async def test_the_probe_runs_from_inside_a_running_loop() -> None:
     assert asyncio.get_running_loop().is_running()
 
 
-def _two_steps(kept: list[Any], seen: list[int]) -> AsyncDagTaskProcessor[Any, str]:
+def _four_calls(kept: list[Any], seen: list[int]) -> AsyncDagTaskProcessor[Any, str]:
     async def plain(ctx: Any) -> None:
         seen.append(id(asyncio.current_task()))
 
@@ -133,7 +133,7 @@ def _two_steps(kept: list[Any], seen: list[int]) -> AsyncDagTaskProcessor[Any, s
 async def test_each_call_sees_a_task_and_a_kept_task_ends_done() -> None:
     kept: list[Any] = []
     seen: list[int] = []
-    await _two_steps(kept, seen).process_tasks(None)
+    await _four_calls(kept, seen).process_tasks(None)
     assert len(seen) == 4
     (task,) = kept
     assert isinstance(task, asyncio.Task)

@@ -159,18 +159,23 @@ def _asyncio_description() -> str:
     return f"{ASYNCIO_PATH} path ({PATH_REASON})"
 
 
-def _loop_description() -> str:
+def _installed(distribution: str) -> str | None:
     try:
-        version = importlib.metadata.version("uvloop")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _loop_description() -> str:
+    version = _installed("uvloop")
+    if version is None:
         return "asyncio (uvloop not installed)"
     return f"asyncio; uvloop {version} installed (sdax runs on either)"
 
 
 def _otel_description() -> str:
-    try:
-        version = importlib.metadata.version("opentelemetry-api")
-    except importlib.metadata.PackageNotFoundError:
+    version = _installed("opentelemetry-api")
+    if version is None:
         return 'not installed (pip install "sdax[otel]")'
     return f"opentelemetry-api {version} (sdax.contrib.otel available)"
 

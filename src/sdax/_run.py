@@ -169,12 +169,11 @@ class Run:
 
     # -- calling one phase function ----------------------------------------------
 
-    def _start_ready_fast(self, specs: list[PhaseSpec | None], done: Any) -> None:
-        """Call every ready node (the list grows as eager calls finish).
+    def _start_ready(self, specs: list[PhaseSpec | None], done: Any) -> None:
+        """Call every ready node (the list grows as calls finish at once).
 
-        This is the hot path. Each call runs its first step eagerly, in its
-        own context copy, with a reserved task current; a call that finished
-        without anybody keeping that task lets the next call reuse it.
+        Nothing starts while pre/execute is stopping; the calls themselves are
+        started by the fast path or the public-API path (``_eager.FAST``).
         """
         ready = self._ready
         if not ready:
@@ -182,6 +181,15 @@ class Run:
         if self._stopping and self._phase is not _POST:
             self._drop_ready(0)
             return
+        self._call_ready(ready, specs, done)
+
+    def _call_ready_fast(self, ready: list[int], specs: list[PhaseSpec | None], done: Any) -> None:
+        """Fast path: each call's first step runs eagerly, with a reserved task current.
+
+        This is the hot path. Each call runs in its own context copy; a call
+        that finished without anybody keeping the reserved task lets the next
+        call reuse it.
+        """
         loop = self._loop
         ctx = self.ctx
         enter = enter_task
@@ -239,19 +247,15 @@ class Run:
             task = None  # type: ignore[assignment]
             del ready[:pos]
 
-    def _start_ready_public(self, specs: list[PhaseSpec | None], done: Any) -> None:
-        """Call every ready node, each in a task of its own (public asyncio API only).
+    def _call_ready_public(
+        self, ready: list[int], specs: list[PhaseSpec | None], done: Any
+    ) -> None:
+        """Public-API path: each call in a task of its own.
 
         Each call runs in a task started eagerly where asyncio can (3.12+): a
         call that finishes in its first step is handled at once, as on the
         fast path, so a failure stops the phase before the next call starts.
         """
-        ready = self._ready
-        if not ready:
-            return
-        if self._stopping and self._phase is not _POST:
-            self._drop_ready(0)
-            return
         loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
         limit = self._limit
         running = self._running
@@ -291,16 +295,12 @@ class Run:
                         cont.expire()  # already due: before the next step, as asyncio.timeout(0)
                 running[task] = node  # type: ignore[index]
                 if self._budget_expired:
-                    if _LAZY_START:
-                        # After the task's first step: an owed post always begins.
-                        loop.call_soon(task.cancel)
-                    else:
-                        task.cancel()
+                    task.cancel()  # a post still begins first (LazyContinuation on 3.11)
         finally:
             del ready[:pos]
             task = cont = first = None  # type: ignore[assignment]
 
-    _start_ready = _start_ready_fast if FAST else _start_ready_public
+    _call_ready = _call_ready_fast if FAST else _call_ready_public
 
     def _drop_ready(self, pos: int) -> None:
         """Forget the ready nodes from ``pos`` on: the phase is stopping."""

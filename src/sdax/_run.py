@@ -206,10 +206,10 @@ class Run:
         unused = refs(self._spare)
         pos = 0
         try:
-            while pos < len(ready):
+            # A list iterator also yields what eager calls append meanwhile.
+            for node in ready:
                 if limit is not None and len(running) >= limit:
                     break
-                node = ready[pos]
                 pos += 1
                 spec: PhaseSpec = specs[node]  # type: ignore[assignment]
                 context = copy_context()
@@ -261,10 +261,9 @@ class Run:
         running = self._running
         pos = 0
         try:
-            while pos < len(ready):
+            for node in ready:  # also yields what calls that ended at once append
                 if limit is not None and len(running) >= limit:
                     break
-                node = ready[pos]
                 pos += 1
                 spec: PhaseSpec = specs[node]  # type: ignore[assignment]
                 deadline = None

@@ -10,12 +10,14 @@ tests run on the event loop ``SDAX_TEST_LOOPS`` asks for.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +170,51 @@ async def test_the_loop_is_the_one_asked_for(request: pytest.FixtureRequest) -> 
         assert isinstance(loop, uvloop.Loop)
     else:
         assert type(loop).__module__.startswith("asyncio.")
+
+
+PRIVATE_ASYNCIO_NAMES = {
+    "_swap_current_task",
+    "_current_tasks",
+    "_enter_task",
+    "_leave_task",
+    "_register_task",
+    "_unregister_task",
+    "_clock_resolution",
+    "_set_running_loop",
+    "_get_running_loop",
+    "_asyncio",
+}
+
+
+def _private_names_used(source: str) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in PRIVATE_ASYNCIO_NAMES:
+            found.add(node.attr)
+        elif isinstance(node, ast.Constant) and node.value in PRIVATE_ASYNCIO_NAMES:
+            found.add(str(node.value))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.name for alias in node.names]
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+            found.update(n for n in names if n.split(".")[-1] in PRIVATE_ASYNCIO_NAMES)
+    return found
+
+
+def test_private_asyncio_names_live_in_one_module() -> None:
+    package = Path(sdax.__file__).parent
+    users = {
+        path.relative_to(package).as_posix(): names
+        for path in sorted(package.rglob("*.py"))
+        if (names := _private_names_used(path.read_text(encoding="utf-8")))
+    }
+    assert set(users) == {"_eager.py"}, users
+
+
+def test_the_private_name_check_can_fail() -> None:
+    assert _private_names_used("import asyncio\nasyncio.tasks._current_tasks.get(1)\n") == {
+        "_current_tasks"
+    }
+    assert _private_names_used("x = getattr(loop, '_clock_resolution', 0)\n") == {
+        "_clock_resolution"
+    }

@@ -25,6 +25,7 @@ from heapq import heappop, heappush
 from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any
 
+from sdax._eager import clock_resolution
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
 from sdax._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec
@@ -290,7 +291,7 @@ class Deadlines:
     def _fire(self) -> None:
         self._handle = None
         heap = self._heap
-        now = self._loop.time() + getattr(self._loop, "_clock_resolution", 0.0)
+        now = self._loop.time() + clock_resolution(self._loop)
         while heap and heap[0][0] <= now:
             heappop(heap)[2].expire()
         while heap and not heap[0][2].armed:

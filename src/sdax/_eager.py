@@ -38,6 +38,7 @@ __all__ = [
     "FAST",
     "PATH_REASON",
     "PhaseTask",
+    "clock_resolution",
     "enter_task",
     "new_phase_task",
     "probe",
@@ -163,6 +164,16 @@ def set_current_task(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
     else:
         current[loop] = task
     return prev
+
+
+def clock_resolution(loop: asyncio.AbstractEventLoop) -> float:
+    """How far ahead of ``loop.time()`` a timer counts as due, as the loop itself judges.
+
+    ``BaseEventLoop._clock_resolution`` (CPython 3.11-3.15); loops without it
+    (uvloop) count a timer due only once its time has come.
+    """
+    resolution: float = getattr(loop, "_clock_resolution", 0.0)
+    return resolution
 
 
 # -- the public-API path ----------------------------------------------------------

@@ -487,9 +487,13 @@ class LazyContinuation(Continuation):
             if self._owner.stops_on_cancel():
                 return self._never_began()
             # A post always begins: its first step runs, then the cancellation
-            # (the cleanup budget) lands where it suspends.
+            # (the cleanup budget, or the attempt's timer) lands where it
+            # suspends. The request is moved, not added: the count of cancel
+            # requests stays as the canceller left it, which tells a timeout
+            # from another cancellation.
             task = self._task
             yielded = Continuation.send(self, None)
+            task.uncancel()
             task.cancel()
             return yielded
         try:

@@ -169,3 +169,102 @@ def test_harness_sees_what_a_run_leaves_behind(action: str, rule: str) -> None:
     result = run_scenario(scenario)
     verdict = check_all(result.model, result.records, result.findings)
     assert rule in {v.rule for v in verdict.violations}, verdict.violations
+
+
+# Found by the random search on the public path on 3.11: a post whose own 0 s
+# timer fired before the post's task had taken its first step was counted as
+# cancelled by someone else (two cancel requests), so its retry never came.
+FOUND_POST_TIMER_BEFORE_FIRST_STEP = Scenario(
+    builder="graph",
+    tasks=(
+        TaskSpec(name=("t", 1), phases={}),
+        TaskSpec(
+            name=("t", 2),
+            phases={
+                "post": Behaviour(
+                    action="flaky_timeout",
+                    kind="group",
+                    delay=0.001,
+                    timeout=0.0,
+                    retries=1,
+                    fails=1,
+                    keep_task=False,
+                )
+            },
+        ),
+        TaskSpec(
+            name=("t", 3),
+            phases={
+                "pre": Behaviour(
+                    action="timeout",
+                    kind="async",
+                    delay=0.001,
+                    timeout=0.0,
+                    retries=0,
+                    fails=0,
+                    keep_task=False,
+                ),
+                "exec": Behaviour(
+                    action="ok_now",
+                    kind="async",
+                    delay=0.0005,
+                    timeout=None,
+                    retries=0,
+                    fails=0,
+                    keep_task=True,
+                ),
+                "post": Behaviour(
+                    action="raise_after_sleep",
+                    kind="async",
+                    delay=0.0005,
+                    timeout=None,
+                    retries=0,
+                    fails=0,
+                    keep_task=False,
+                ),
+            },
+        ),
+        TaskSpec(name=("t", 0), phases={}),
+    ),
+    deps={("t", 0): (), ("t", 1): (("t", 0),), ("t", 2): (("t", 0), ("t", 1)), ("t", 3): ()},
+    levels={},
+    runs=(
+        RunSpec(
+            driver="process",
+            timeout=0.002,
+            cleanup_timeout=0.002,
+            cancel=("sleep", 0.001),
+            outer_timeout=0.01,
+            observed=False,
+        ),
+        RunSpec(
+            driver="open_pause",
+            timeout=None,
+            cleanup_timeout=None,
+            cancel=("ticks", 2),
+            outer_timeout=0.0005,
+            observed=True,
+        ),
+        RunSpec(
+            driver="process",
+            timeout=None,
+            cleanup_timeout=0.0005,
+            cancel=("ticks", 0),
+            outer_timeout=0.0005,
+            observed=False,
+        ),
+        RunSpec(
+            driver="open",
+            timeout=None,
+            cleanup_timeout=0.002,
+            cancel=("ticks", 1),
+            outer_timeout=None,
+            observed=False,
+        ),
+    ),
+)
+
+
+def test_a_post_whose_timer_fires_before_its_first_step_is_retried() -> None:
+    for _ in range(5):
+        run_and_check(FOUND_POST_TIMER_BEFORE_FIRST_STEP)

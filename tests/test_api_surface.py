@@ -7,10 +7,12 @@ behave the same at the level checked here.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import importlib.metadata
 import inspect
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,12 +299,37 @@ async def test_retryable_exception_is_an_exception_subclass() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_execution_error_is_an_exception_group() -> None:
-    assert issubclass(SdaxExecutionError, ExceptionGroup)
+def test_execution_error_is_an_exception_group() -> None:
+    # The class is a BaseExceptionGroup; an instance whose failures are all
+    # Exceptions is also an ExceptionGroup (the pair CPython uses itself).
+    assert issubclass(SdaxExecutionError, BaseExceptionGroup)
     error = SdaxExecutionError("run failed", [ValueError("a")])
     assert isinstance(error, ExceptionGroup)
+    assert isinstance(error, Exception)
+    assert type(error).__name__ == "SdaxExecutionError"
     assert error.message == "run failed"
     assert [str(e) for e in error.exceptions] == ["a"]
+
+
+def test_execution_error_holding_a_cancelled_error_is_a_base_exception_group() -> None:
+    cancelled = asyncio.CancelledError()
+    error = SdaxExecutionError("run failed", [ValueError("a"), cancelled])
+    assert isinstance(error, SdaxExecutionError)
+    assert isinstance(error, BaseExceptionGroup)
+    assert not isinstance(error, Exception)
+    assert error.exceptions[1] is cancelled
+    # except* splits it into groups of the same kind
+    values, rest = error.split(ValueError)
+    assert isinstance(values, SdaxExecutionError) and isinstance(values, ExceptionGroup)
+    assert isinstance(rest, SdaxExecutionError) and not isinstance(rest, Exception)
+
+
+def test_execution_error_pickles_as_the_public_class() -> None:
+    error = SdaxExecutionError("run failed", [ValueError("a")])
+    error.add_note("a note")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, SdaxExecutionError) and isinstance(copy, ExceptionGroup)
+    assert copy.message == "run failed" and copy.__notes__ == ["a note"]
 
 
 async def test_leaf_exceptions_and_flatten_walk_nested_groups() -> None:

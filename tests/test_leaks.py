@@ -137,7 +137,10 @@ async def one_run(processor: AsyncDagTaskProcessor[Ctx, Any], ctx: Ctx) -> None:
         else:
             await processor.process_tasks(ctx)
     except (Exception, KeyboardInterrupt) as exc:
-        assert type(exc) is EXPECTED[mode], (mode, exc)
+        # The exact public type: a SdaxExecutionError of Exceptions is an
+        # instance of its ExceptionGroup variant, so type() alone cannot say it.
+        public = SdaxExecutionError if isinstance(exc, SdaxExecutionError) else type(exc)
+        assert public is EXPECTED[mode], (mode, exc)
     else:
         assert EXPECTED[mode] is None, mode
 

@@ -15,7 +15,6 @@ also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 from sdax._accel import IMPLEMENTATION
 from sdax._eager import ASYNCIO_PATH
 from sdax._errors import (
-    PhaseCancelledError,
     SdaxExecutionError,
     SdaxTimeoutError,
     flatten_exceptions,
@@ -53,7 +52,6 @@ __all__ = [
     "AsyncTask",
     "AsyncTaskProcessor",
     "CapacityLimit",
-    "PhaseCancelledError",
     "PhaseId",
     "RetryableException",
     "SdaxExecutionError",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["PhaseCancelledError", "SdaxExecutionError", "SdaxTimeoutError", "flatten_exceptions"]
+__all__ = ["SdaxExecutionError", "SdaxTimeoutError", "flatten_exceptions"]
 
 
 def flatten_exceptions(exc: BaseException) -> list[BaseException]:
@@ -30,25 +31,49 @@ def flatten_exceptions(exc: BaseException) -> list[BaseException]:
     return leaves
 
 
-class SdaxExecutionError(ExceptionGroup[Exception]):
+class SdaxExecutionError(BaseExceptionGroup[BaseException]):
     """All failures of a run, raised once every owed cleanup has run.
 
-    An ``ExceptionGroup``: ``except* SomeError`` works on it. Its entries are
-    the exceptions raised by the failed phase functions, in the order they
-    failed (pre, then execute, then post); ``leaf_exceptions()`` flattens any
-    nested groups (for example from task-group functions).
+    Its entries are the exceptions raised by the failed phase functions, the
+    very objects they raised, in the order they failed (pre, then execute,
+    then post); ``leaf_exceptions()`` flattens any nested groups (for example
+    from task-group functions).
+
+    When every failure is an ``Exception`` (the usual case) the instance is
+    also an ``ExceptionGroup``, so ``except Exception`` and ``except*`` work
+    as on any exception group. A phase that raised ``CancelledError`` itself
+    (nobody in the run cancelled it) fails with that very object, which is a
+    ``BaseException``: the group is then a ``BaseExceptionGroup`` only, the
+    pair CPython itself uses for ``BaseExceptionGroup``/``ExceptionGroup``.
+    ``except SdaxExecutionError`` catches both.
     """
 
-    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> SdaxExecutionError:
+    def __new__(cls, message: str, exceptions: Sequence[BaseException]) -> SdaxExecutionError:
+        if cls is SdaxExecutionError and all(isinstance(e, Exception) for e in exceptions):
+            cls = _SdaxExceptionGroup
         return super().__new__(cls, message, exceptions)
 
     def leaf_exceptions(self) -> list[BaseException]:
         """The original exceptions, with every nested group flattened."""
         return flatten_exceptions(self)
 
-    def derive(self, excs: Sequence[Exception]) -> SdaxExecutionError:  # type: ignore[override]
-        """Build a group of the same type from a subset (used by ``except*``)."""
+    def derive(self, excs: Sequence[BaseException]) -> SdaxExecutionError:  # type: ignore[override]
+        """Build a group of the same kind from a subset (used by ``except*``)."""
         return SdaxExecutionError(self.message, excs)
+
+
+class _SdaxExceptionGroup(SdaxExecutionError, ExceptionGroup[Exception]):
+    # The SdaxExecutionError of failures that are all Exceptions: also an
+    # ExceptionGroup.
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the public class, whose __new__ picks this one again.
+        return (SdaxExecutionError, *super().__reduce__()[1:])
+
+
+# Tracebacks and reprs name the public class.
+_SdaxExceptionGroup.__name__ = _SdaxExceptionGroup.__qualname__ = "SdaxExecutionError"
 
 
 class SdaxTimeoutError(TimeoutError):
@@ -63,16 +88,6 @@ class SdaxTimeoutError(TimeoutError):
         failures: The failures of the run, in order.
     """
 
-    def __init__(self, message: str, failures: Sequence[Exception] = ()) -> None:
+    def __init__(self, message: str, failures: Sequence[BaseException] = ()) -> None:
         super().__init__(message)
-        self.failures: list[Exception] = list(failures)
-
-
-class PhaseCancelledError(RuntimeError):
-    """A phase call ended cancelled although the run did not cancel it.
-
-    For example the function raised ``CancelledError`` itself, or something
-    outside the run cancelled the call's task. The call did not complete, so
-    it counts as a failure of that phase (a failed pre stops the pre phase);
-    the original ``CancelledError`` is its ``__cause__``.
-    """
+        self.failures: list[BaseException] = list(failures)

@@ -56,7 +56,7 @@ from sdax._eager import (
     settle,
     start_task,
 )
-from sdax._errors import PhaseCancelledError, SdaxExecutionError, SdaxTimeoutError
+from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._observe import Dispatch, after_work, observed_specs
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec, Plan
@@ -137,7 +137,7 @@ class Run:
         self._unfinished: dict[int, list[Future[Any]]] | None = None
         self.ctx = ctx
         self._state = plan.graph.run()
-        self.failures: list[Exception] = []
+        self.failures: list[BaseException] = []
         self.next_phase: PhaseId | None = _PRE
         self._phase: PhaseId = _PRE
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -412,14 +412,15 @@ class Run:
             return not self._budget_expired
         return not self._stopping
 
-    def cancel_failure(self, node: int, error: BaseException) -> Exception | None:
+    def cancel_failure(self, node: int, error: BaseException) -> BaseException | None:
         """The failure a cancelled call counts as, or ``None`` if the run asked for it.
 
         The run cancels pre/execute calls when it stops (a failure elsewhere,
         an outside cancellation, the deadline): those are not failures of
-        their own. A post cut by the cleanup budget fails with TimeoutError;
-        any other cancellation nobody in the run asked for means the call did
-        not complete: PhaseCancelledError.
+        their own. A post cut by the cleanup budget fails with TimeoutError.
+        Any other cancellation nobody in the run asked for (the function
+        raised ``CancelledError`` itself, say) means the call did not
+        complete: its failure is that very ``CancelledError``.
         """
         if self._phase is _POST and self._budget_expired:
             return TimeoutError(
@@ -427,9 +428,7 @@ class Run:
                 f"{self._cleanup_timeout:g} s ran out"
             )
         if self._phase is _POST or not self._stopping:
-            failure = PhaseCancelledError(f"{self.describe(node)} was cancelled")
-            failure.__cause__ = error
-            return failure
+            return error
         return None
 
     def unfinished(self, node: int, work: Future[Any]) -> None:
@@ -452,12 +451,14 @@ class Run:
                 f"{exc.value!r}, which is not awaitable (use task_sync_func() for a plain "
                 "function)"
             )
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, (Exception, CancelledError)):
             # An interrupt (or another BaseException): stop, clean up, re-raise it.
             if self._interrupt is None:
                 self._interrupt = exc
             self._stop()
         else:
+            # A CancelledError here is one nobody in the run asked for
+            # (cancel_failure): a failure of this call, never the caller's.
             exc.add_note(f"sdax: raised by {self.describe(node)}")
             self.failures.append(exc)
             if phase is _PRE:
@@ -670,7 +671,7 @@ class Run:
         if self._dispatch is not None:
             self._dispatch.emit("run_finished", self._dispatch.info, error, time.monotonic())
 
-    def release(self) -> list[Exception]:
+    def release(self) -> list[BaseException]:
         """Forget the run's outcome once it is raised; return its failures.
 
         Whatever the run raises carries tracebacks through engine frames that

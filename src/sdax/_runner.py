@@ -29,6 +29,8 @@ K = TypeVar("K", bound=Hashable)
 
 def _stop_rank(exc: BaseException) -> int:
     """Priority of what ends a run: interrupt > cancellation > deadline > other."""
+    if isinstance(exc, SdaxExecutionError):
+        return 0  # failures, even one that is a CancelledError a phase raised itself
     if isinstance(exc, asyncio.CancelledError):
         return 2
     if not isinstance(exc, Exception):
@@ -64,7 +66,7 @@ class AsyncPhaseRunner(Generic[T, K]):
         self._busy: list[asyncio.Future[None]] | None = None
         self._closing = False
         self._closed = False
-        self._failures: list[Exception] | None = None  # the run's, once it ended
+        self._failures: list[BaseException] | None = None  # the run's, once it ended
 
     async def __aenter__(self) -> AsyncPhaseRunner[T, K]:
         return self
@@ -76,7 +78,9 @@ class AsyncPhaseRunner(Generic[T, K]):
         tb: TracebackType | None,
     ) -> bool:
         try:
-            if exc is None or (isinstance(exc, Exception) and not _stop_rank(exc)):
+            if exc is None or (
+                isinstance(exc, (Exception, SdaxExecutionError)) and not _stop_rank(exc)
+            ):
                 await self.aclose()
                 self.raise_failures()
                 return False
@@ -191,7 +195,7 @@ class AsyncPhaseRunner(Generic[T, K]):
         """The phase that ran last, or ``None`` before the first one."""
         return self._last
 
-    def _current_failures(self) -> list[Exception]:
+    def _current_failures(self) -> list[BaseException]:
         return self._run.failures if self._failures is None else self._failures
 
     def has_failures(self) -> bool:

@@ -447,7 +447,7 @@ class _RunCheck:
                     self.fail("outcome", f"SdaxTimeoutError without failures has cause {cause!r}")
             else:
                 self.fail("outcome", f"expected SdaxTimeoutError, got {got}")
-        elif type(out) is SdaxExecutionError:
+        elif isinstance(out, SdaxExecutionError):
             self.check_leaves(flatten_exceptions(out), "SdaxExecutionError")
         elif out is not None:
             self.fail("outcome", f"expected failures or success, got {got}")

@@ -218,3 +218,36 @@ def test_the_private_name_check_can_fail() -> None:
     assert _private_names_used("x = getattr(loop, '_clock_resolution', 0)\n") == {
         "_clock_resolution"
     }
+
+
+@pytest.mark.parametrize("shared", ["future", "task"])
+async def test_calls_of_one_batch_may_await_the_same_future(shared: str) -> None:
+    # Each eager step yields the shared future before any task exists; the
+    # future protocol's "being awaited" flag must not make the second await fail.
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[int] = loop.create_future()
+    awaited: Any = gate
+    if shared == "task":
+
+        async def relay() -> int:
+            return await gate
+
+        awaited = asyncio.ensure_future(relay())
+    got: list[tuple[str, int]] = []
+
+    def waiter(name: str) -> Any:
+        async def phase(ctx: Any) -> None:
+            got.append((name, await awaited))
+
+        return task_func(phase)
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("a", pre_execute=waiter("a")))
+        .add_task(AsyncTask("b", pre_execute=waiter("b")))
+        .add_task(AsyncTask("c", execute=waiter("c")))
+        .build()
+    )
+    loop.call_later(0.002, gate.set_result, 7)
+    await processor.process_tasks(None)
+    assert sorted(got) == [("a", 7), ("b", 7), ("c", 7)]

@@ -25,7 +25,7 @@ from heapq import heappop, heappush
 from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any
 
-from sdax._eager import clock_resolution
+from sdax._eager import clock_resolution, rearm_yielded
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
 from sdax._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec
@@ -385,7 +385,7 @@ class Continuation(Coroutine[Any, Any, None]):
         yielded = self._yielded
         if yielded is not NOTHING:
             self._yielded = NOTHING
-            return yielded
+            return rearm_yielded(yielded)
         try:
             return self._coro.send(value)
         except BaseException as exc:

@@ -41,7 +41,9 @@ __all__ = [
     "clock_resolution",
     "enter_task",
     "new_phase_task",
+    "park_yielded",
     "probe",
+    "rearm_yielded",
     "set_current_task",
     "settle",
     "start_task",
@@ -174,6 +176,27 @@ def clock_resolution(loop: asyncio.AbstractEventLoop) -> float:
     """
     resolution: float = getattr(loop, "_clock_resolution", 0.0)
     return resolution
+
+
+def park_yielded(yielded: Any) -> None:
+    """Take the future an eager step yielded, as the task that waits on it would.
+
+    ``Future.__await__`` sets ``_asyncio_future_blocking`` (the future
+    protocol's flag, CPython 3.11-3.15) just before it yields, and the task
+    that receives the future clears it; while it is set, another ``await`` of
+    the same pending future fails ("await wasn't used with future"). An eager
+    step yields before its task exists, so the flag is cleared here, at once,
+    and set again by ``rearm_yielded`` when the task takes the future.
+    """
+    if getattr(yielded, "_asyncio_future_blocking", False) is True:
+        yielded._asyncio_future_blocking = False
+
+
+def rearm_yielded(yielded: Any) -> Any:
+    """Hand a task the future an eager step yielded, marked as awaited again."""
+    if getattr(yielded, "_asyncio_future_blocking", None) is False:
+        yielded._asyncio_future_blocking = True
+    return yielded
 
 
 # -- the public-API path ----------------------------------------------------------

@@ -52,6 +52,7 @@ from sdax._eager import (
     PhaseTask,
     enter_task,
     new_phase_task,
+    park_yielded,
     set_current_task,
     settle,
     start_task,
@@ -345,6 +346,7 @@ class Run:
         retrying: bool = False,
     ) -> None:
         """Let ``task`` run the rest of a call that could not finish eagerly."""
+        park_yielded(yielded)
         if yielded is None and (deadline is None or deadline > self._loop.time()):  # type: ignore[union-attr]
             # A bare ``yield`` (``asyncio.sleep(0)``) only asks to let the loop
             # run once: the task's first step, scheduled behind everything

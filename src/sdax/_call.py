@@ -471,7 +471,10 @@ class LazyContinuation(Continuation):
         driver = self._driver
         if driver is not None:
             self._driver = None  # hold the driver (and its frames) no longer than needed
-            if driver.cancelling() > self._base and self._owner.stops_on_cancel():
+            owner = self._owner
+            if owner.stops_on_cancel() and (
+                driver.cancelling() > self._base or owner.refuses_new_calls
+            ):
                 return self._never_began()
         return super().send(value)
 

@@ -105,6 +105,7 @@ class Run:
         "_dispatch",
         "_done",
         "_expired",
+        "_halting",
         "_interrupt",
         "_limit",
         "_loop",
@@ -148,6 +149,7 @@ class Run:
         self._ready: list[int] = []
         self._spare: PhaseTask | None = new_phase_task(PhaseTask) if FAST else None
         self._stopping = False
+        self._halting = False
         self._cancel: CancelledError | None = None
         self._cancel_base = 0
         self._interrupt: BaseException | None = None
@@ -380,8 +382,12 @@ class Run:
                 failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
                 if failure is not None:
                     outcome, error = FAILED, failure
-            if outcome == FAILED and not self._stopping and self._stops_phase(error):
-                self._stop()
+            if outcome == FAILED and self._stops_phase(error):
+                # No call that has not begun may begin now. Everything else is
+                # the driver's, as on the fast path: it stops the phase when it
+                # handles this report, so a call whose wake-up was already due
+                # still resumes first.
+                self._halting = True
         self._done.append((node, outcome, error))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -392,6 +398,11 @@ class Run:
         if self._phase is _PRE:
             return True
         return self._phase is _EXEC and not isinstance(error, (Exception, CancelledError))
+
+    @property
+    def refuses_new_calls(self) -> bool:
+        """Whether a call that has not begun may no longer begin (public path, 3.11)."""
+        return self._stopping or self._halting
 
     def stops_on_cancel(self) -> bool:
         """Whether a cancel request to the driving task keeps new calls from starting."""

@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._phases import PhaseId
-from sdax._run import Run
+from sdax._run import DEFAULT_CLEANUP_GRACE, Run
 from sdax._runner import AsyncPhaseRunner
 from sdax.observe import RunObserver
 from sdax.sdax_task_analyser import (
@@ -64,6 +64,14 @@ def _check_seconds(name: str, value: float | None) -> float | None:
         raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
     if not value >= 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_grace(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"cleanup_grace must be a number of seconds, got {value!r}")
+    if not value >= 0:
+        raise ValueError(f"cleanup_grace must be >= 0 (math.inf: no bound), got {value!r}")
     return float(value)
 
 
@@ -166,11 +174,14 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
 
     analysis: TaskAnalysis[T, K]
     observers: tuple[RunObserver, ...] = ()
+    cleanup_grace: float = DEFAULT_CLEANUP_GRACE
+    """Default grace of this processor's runs (see ``process_tasks``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.analysis, TaskAnalysis):
             raise TypeError(f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}")
         object.__setattr__(self, "_plan", self.analysis.plan)
+        object.__setattr__(self, "cleanup_grace", _check_grace(self.cleanup_grace))
 
     @staticmethod
     def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]
@@ -185,6 +196,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         cleanup_timeout: float | None = None,
         observer: RunObserver | None = None,
         max_concurrency: int | None = None,
+        cleanup_grace: float | None = None,
     ) -> None:
         """Run all phases over ``ctx``.
 
@@ -206,6 +218,13 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
             max_concurrency: At most this many phase functions of this run
                 run at once (calls wait, in order, before they start; their
                 timeouts start when they do).
+            cleanup_grace: Seconds the posts running when an outside
+                cancellation arrives during the cleanup may still take; a post
+                still running then is cancelled where it waits (not a failure
+                of its own). Posts that had not started still start, once.
+                ``0`` cuts at once, ``math.inf`` shields without bound; with
+                ``cleanup_timeout`` the budget is the grace. Default: the
+                processor's ``cleanup_grace`` (0.1 s unless set).
 
         Raises:
             SdaxExecutionError: One or more phase functions failed; raised
@@ -216,7 +235,9 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
                 re-raised after every owed post has run.
             SdaxTimeoutError: The ``timeout`` passed (a ``TimeoutError``).
         """
-        await self._new_run(ctx, timeout, cleanup_timeout, observer, max_concurrency).run_all()
+        await self._new_run(
+            ctx, timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace
+        ).run_all()
 
     def _new_run(
         self,
@@ -225,6 +246,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         cleanup_timeout: float | None,
         observer: RunObserver | None,
         max_concurrency: int | None,
+        cleanup_grace: float | None,
     ) -> Run:
         """A run of this processor over ``ctx``, its options checked."""
         observers = self.observers
@@ -237,6 +259,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
             _check_seconds("cleanup_timeout", cleanup_timeout),
             observers,
             _check_concurrency(max_concurrency),
+            self.cleanup_grace if cleanup_grace is None else _check_grace(cleanup_grace),
         )
 
     def open(
@@ -247,17 +270,20 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         cleanup_timeout: float | None = None,
         observer: RunObserver | None = None,
         max_concurrency: int | None = None,
+        cleanup_grace: float | None = None,
     ) -> AsyncPhaseRunner[T, K]:
         """Return a runner that runs the phases over ``ctx`` one at a time.
 
-        ``timeout``, ``cleanup_timeout``, ``observer`` and
-        ``max_concurrency`` mean what they mean for :meth:`process_tasks`; the
-        deadline counts from the first ``run_next()``.
+        ``timeout``, ``cleanup_timeout``, ``observer``, ``max_concurrency``
+        and ``cleanup_grace`` mean what they mean for :meth:`process_tasks`;
+        the deadline counts from the first ``run_next()``.
         """
         return AsyncPhaseRunner(
             self,
             ctx,
-            run=self._new_run(ctx, timeout, cleanup_timeout, observer, max_concurrency),
+            run=self._new_run(
+                ctx, timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace
+            ),
         )
 
     def __repr__(self) -> str:
@@ -303,13 +329,19 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
         self.observers.append(_check_observer(observer))
         return self
 
-    def build(self) -> AsyncDagTaskProcessor[T, K]:
+    def build(self, *, cleanup_grace: float = DEFAULT_CLEANUP_GRACE) -> AsyncDagTaskProcessor[T, K]:
         """Validate the graph and return the processor.
+
+        Args:
+            cleanup_grace: The processor's default grace for posts running
+                when an outside cancellation arrives (see ``process_tasks``).
 
         Raises:
             ValueError: A missing dependency or a cycle, naming the tasks.
         """
-        return AsyncDagTaskProcessor(self.taskAnalyzer.analyze(), tuple(self.observers))
+        return AsyncDagTaskProcessor(
+            self.taskAnalyzer.analyze(), tuple(self.observers), _check_grace(cleanup_grace)
+        )
 
 
 class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
@@ -348,8 +380,14 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
         self._levels.setdefault(level, []).append(task)
         return self
 
-    def build(self) -> AsyncDagTaskProcessor[T, LevelKey]:
-        """Return the processor for the levels added so far."""
+    def build(
+        self, *, cleanup_grace: float = DEFAULT_CLEANUP_GRACE
+    ) -> AsyncDagTaskProcessor[T, LevelKey]:
+        """Return the processor for the levels added so far.
+
+        ``cleanup_grace`` is the processor's default grace (see
+        ``AsyncDagTaskProcessor.process_tasks``).
+        """
         analyzer: TaskAnalyzer[T, Any] = TaskAnalyzer()
         below_prev: tuple[Hashable, ...] = ()
         for level in sorted(self._levels):
@@ -361,4 +399,6 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
                 analyzer.add_task(task, (below,))
             analyzer.add_task(join(above), tuple(t.name for t in tasks))
             below_prev = (above,)
-        return AsyncDagTaskProcessor(analyzer.analyze(), tuple(self._observers))
+        return AsyncDagTaskProcessor(
+            analyzer.analyze(), tuple(self._observers), _check_grace(cleanup_grace)
+        )

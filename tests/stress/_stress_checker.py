@@ -131,6 +131,7 @@ class _RunCheck:
         self.cancel_outside = self.first_run_event("cancel", "outside")
         self.cancel_cm = self.first_run_event("cancel", "timeout_cm")
         self.cancel_inside = self.first_run_event("cancel_inside")
+        self.cancels = [seq for seq, ev in self.run_events if ev.kind == "cancel"]
         self.driver_end = self.first_run_event("driver_end")
         self.interrupts = sorted(
             (a.end, a.exc)
@@ -320,13 +321,17 @@ class _RunCheck:
                 if att.end_kind != "cancelled" or call.model.timeout is not None:
                     continue
                 if call.phase == POST:
-                    if not self.budget < att.end:
+                    if self.budget < att.end:
+                        self.verdict.features.add("post-cut-by-budget")
+                    elif any(att.start < seq < att.end for seq in self.cancels):
+                        # An outside cancellation landed while it ran: its grace
+                        # may cut it (never one that started after the cancel).
+                        self.verdict.features.add("post-cut-by-grace")
+                    else:
                         self.fail(
                             "post-shielded",
                             f"post of {call.task!r} was cancelled at #{att.end:g}",
                         )
-                    else:
-                        self.verdict.features.add("post-cut-by-budget")
                 elif not self.any_stop < att.end:
                     self.fail(
                         "unexplained-cancel",

@@ -27,7 +27,10 @@ RULES: dict[str, str] = {
     "post-not-owed": "no post runs that is not owed",
     "post-order": "a post starts after the posts of every task depending on it finished",
     "post-after-pre-exec": "the cleanup starts after every pre and execute ended",
-    "post-shielded": "a post is cut short only by its own timeout or the cleanup budget",
+    "post-shielded": (
+        "a post is cut short only by its own timeout, the cleanup budget, or the grace of "
+        "an outside cancellation that landed while it ran"
+    ),
     "unexplained-cancel": "a pre/execute is cancelled only by its own timeout or a stop",
     "budget": "after the cleanup budget ran out, posts are cancelled when they suspend",
     "failures-missing": "every recorded failure is a leaf of the raised error",

@@ -190,6 +190,11 @@ def failing_cases() -> list[Case]:
             replace(HAPPY, "b post ok", "b post cancelled"),
             outcome=SdaxExecutionError("x", [noted(TimeoutError(), "b", "post")]),
         ),
+        Case(
+            "post-shielded",  # the grace of a cancel covers only posts running then
+            [*HAPPY[:9], "cancel outside", "b post start", "b post cancelled", *HAPPY[11:]],
+            outcome=asyncio.CancelledError(),
+        ),
         Case("unexplained-cancel", replace(HAPPY, "a exec ok", "a exec cancelled")),
         Case(
             "budget",
@@ -292,6 +297,13 @@ def test_failures_reported_correctly_pass() -> None:
     late.__cause__ = SdaxExecutionError("x", [boom])
     deadline = replace(steps, "a exec ok", "a exec ok", "deadline")
     assert Case("none", deadline, outcome=late).check().violations == []
+
+
+def test_a_post_cut_by_the_grace_of_a_cancel_that_landed_while_it_ran_passes() -> None:
+    steps = [*HAPPY[:9], "b post start", "cancel outside", "b post cancelled", *HAPPY[11:]]
+    verdict = Case("none", steps, outcome=asyncio.CancelledError()).check()
+    assert verdict.violations == []
+    assert "post-cut-by-grace" in verdict.features
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c.rule}" for i, c in enumerate(CASES)])

@@ -68,11 +68,10 @@ def _check_seconds(name: str, value: float | None) -> float | None:
 
 
 def _check_grace(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"cleanup_grace must be a number of seconds, got {value!r}")
-    if not value >= 0:
-        raise ValueError(f"cleanup_grace must be >= 0 (math.inf: no bound), got {value!r}")
-    return float(value)
+    checked = _check_seconds("cleanup_grace", value)
+    if checked is None:
+        raise TypeError("cleanup_grace must be a number of seconds (math.inf: no bound), got None")
+    return checked
 
 
 def _check_concurrency(value: int | None) -> int | None:
@@ -340,7 +339,7 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
             ValueError: A missing dependency or a cycle, naming the tasks.
         """
         return AsyncDagTaskProcessor(
-            self.taskAnalyzer.analyze(), tuple(self.observers), _check_grace(cleanup_grace)
+            self.taskAnalyzer.analyze(), tuple(self.observers), cleanup_grace
         )
 
 
@@ -399,6 +398,4 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
                 analyzer.add_task(task, (below,))
             analyzer.add_task(join(above), tuple(t.name for t in tasks))
             below_prev = (above,)
-        return AsyncDagTaskProcessor(
-            analyzer.analyze(), tuple(self._observers), _check_grace(cleanup_grace)
-        )
+        return AsyncDagTaskProcessor(analyzer.analyze(), tuple(self._observers), cleanup_grace)

@@ -2,13 +2,17 @@
 
 Set ``SDAX_NO_EXTENSIONS=1`` in the environment to force the pure-Python core.
 ``IMPLEMENTATION`` tells which one is active: ``"cython"`` or ``"python"``.
+
+Type checkers see ``core`` as the pure twin, whatever runs: both twins have
+the same API (the parity tests hold it), so every call into the core is
+checked against the pure twin's signatures.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 __all__ = ["IMPLEMENTATION", "core"]
 
@@ -27,4 +31,9 @@ def _load() -> tuple[ModuleType, Literal["cython", "python"]]:
     return _core, "cython"
 
 
-core, IMPLEMENTATION = _load()
+if TYPE_CHECKING:
+    from sdax import _core_py as core
+
+    IMPLEMENTATION: Literal["cython", "python"]
+else:
+    core, IMPLEMENTATION = _load()

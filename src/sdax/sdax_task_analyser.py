@@ -363,7 +363,7 @@ class TaskAnalysis(Generic[T, K]):
     @cached_property
     def topological_order(self) -> tuple[K, ...]:
         """All task names, dependencies first (ties in declaration order)."""
-        names = self.plan.names
+        names: list[Any] = self.plan.names
         return tuple(names[v] for v in self.plan.order)
 
     @cached_property

@@ -16,6 +16,7 @@ from typing import Any
 
 from sdax._accel import core
 from sdax._executors import SyncCall
+from sdax._phases import describe_name
 from sdax.tasks import AsyncTask, TaskFunction
 
 __all__ = [
@@ -36,11 +37,6 @@ KIND_ASYNC = 0  # an ``async def``: calling it only creates the coroutine
 KIND_CALL = 1  # any other callable: its result is checked at run time
 KIND_GROUP = 2  # takes a task group: each attempt runs inside one
 KIND_EXECUTOR = 3  # a blocking function sent to an executor
-
-
-def describe_name(name: Hashable) -> str:
-    """Format a task name for a message: strings as they are, others by repr."""
-    return name if isinstance(name, str) else repr(name)
 
 
 class PhaseSpec:

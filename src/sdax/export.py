@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from sdax._phases import PHASE_FIELDS, PHASE_LABELS, PhaseId
 from sdax.sdax_core import (
     AsyncDagLevelAdapterBuilder,
     AsyncDagTaskProcessor,
@@ -54,7 +55,8 @@ NodeKind = Literal["task", "join", "level start", "level end"]
 FORMATS: tuple[str, ...] = ("text", "mermaid", "dot")
 """The format names :func:`render_plan` accepts."""
 
-_PHASE_FIELDS = (("pre_execute", "pre"), ("execute", "execute"), ("post_execute", "post"))
+# (field, short name) of each phase, in run order.
+_PHASE_FIELDS = tuple((PHASE_FIELDS[phase], PHASE_LABELS[phase]) for phase in PhaseId)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sdax._errors import SdaxTimeoutError
-from sdax._phases import PhaseId
-from sdax._plan import describe_name
+from sdax._phases import PHASE_LABELS, PhaseId, describe_name
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
 
 __all__ = [
@@ -45,13 +44,6 @@ Outcome = Literal["ok", "failed", "retried", "cancelled", "unfinished"]
 it was cancelled (a sibling failed, the run was cancelled or hit its
 deadline). ``"unfinished"``: the run ended without news of it.
 """
-
-PHASE_LABELS: dict[PhaseId, str] = {
-    PhaseId.PRE_EXEC: "pre",
-    PhaseId.EXECUTE: "execute",
-    PhaseId.POST_EXEC: "post",
-}
-"""Short phase names used in the chart."""
 
 BAR_CHARS: dict[Outcome, str] = {
     "ok": "=",

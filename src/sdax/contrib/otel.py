@@ -41,19 +41,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
-from sdax._phases import PhaseId
-from sdax._plan import describe_name
+from sdax._phases import PHASE_FIELDS, PhaseId, describe_name
 from sdax._version import __version__
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
 from sdax.report import describe_error, run_outcome
 
 __all__ = ["OpenTelemetryObserver"]
-
-_PHASE_FIELDS = {
-    PhaseId.PRE_EXEC: "pre_execute",
-    PhaseId.EXECUTE: "execute",
-    PhaseId.POST_EXEC: "post_execute",
-}
 
 
 class _RunSpans:
@@ -131,7 +124,7 @@ class OpenTelemetryObserver(RunObserver):
         spans = self._runs.get(event.run.run_id)
         if spans is None:
             return
-        field = _PHASE_FIELDS[event.phase]
+        field = PHASE_FIELDS[event.phase]
         name = describe_name(event.task)
         span = self._tracer.start_span(
             f"{name} {field}",
@@ -193,7 +186,7 @@ class OpenTelemetryObserver(RunObserver):
             return
         attributes: dict[str, str | int | float] = {
             "sdax.task": describe_name(event.task),
-            "sdax.phase": _PHASE_FIELDS[event.phase],
+            "sdax.phase": PHASE_FIELDS[event.phase],
             "sdax.attempt": event.attempt,
         }
         if event.delay is not None:

@@ -9,7 +9,6 @@ expected: then it fails.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -17,28 +16,9 @@ from types import ModuleType
 
 import pytest
 from _loops import loop_factories
+from _support import load_core
 
 import sdax
-
-
-def env_flag(name: str) -> bool:
-    """Whether environment variable ``name`` is set to something other than 0."""
-    return os.environ.get(name, "").strip() not in ("", "0")
-
-
-def load_core(kind: str) -> ModuleType:
-    """Import one twin: ``"python"`` or ``"cython"``; skip or fail when it is missing."""
-    if kind == "python":
-        return importlib.import_module("sdax._core_py")
-    try:
-        return importlib.import_module("sdax._core")
-    except ImportError as exc:
-        if env_flag("SDAX_REQUIRE_EXTENSIONS"):
-            pytest.fail(
-                f"SDAX_REQUIRE_EXTENSIONS=1 but the compiled core cannot be imported: {exc}",
-                pytrace=False,
-            )
-        pytest.skip("the compiled core (sdax._core) is not built")
 
 
 def pytest_report_header() -> list[str]:

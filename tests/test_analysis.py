@@ -21,6 +21,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pytest
+from _support import csr, random_dag
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -600,31 +601,18 @@ def test_graphs_declared_dependencies_first_analyze_as_with_the_topological_walk
     # order; forcing it back onto the topological order must change nothing.
     rng = random.Random(seed)
     n = rng.randint(1, 60)
-    declarations = []
-    for v in range(n):
-        deps = rng.sample(range(v), min(v, rng.choice([0, 1, 2, 3, 5])))
-        declarations.append(
-            (
-                make(f"t{v}", pre=rng.random() < 0.7, ex=True, post=rng.random() < 0.7),
-                [f"t{u}" for u in deps],
-            )
+    deps = random_dag(rng, n, fan_in=[0, 1, 2, 3, 5])
+    declarations = [
+        (
+            make(f"t{v}", pre=rng.random() < 0.7, ex=True, post=rng.random() < 0.7),
+            [f"t{u}" for u in deps[v]],
         )
-    assert core.forward_order(n, *_csr_of(declarations)) is not None
+        for v in range(n)
+    ]
+    assert core.forward_order(n, *csr(deps)) is not None
     natural = analyze(*declarations)
     monkeypatch.setattr(core, "forward_order", lambda *args: None)  # the module Plan uses
     walked = analyze(*declarations)
     assert shape(natural.pre_execute_graph) == shape(walked.pre_execute_graph)
     assert shape(natural.post_execute_graph) == shape(walked.post_execute_graph)
     assert natural.topological_order == walked.topological_order
-
-
-def _csr_of(
-    declarations: Sequence[tuple[AsyncTask[None, Hashable], Sequence[Hashable]]],
-) -> tuple[list[int], list[int]]:
-    index = {task.name: i for i, (task, _) in enumerate(declarations)}
-    ptr: list[int] = [0]
-    idx: list[int] = []
-    for _, deps in declarations:
-        idx.extend(index[d] for d in deps)
-        ptr.append(len(idx))
-    return ptr, idx

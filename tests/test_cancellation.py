@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Interrupt, Recorder, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -26,8 +26,6 @@ from sdax import (
     task_group_func,
 )
 from sdax.tasks import SdaxTaskGroup
-
-HANG_GUARD = 10.0
 
 
 def forever() -> asyncio.Event:
@@ -443,10 +441,6 @@ async def test_processor_is_reusable_after_a_cancelled_run() -> None:
 
 
 # -- interrupts -------------------------------------------------------------------------
-
-
-class Interrupt(BaseException):
-    """A BaseException that is not an Exception: handled like KeyboardInterrupt."""
 
 
 def interrupt_graph(rec: Recorder, phase: str, suspend: bool, err: BaseException) -> Any:

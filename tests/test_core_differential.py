@@ -18,188 +18,19 @@ import itertools
 import pickle
 import random
 from array import array
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _support import PHASE_BITS, Deps, csr, outcome, random_core_graph, sets_of
 
 from sdax import _core_py
 
-PRE, EXEC, POST = 1, 2, 4
-SEEDS = range(520)
-
-Deps = list[list[int]]
-
-
-# -- random graphs ---------------------------------------------------------------
-
-
-def _size(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.08:
-        return rng.randint(0, 3)
-    if roll < 0.70:
-        return rng.randint(4, 60)
-    if roll < 0.92:
-        return rng.randint(61, 600)
-    return rng.randint(601, 3000)
-
-
-def _shape(rng: random.Random, n: int) -> tuple[str, Deps]:
-    """Predecessor lists where every dependency has a lower index."""
-    kind = rng.choice(
-        ["chain", "fan_out", "joins", "shared_joins", "layers", "wide_join", "random"]
-    )
-    deps: Deps = [[] for _ in range(n)]
-    if kind == "chain":
-        for v in range(1, n):
-            if rng.random() < 0.95:
-                deps[v].append(v - 1)
-    elif kind == "fan_out":
-        roots = max(1, n // 50)
-        for v in range(roots, n):
-            deps[v].append(rng.randrange(min(v, roots + (v - roots) // 4 + 1)))
-    elif kind == "joins":
-        # Groups of nodes merged by a join node, on which the next group depends.
-        v = 0
-        previous: list[int] = []
-        while v < n:
-            width = rng.randint(1, 8)
-            group = list(range(v, min(n, v + width)))
-            for g in group:
-                deps[g].extend(previous)
-            v += len(group)
-            if v < n:
-                deps[v].extend(group)
-                previous = [v]
-                v += 1
-    elif kind == "shared_joins":
-        # Several joins over the same group (equal effective sets), and nodes
-        # that depend on many of them at once.
-        group = list(range(min(n, rng.randint(1, 12))))
-        joins = list(range(len(group), min(n, len(group) + rng.randint(1, 10))))
-        for j in joins:
-            deps[j].extend(group)
-        for v in range(len(group) + len(joins), n):
-            deps[v].extend(rng.sample(joins, rng.randint(1, len(joins))))
-            if rng.random() < 0.3:
-                deps[v].append(rng.randrange(v))
-    elif kind == "layers":
-        width = rng.randint(1, 30)
-        for v in range(width, n):
-            layer_start = (v // width - 1) * width
-            for _ in range(rng.randint(1, 4)):
-                deps[v].append(rng.randrange(layer_start, layer_start + width))
-    elif kind == "wide_join":
-        hub = n // 2
-        for v in range(hub + 1, n):
-            deps[v].append(hub)
-            if rng.random() < 0.1:
-                deps[v].append(rng.randrange(hub))
-        if n:
-            deps[hub].extend(range(hub))
-    else:
-        for v in range(1, n):
-            for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4, 4, 5, 6])):
-                deps[v].append(rng.randrange(v))
-    if n and rng.random() < 0.2:
-        # Repeated dependencies are allowed by the core.
-        v = rng.randrange(n)
-        deps[v].extend(deps[v][:2])
-    return kind, deps
-
-
-def _flags(rng: random.Random, n: int, deps: Deps, kind: str) -> bytes:
-    profile = rng.choice(["all", "mixed", "sparse", "none"])
-    p_pre, p_exec, p_post = {
-        "all": (1.0, 1.0, 1.0),
-        "mixed": (0.8, 0.5, 0.7),
-        "sparse": (0.5, 0.3, 0.4),
-        "none": (0.0, 0.3, 0.0),
-    }[profile]
-    # Many phase-less nodes make effective sets large; keep big graphs tractable.
-    p_join = 0.5 if n <= 600 else 0.15
-    out = bytearray(n)
-    for v in range(n):
-        if len(deps[v]) > 1 and rng.random() < p_join:
-            continue  # a join: no phase at all
-        bits = 0
-        if rng.random() < p_pre:
-            bits |= PRE
-        if rng.random() < p_exec:
-            bits |= EXEC
-        if rng.random() < p_post:
-            bits |= POST
-        out[v] = bits
-    if kind == "wide_join" and n:
-        out[n // 2] = 0
-    if kind == "shared_joins":
-        for v in range(n):
-            if len(deps[v]) > 1 and rng.random() < 0.8:
-                out[v] = 0
-    return bytes(out)
-
-
-def _add_cycle(rng: random.Random, deps: Deps) -> None:
-    n = len(deps)
-    if rng.random() < 0.2:
-        v = rng.randrange(n)
-        deps[v].append(v)
-        return
-    a, b = sorted(rng.sample(range(n), 2))
-    # a depends on b, and b on a (it may already, directly or not).
-    deps[a].append(b)
-    if a not in deps[b]:
-        deps[b].append(a)
-
-
-def _relabel(rng: random.Random, deps: Deps, flags: bytes) -> tuple[Deps, bytes]:
-    """The same graph with shuffled node numbers, so index order is not an order."""
-    n = len(deps)
-    perm = list(range(n))
-    rng.shuffle(perm)
-    new_deps: Deps = [[] for _ in range(n)]
-    new_flags = bytearray(n)
-    for v in range(n):
-        new_deps[perm[v]] = [perm[u] for u in deps[v]]
-        new_flags[perm[v]] = flags[v]
-    return new_deps, bytes(new_flags)
-
-
-def random_graph(seed: int) -> tuple[str, Deps, bytes]:
-    """One seeded graph: its kind, predecessor lists and flags."""
-    rng = random.Random(seed)
-    n = _size(rng)
-    kind, deps = _shape(rng, n)
-    flags = _flags(rng, n, deps, kind)
-    if n >= 2 and rng.random() < 0.15:
-        _add_cycle(rng, deps)
-        kind += "+cycle"
-    if rng.random() < 0.7:
-        deps, flags = _relabel(rng, deps, flags)
-    return kind, deps, flags
-
-
-def csr(deps: Deps) -> tuple[array[int], array[int]]:
-    """Predecessor lists as ``(ptr, idx)`` int arrays."""
-    ptr = array("i", [0])
-    idx = array("i")
-    for d in deps:
-        idx.extend(d)
-        ptr.append(len(idx))
-    return ptr, idx
+PRE, EXEC, POST = PHASE_BITS
+SEEDS = range(520)  # graphs from _support.random_core_graph
 
 
 # -- comparing -------------------------------------------------------------------
-
-
-def outcome(fn: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
-    """What a call gives: its result, or the type and words of its error."""
-    try:
-        return ("ok", fn(*args))
-    except Exception as exc:
-        return ("raised", type(exc), str(exc))
 
 
 def same(name: str, pure: ModuleType, compiled: ModuleType, *args: Any) -> Any:
@@ -253,11 +84,6 @@ def _arrays(result: Any) -> tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
 
-def _sets(set_of: Any, set_ptr: Any, set_idx: Any) -> list[list[int]]:
-    """Each node's set, spelled out (set ids depend on the walk, sets do not)."""
-    return [list(set_idx[set_ptr[s] : set_ptr[s + 1]]) for s in set_of]
-
-
 def _check_cycle(path: list[int], deps: Deps) -> None:
     assert len(path) >= 2 and path[0] == path[-1]
     assert len(set(path[:-1])) == len(path) - 1
@@ -270,7 +96,7 @@ def _check_cycle(path: list[int], deps: Deps) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
-    kind, deps, flags = random_graph(seed)
+    kind, deps, flags = random_core_graph(seed)
     pure, comp = _core_py, compiled_core
     n = len(deps)
     pp, pi = csr(deps)
@@ -310,7 +136,7 @@ def test_kernels_agree(compiled_core: ModuleType, seed: int) -> None:
         for twin in (pure, comp):
             by_kahn = twin.effective_sets(n, order, pp, pi, flags, PRE)
             by_index = twin.effective_sets(n, forward, pp, pi, flags, PRE)
-            assert _sets(*by_kahn) == _sets(*by_index)
+            assert sets_of(*by_kahn) == sets_of(*by_index)
             assert twin.post_levels(order, sp, si, flags) == twin.post_levels(
                 forward, sp, si, flags
             )
@@ -371,7 +197,7 @@ def _misuse(rng: random.Random, step: Lockstep, n: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_runs_agree(compiled_core: ModuleType, seed: int) -> None:
-    _, deps, flags = random_graph(seed)
+    _, deps, flags = random_core_graph(seed)
     n = len(deps)
     pp, pi = csr(deps)
     sp, si = _core_py.successors(n, pp, pi)

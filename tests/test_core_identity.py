@@ -16,14 +16,10 @@ import types
 from array import array
 
 import pytest
+from _support import env_flag
 
 import sdax
 from sdax import AsyncDagTaskProcessor, AsyncTask, TaskFunction, _accel, _core_py, _plan
-
-
-def env_flag(name: str) -> bool:
-    """Whether environment variable ``name`` is set to something other than 0."""
-    return os.environ.get(name, "").strip() not in ("", "0")
 
 
 async def _nothing(ctx: object) -> None:

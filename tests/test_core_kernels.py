@@ -13,25 +13,9 @@ from types import ModuleType
 from typing import Any, cast
 
 import pytest
+from _support import PHASE_BITS, csr, sets_of
 
-PRE, EXEC, POST = 1, 2, 4
-
-
-def csr(deps: Sequence[Sequence[int]]) -> tuple[array[int], array[int]]:
-    """Predecessor lists as ``(ptr, idx)`` int arrays."""
-    ptr = array("i", [0])
-    idx = array("i")
-    for d in deps:
-        idx.extend(d)
-        ptr.append(len(idx))
-    return ptr, idx
-
-
-def sets_of(
-    set_of: Sequence[int], set_ptr: Sequence[int], set_idx: Sequence[int]
-) -> list[list[int]]:
-    """Each node's set, spelled out."""
-    return [list(set_idx[set_ptr[s] : set_ptr[s + 1]]) for s in set_of]
+PRE, EXEC, POST = PHASE_BITS
 
 
 def build(

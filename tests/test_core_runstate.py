@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import copy
 import pickle
-from array import array
 from collections import deque
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _support import PHASE_BITS, csr
 
-PRE, EXEC, POST = 1, 2, 4
-
+PRE, EXEC, POST = PHASE_BITS
 # 0 and 1 are roots; 1 has no phase at all; 4 has only a post.
 #
 #   0 (pre, post) ── 2 (pre, post) ──┐
@@ -25,11 +24,7 @@ SAMPLE_FLAGS = [PRE | POST, 0, PRE | POST, PRE, POST, PRE | POST]
 
 def make_graph(core: ModuleType, deps: Sequence[Sequence[int]], flags: Sequence[int]) -> Any:
     """A core ``Graph`` from predecessor lists and phase bits."""
-    ptr = array("i", [0])
-    idx = array("i")
-    for d in deps:
-        idx.extend(d)
-        ptr.append(len(idx))
+    ptr, idx = csr(deps)
     sp, si = core.successors(len(deps), ptr, idx)
     return core.Graph(ptr, idx, sp, si, bytes(flags))
 

@@ -26,7 +26,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from _recorder import no_new_pending_tasks  # noqa: E402
+from _support import Trace, leaf_types, no_new_pending_tasks  # noqa: E402
 
 from sdax import (  # noqa: E402
     AsyncDagTaskProcessor,
@@ -43,29 +43,6 @@ WORKER_HANG = 10.0
 
 
 # -- state shared with the worker functions ---------------------------------------------------
-
-
-class Trace:
-    """An ordered log written from the loop and from worker threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.events: list[str] = []
-
-    def add(self, event: str) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def __contains__(self, event: str) -> bool:
-        with self._lock:
-            return event in self.events
-
-    def in_order(self, *events: str) -> bool:
-        with self._lock:
-            for event in events:
-                assert self.events.count(event) == 1, f"{event!r} in {self.events}"
-            positions = [self.events.index(e) for e in events]
-        return positions == sorted(positions)
 
 
 @dataclass
@@ -192,11 +169,6 @@ def one_task(work: TaskFunction[Any], post: TaskFunction[Any] | None = None) -> 
         .add_task(AsyncTask("t", execute=work, post_execute=post))
         .build()
     )
-
-
-def leaf_types(error: BaseException) -> list[type[BaseException]]:
-    assert isinstance(error, SdaxExecutionError)
-    return [type(e) for e in error.leaf_exceptions()]
 
 
 # -- in-process cluster -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _recorder import no_new_pending_tasks
+from _support import HANG_GUARD, Quiet, Trace, leaf_types, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -35,33 +35,7 @@ from sdax import (
 from sdax._executors import default_thread_pool
 from sdax.observe import RunObserver
 
-HANG_GUARD = 10.0
 WORKER_HANG = 5.0
-
-
-class Trace:
-    """An ordered log written from the loop and from worker threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.events: list[str] = []
-
-    def add(self, event: str) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def __contains__(self, event: str) -> bool:
-        with self._lock:
-            return event in self.events
-
-    def index(self, event: str) -> int:
-        with self._lock:
-            assert self.events.count(event) == 1, f"{event!r} in {self.events}"
-            return self.events.index(event)
-
-    def in_order(self, *events: str) -> bool:
-        positions = [self.index(e) for e in events]
-        return positions == sorted(positions)
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -87,10 +61,6 @@ class CountingPool(ThreadPoolExecutor):
         future = super().submit(run)
         assert begun.wait(WORKER_HANG), "no worker thread picked the work up"
         return future
-
-
-class Quiet(RunObserver):
-    """Attaching it makes the run take the observed path."""
 
 
 @pytest.fixture
@@ -166,11 +136,6 @@ def leftover_work_graph(
         .add_task(AsyncTask("y", post_execute=logs(trace, "y post", go.set)), depends_on="x")
         .build()
     )
-
-
-def leaf_types(error: BaseException) -> list[type[BaseException]]:
-    assert isinstance(error, SdaxExecutionError)
-    return [type(e) for e in error.leaf_exceptions()]
 
 
 # -- off the loop thread ----------------------------------------------------------------------

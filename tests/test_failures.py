@@ -10,7 +10,7 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -23,8 +23,6 @@ from sdax import (
     task_group_func,
 )
 from sdax.tasks import SdaxTaskGroup
-
-HANG_GUARD = 10.0
 
 
 async def run_failing(

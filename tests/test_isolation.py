@@ -8,7 +8,7 @@ import contextvars
 from typing import Any
 
 import pytest
-from _recorder import no_new_pending_tasks
+from _support import HANG_GUARD, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -19,8 +19,6 @@ from sdax import (
     task_group_func,
     task_sync_func,
 )
-
-HANG_GUARD = 10.0
 
 
 def make_var() -> contextvars.ContextVar[str]:

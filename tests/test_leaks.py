@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from _support import Quiet
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -37,7 +38,6 @@ from sdax import (
     join,
     task_func,
 )
-from sdax.observe import RunObserver
 
 LEAK_RUNS = int(os.environ.get("SDAX_LEAK_RUNS", "3000"))
 WARMUP = 1000
@@ -102,10 +102,6 @@ def small_processor() -> AsyncDagTaskProcessor[Ctx, Any]:
         .add_task(AsyncTask("C", execute=task_func(execute)), depends_on="J")
         .build()
     )
-
-
-class Quiet(RunObserver):
-    """An observer that hears everything and does nothing."""
 
 
 EXPECTED: dict[str, type[BaseException] | None] = {

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 import pytest
-from _recorder import no_new_pending_tasks
+from _support import HANG_GUARD, Quiet, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -30,7 +30,6 @@ from sdax import (
 )
 from sdax.observe import RunObserver
 
-HANG_GUARD = 10.0
 PhaseFn = Callable[[Any], Awaitable[None]]
 
 
@@ -106,10 +105,6 @@ def fan_out(
         add(name, ("root",))
     add("sink", middle)
     return builder.build()
-
-
-class Quiet(RunObserver):
-    """An observer that does nothing: attaching it makes the run take the observed path."""
 
 
 OBSERVED = pytest.mark.parametrize("observed", [False, True], ids=["plain", "observed"])

@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder
+from _support import EXEC, POST, PRE, Recorder
 
 from sdax import (
     AsyncDagTaskProcessor,

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -20,8 +20,6 @@ from sdax import (
     join,
     task_func,
 )
-
-HANG_GUARD = 10.0  # seconds; only ever reached when the engine deadlocks
 
 
 async def run(processor: AsyncDagTaskProcessor[Any, Any], ctx: Any = None) -> None:

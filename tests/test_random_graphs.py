@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _support import Interrupt, random_dag
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -44,10 +45,6 @@ class Injected(Exception):
 
 class Flaky(RetryableException):
     """A retryable failure raised by a phase function."""
-
-
-class Interrupt(BaseException):
-    """An interrupt (not an Exception) raised by a phase function."""
 
 
 @dataclass(frozen=True)
@@ -128,10 +125,7 @@ def random_behaviour(rng: random.Random, failure_rate: float) -> Behaviour:
 def random_graph(seed: int) -> Graph:
     rng = random.Random(seed)
     n = rng.randint(5, 40)
-    deps: list[list[int]] = []
-    for v in range(n):
-        k = min(v, rng.choice([0, 1, 1, 2, 2, 3]))
-        deps.append(sorted(rng.sample(range(v), k)))
+    deps = random_dag(rng, n, fan_in=[0, 1, 1, 2, 2, 3])
     phases: list[set[str]] = []
     for _ in range(n):
         if rng.random() < 0.15:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
 
 import sdax._call
 from sdax import (
@@ -27,7 +27,6 @@ from sdax import (
 from sdax._plan import PhaseSpec
 from sdax.tasks import SdaxTaskGroup
 
-HANG_GUARD = 10.0
 FIELD = {PRE: "pre_execute", EXEC: "execute", POST: "post_execute"}
 
 

@@ -7,12 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Interrupt, Recorder, no_new_pending_tasks
 
 from sdax import AsyncDagTaskProcessor, SdaxExecutionError
 from sdax.sdax_core import PhaseId
-
-HANG_GUARD = 10.0
 
 
 def simple(rec: Recorder, **per_phase: dict[str, Any]) -> AsyncDagTaskProcessor[Any, Any]:
@@ -429,10 +427,6 @@ async def test_many_runners_of_one_processor_interleave() -> None:
     assert rec.count("A", PRE) == 5
     assert rec.count("A", EXEC) == 3
     assert rec.count("A", POST) == 5
-
-
-class Interrupt(BaseException):
-    """Not an Exception: handled like KeyboardInterrupt."""
 
 
 async def test_interrupt_during_run_next_cleans_up_and_propagates() -> None:

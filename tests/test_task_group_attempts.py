@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from _support import HANG_GUARD
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -24,8 +25,6 @@ from sdax import (
     task_func,
     task_group_func,
 )
-
-HANG_GUARD = 10.0
 
 
 async def stubborn(log: list[str], name: str) -> None:

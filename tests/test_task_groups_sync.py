@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from _recorder import EXEC, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -20,8 +20,6 @@ from sdax import (
     task_group_task,
     task_sync_func,
 )
-
-HANG_GUARD = 10.0
 
 
 async def run(processor: AsyncDagTaskProcessor[Any, Any], ctx: Any) -> SdaxExecutionError | None:

@@ -9,7 +9,7 @@ import re
 from typing import Any, cast
 
 import pytest
-from _recorder import Recorder
+from _support import Recorder
 
 from sdax import (
     AsyncDagTaskProcessor,

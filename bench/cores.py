@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "active_core",
     "built_with",
     "core_module",
+    "core_scope",
     "unavailable_reason",
     "using_core",
 ]
@@ -132,6 +133,14 @@ def using_core(label: str) -> Iterator[ModuleType]:
     finally:
         for mod, attr, value in reversed(swaps):
             setattr(mod, attr, value)
+
+
+def core_scope(label: str) -> Callable[[], AbstractContextManager[ModuleType]]:
+    """A zero-argument callable that enters ``using_core(label)``.
+
+    The scope the interleaved timers enter around each timed call of a case.
+    """
+    return lambda: using_core(label)
 
 
 def built_with(processor: Any) -> str | None:

@@ -400,12 +400,17 @@ def make_tasks(sdax: ModuleType, deps: Deps) -> list[Any]:
     return [task_cls(name, pre_execute=pre, execute=exe, post_execute=post) for name, _ in deps]
 
 
-def build_graph(sdax: ModuleType, tasks: Sequence[Any], deps: Deps) -> Any:
-    """The timed region of a build benchmark: builder, every add_task, build()."""
-    builder = sdax.AsyncDagTaskProcessor.builder()
+def add_all(builder: Any, tasks: Sequence[Any], deps: Deps) -> None:
+    """Every ``add_task`` of a build shape, in declaration order."""
     add = builder.add_task
     for task, (_, depends_on) in zip(tasks, deps, strict=True):
         add(task, depends_on=depends_on)
+
+
+def build_graph(sdax: ModuleType, tasks: Sequence[Any], deps: Deps) -> Any:
+    """The timed region of a build benchmark: builder, every add_task, build()."""
+    builder = sdax.AsyncDagTaskProcessor.builder()
+    add_all(builder, tasks, deps)
     return builder.build()
 
 
@@ -419,6 +424,11 @@ CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time
 """Clocks by name. ``cpu`` (this process's CPU time) leaves out the time the process
 waits while other processes use the CPUs; every shape here is CPU-bound (no I/O,
 ``sleep(0)`` only), so on a quiet machine both clocks agree."""
+
+
+def baseline_runners(group: Group) -> dict[str, tuple[Runner, Scope]]:
+    """Fresh runners of a group's raw-asyncio baselines, each with no scope."""
+    return {key: (BASELINES[key][1](), nullcontext) for key in group.baselines}
 
 
 def time_interleaved(
@@ -518,9 +528,7 @@ def measure_groups(
 ) -> Iterator[tuple[str, dict[str, list[float]]]]:
     """Time each group's baselines and sdax cases interleaved, for one ``sdax`` module."""
     for group in groups:
-        runners: dict[str, tuple[Runner, Scope]] = {}
-        for key in group.baselines:
-            runners[key] = (BASELINES[key][1](), nullcontext)
+        runners = baseline_runners(group)
         for key in group.cases:
             runners[key] = (SDAX_CASES[key][1](sdax), nullcontext)
         yield group.key, time_interleaved(loop, runners, rounds, warmup, clock)

@@ -53,7 +53,7 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-# -- runtime --------------------------------------------------------------------------------
+# -- runtime -------------------------------------------------------------------------------
 
 
 def _time_group(
@@ -91,7 +91,7 @@ def measure_runtime(
         loop.close()
 
 
-# -- build ----------------------------------------------------------------------------------
+# -- build ---------------------------------------------------------------------------------
 
 
 def timed_build(
@@ -203,7 +203,7 @@ def extra_build_shapes(spec: str) -> list[shapes.BuildShape]:
     return out
 
 
-# -- primitive costs ------------------------------------------------------------------------
+# -- primitive costs -----------------------------------------------------------------------
 
 
 def per_call(fn: Callable[[], object], number: int, clock: Clock, repeat: int = 5) -> float:
@@ -385,7 +385,7 @@ def measure_primitives(cores: Sequence[str], quick: bool, clock: Clock) -> dict[
     return out
 
 
-# -- reference ------------------------------------------------------------------------------
+# -- reference -----------------------------------------------------------------------------
 
 
 def run_reference(

@@ -1,71 +1,33 @@
 """The rendering half of the benchmark report: a :class:`~bench.measure.Report` as Markdown.
 
-One function per section of the report; each returns its lines. The performance
-targets the figures are checked against (✓ met, ✗ missed) are defined here.
+One function per section of the report; each returns its lines. The header and
+the runtime sections are here, the build and memory ones in ``bench/render_build.py``;
+the targets and the shared pieces are in ``bench/tables.py``.
 """
 
 # ruff: noqa: RUF001 - the tables print the multiplication and minus signs on purpose
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from bench import shapes
 from bench.cores import CORES
 from bench.measure import Report
-from bench.tables import Times, fmt_ms, fmt_ratio, fmt_s, mark, table_head, table_row
+from bench.render_build import render_build, render_growth, render_memory
+from bench.tables import (
+    CONCURRENCY_TARGET,
+    RATIO_TARGETS,
+    TIMEOUT_TARGET_US,
+    Times,
+    View,
+    fmt_ms,
+    fmt_ratio,
+    mark,
+    table_head,
+    table_row,
+)
 
-# The runtime targets: ratio of the sdax median to the group's raw baseline.
-RATIO_TARGETS: dict[str, tuple[str, str, float]] = {
-    # group: (sdax case, baseline, at most)
-    "three-phases": ("three_phases", "gather", 0.5),
-    "single-level": ("single_level", "gather", 0.25),
-    "multi-level": ("multi_level", "gather", 0.6),
-    "suspending": ("suspending", "taskgroup_3_rounds", 1.2),
-}
-TIMEOUT_TARGET_US = 3.0
-CONCURRENCY_TARGET = 0.9  # sdax (concurrent/sequential) at least 0.9x raw asyncio's
-GROWTH_TARGET = 12  # a 10x larger random DAG takes at most 12x the time to build
-BUILD_SPEEDUP_TARGET = 5  # the compiled build at least 5x faster than the pure one
-
-
-@dataclass
-class View:
-    """What every section reads: the report, its cores, the reference's figures."""
-
-    report: Report
-    cores_all: Sequence[str]  # every core, measured or not (one column each)
-    cores: list[str]  # the measured ones
-    ref: dict[str, Any] | None
-    rt: dict[str, Times]
-    ref_rt: dict[str, Times]
-
-    @classmethod
-    def of(cls, report: Report, cores_all: Sequence[str]) -> View:
-        """The view of ``report``, with a column for each of ``cores_all``."""
-        ref = report.reference
-        unavailable = report.info["unavailable"]
-        return cls(
-            report=report,
-            cores_all=cores_all,
-            cores=[c for c in cores_all if unavailable.get(c) is None],
-            ref=ref,
-            rt={g: Times(t) for g, t in report.runtime.items()},
-            ref_rt={g: Times(t) for g, t in ref["runtime"].items()} if ref else {},
-        )
-
-    def head(self, first: str, baseline: str) -> list[str]:
-        """The header of a runtime table: a column per core, the reference, the target."""
-        head = [first, baseline, *self.cores_all]
-        if self.ref:
-            head.append(f"reference {self.ref['sdax_version']}")
-        head.append("target")
-        return table_head(head)
-
-
-# -- header ---------------------------------------------------------------------------------
+# -- header --------------------------------------------------------------------------------
 
 
 def _clock_line(report: Report) -> str:
@@ -123,7 +85,7 @@ def render_header(view: View) -> list[str]:
     return [*lines, ""]
 
 
-# -- runtime --------------------------------------------------------------------------------
+# -- runtime -------------------------------------------------------------------------------
 
 
 def _ratio_row(view: View, group: shapes.Group) -> str:
@@ -243,111 +205,7 @@ def render_concurrency(view: View) -> list[str]:
     return [*lines, ""]
 
 
-# -- build ----------------------------------------------------------------------------------
-
-
-def _reference_build_cell(ref_build: dict[str, float | None], key: str, tasks: int) -> str:
-    """The reference's time for the same graph (its keys count the fan's middle only)."""
-    family = key.split("-")[0]
-    rkey = f"{family}:{tasks - 2 if family == 'fan' else tasks}"
-    if rkey not in ref_build:
-        return "not run"
-    v = ref_build[rkey]
-    return "skipped (budget)" if v is None else fmt_s(v)
-
-
-def _build_row(view: View, key: str) -> str:
-    """One graph: each core's time (and build()'s share), the speed-up, the reference."""
-    row_data = view.report.build[key]
-    meta = view.report.build_meta[key]
-    target = meta["target_s"]
-    row = [meta["title"], f"{meta['tasks']:,}"]
-    for label in view.cores_all:
-        t = row_data.get(label)
-        if t is None:
-            row.append("not built")
-            continue
-        ok = None if target is None else t <= target
-        part = row_data.get(f"{label}:build")
-        share = "" if part is None else f" (build() {part / t:.0%})"
-        row.append(fmt_s(t) + mark(ok) + share)
-    if len(view.cores) == 2:
-        pure, comp = row_data["pure"], row_data["compiled"]
-        speed = None if pure is None or comp is None else pure / comp
-        row.append(
-            fmt_ratio(speed) + mark(None if speed is None else speed >= BUILD_SPEEDUP_TARGET)
-        )
-    if view.ref:
-        row.append(_reference_build_cell(view.ref["build"], key, meta["tasks"]))
-    row.append("" if target is None else f"< {fmt_s(target)}")
-    return table_row(row)
-
-
-def render_build(view: View) -> list[str]:
-    """The build table: every graph shape, smallest first within a family."""
-    report = view.report
-    head = ["graph", "tasks", *view.cores_all]
-    if len(view.cores) == 2:
-        head.append("pure ÷ compiled")
-    if view.ref:
-        head.append(f"reference {view.ref['sdax_version']}")
-    head.append("target")
-    lines = [
-        "### Build: `builder()`, every `add_task`, `build()`; every task with three phases "
-        "(random DAG: 4 random earlier dependencies per task, seeded). Medians; "
-        "(build() n%) is the share of the time spent in `build()`, the rest is `add_task`.",
-        "",
-        *table_head(head),
-    ]
-    by_size = sorted(
-        report.build,
-        key=lambda k: (report.build_meta[k]["title"], report.build_meta[k]["tasks"]),
-    )
-    lines += [_build_row(view, key) for key in by_size]
-    return [*lines, ""]
-
-
-def _growth(a: float | None, b: float | None) -> str:
-    """How many times ``a`` the time ``b`` is, against the growth target."""
-    if a is None or b is None:
-        return "n/a"
-    return f"{b / a:.1f}×{mark(b / a <= GROWTH_TARGET)}"
-
-
-def render_growth(view: View) -> list[str]:
-    """How the random-DAG build grows per tenfold step, beside a bare dict's growth."""
-    build = view.report.build
-    series = sorted(
-        (meta["tasks"], key)
-        for key, meta in view.report.build_meta.items()
-        if meta["title"] == "random DAG"
-    )
-    steps = [(a, b) for a, b in itertools.pairwise(series) if b[0] == 10 * a[0]]
-    if not steps:
-        return []
-    head = ["step", *view.cores_all, "`dict(zip(names, tasks))` (machine baseline)"]
-    lines = [
-        f"Growth of the random-DAG build, 10× tasks → N× time (target: N ≤ {GROWTH_TARGET}):",
-        "",
-        *table_head(head),
-    ]
-    for (na, ka), (nb, kb) in steps:
-        row = [f"{na:,} → {nb:,}"]
-        row += [_growth(build[ka].get(label), build[kb].get(label)) for label in view.cores_all]
-        da, db = build[ka].get("dict"), build[kb].get("dict")
-        row.append("n/a" if not da or db is None else f"{db / da:.1f}×")
-        lines.append(table_row(row))
-    lines += [
-        "",
-        "The baseline column is a C-level dict of the same names: the growth this "
-        "machine's caches impose on n scattered memory accesses, with no library "
-        "code at all.",
-        "",
-    ]
-    return lines
-
-
-# -- primitive costs and memory -------------------------------------------------------------
+# -- primitive costs -----------------------------------------------------------------------
 
 
 def render_primitives(view: View) -> list[str]:
@@ -373,61 +231,7 @@ def render_primitives(view: View) -> list[str]:
     return [*lines, ""]
 
 
-def _mib_or_na(value: int | None) -> str:
-    return f"{value / 2**20:.1f} MiB" if value is not None else "n/a"
-
-
-def _memory_row(label: str, m: dict[str, Any], n: int) -> str:
-    """One core's memory figures."""
-    top = "; ".join(f"{where} {size:,} B / {count:+d}" for where, size, count in m["mid_run_top"])
-    malloc = m.get("mid_run_malloc")
-    return table_row(
-        [
-            label,
-            f"{m['build_peak'] / 2**20:.1f} MiB",
-            f"{m['retained'] / 2**20:.1f} MiB",
-            _mib_or_na(m.get("retained_malloc")),
-            f"{m['state_setup'] * 1e6:.0f} µs" if "state_setup" in m else "n/a",
-            f"{m['run_peak'] / 1024:.0f} KiB",
-            f"{m['run_peak'] / n:.1f} B",
-            f"{m['mid_run_bytes'] / 1024:.0f} KiB in {m['mid_run_blocks']:,} blocks",
-            f"{malloc / 1024:.0f} KiB = {malloc / n:.1f} B/task" if malloc is not None else "n/a",
-            top,
-        ]
-    )
-
-
-MEMORY_NOTE = (
-    "Task objects and dependency tuples are made before measuring (they are the "
-    "user's). *Run peak*: tracemalloc peak during one `process_tasks` above the "
-    "memory in use before it. *Alive mid-run*: blocks allocated since the run began "
-    "and still alive when the last execute runs (every pre done). *Per-run state "
-    "setup*: `graph.run()`, the copy of the counters a run starts from. tracemalloc "
-    "only sees memory taken through Python's allocators (a C `malloc` in the compiled "
-    "core is invisible to it); *C heap growth mid-run* is glibc's `mallinfo2()` "
-    "(blocks in use, heap and mmapped) at the same point of a run without tracemalloc, "
-    "minus before the run, and *same, C heap* the growth of it over a second build: "
-    "they see `malloc` and Python's large blocks, not pymalloc's small objects."
-)
-
-
-def render_memory(view: View) -> list[str]:
-    """What a processor keeps and what a run takes, per core."""
-    memory = view.report.memory
-    n = next(iter(memory.values()))["tasks"]
-    lines = [
-        f"### Memory of a {n:,}-task processor (random DAG, three phases; tracemalloc)",
-        "",
-        "| core | build peak | processor retained | same, C heap | per-run state setup | "
-        "run peak | run peak per task | alive mid-run | C heap growth mid-run | "
-        "largest mid-run allocations (bytes, blocks) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [_memory_row(label, m, n) for label, m in memory.items()]
-    return [*lines, "", MEMORY_NOTE, ""]
-
-
-# -- the whole report -----------------------------------------------------------------------
+# -- the whole report ----------------------------------------------------------------------
 
 
 def render(report: Report, cores_all: Sequence[str]) -> str:

@@ -1,4 +1,9 @@
-"""The pieces of the report's tables: number formats, Markdown rows, paired per-round times."""
+"""The pieces of the report's tables: the targets, formats, rows, paired times, the view.
+
+The performance targets the figures are checked against (✓ met, ✗ missed) are
+defined here, beside the helpers every section of ``bench/render.py`` and
+``bench/render_build.py`` uses.
+"""
 
 # ruff: noqa: RUF001 - the tables print the multiplication and minus signs on purpose
 from __future__ import annotations
@@ -6,8 +11,27 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bench import shapes
+
+if TYPE_CHECKING:
+    from bench.measure import Report
+
+
+# The runtime targets: ratio of the sdax median to the group's raw baseline.
+RATIO_TARGETS: dict[str, tuple[str, str, float]] = {
+    # group: (sdax case, baseline, at most)
+    "three-phases": ("three_phases", "gather", 0.5),
+    "single-level": ("single_level", "gather", 0.25),
+    "multi-level": ("multi_level", "gather", 0.6),
+    "suspending": ("suspending", "taskgroup_3_rounds", 1.2),
+}
+TIMEOUT_TARGET_US = 3.0
+CONCURRENCY_TARGET = 0.9  # sdax (concurrent/sequential) at least 0.9x raw asyncio's
+GROWTH_TARGET = 12  # a 10x larger random DAG takes at most 12x the time to build
+BUILD_SPEEDUP_TARGET = 5  # the compiled build at least 5x faster than the pure one
 
 
 def fmt_ms(seconds: float | None) -> str:
@@ -84,3 +108,37 @@ class Times:
     def diff(self, a: str, b: str) -> float:
         """Median over rounds of ``a - b``."""
         return shapes.median([x - y for x, y in zip(self.raw[a], self.raw[b], strict=True)])
+
+
+@dataclass
+class View:
+    """What every section reads: the report, its cores, the reference's figures."""
+
+    report: Report
+    cores_all: Sequence[str]  # every core, measured or not (one column each)
+    cores: list[str]  # the measured ones
+    ref: dict[str, Any] | None
+    rt: dict[str, Times]
+    ref_rt: dict[str, Times]
+
+    @classmethod
+    def of(cls, report: Report, cores_all: Sequence[str]) -> View:
+        """The view of ``report``, with a column for each of ``cores_all``."""
+        ref = report.reference
+        unavailable = report.info["unavailable"]
+        return cls(
+            report=report,
+            cores_all=cores_all,
+            cores=[c for c in cores_all if unavailable.get(c) is None],
+            ref=ref,
+            rt={g: Times(t) for g, t in report.runtime.items()},
+            ref_rt={g: Times(t) for g, t in ref["runtime"].items()} if ref else {},
+        )
+
+    def head(self, first: str, baseline: str) -> list[str]:
+        """The header of a runtime table: a column per core, the reference, the target."""
+        head = [first, baseline, *self.cores_all]
+        if self.ref:
+            head.append(f"reference {self.ref['sdax_version']}")
+        head.append("target")
+        return table_head(head)

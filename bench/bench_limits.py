@@ -48,11 +48,10 @@ from bench.shapes import (
     Runner,
     gather_runner,
     level_processor,
-    median,
     suspend_once,
-    time_interleaved,
     zero_work,
 )
+from bench.timing import median, time_interleaved
 
 ROUNDS = 30
 WARMUP = 3

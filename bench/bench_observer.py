@@ -45,7 +45,7 @@ if __package__ in (None, ""):
 import pytest
 
 import sdax
-from bench import shapes
+from bench import shapes, timing
 
 GROUP = "observer-overhead"
 CASES = ("none", "empty", "report")
@@ -110,25 +110,25 @@ def test_observer_overhead(
 def measure(
     cases: Sequence[str], rounds: int, warmup: int = WARMUP, clock: str = "cpu"
 ) -> dict[str, list[float]]:
-    """Seconds per run of each case, timed interleaved (see ``shapes.time_interleaved``).
+    """Seconds per run of each case, timed interleaved (see ``timing.time_interleaved``).
 
-    ``clock`` is a key of ``shapes.CLOCKS``: ``"cpu"`` (this process's CPU
+    ``clock`` is a key of ``timing.CLOCKS``: ``"cpu"`` (this process's CPU
     time, robust to other load on the machine) or ``"wall"``.
     """
     processor = _processor()
     loop = asyncio.new_event_loop()
     try:
         runners = {case: (make_runner(case, processor), nullcontext) for case in cases}
-        return shapes.time_interleaved(loop, runners, rounds, warmup, shapes.CLOCKS[clock])
+        return timing.time_interleaved(loop, runners, rounds, warmup, timing.CLOCKS[clock])
     finally:
         loop.close()
 
 
 def _table(times: dict[str, list[float]]) -> str:
-    base = shapes.median(times["none"]) if "none" in times else None
+    base = timing.median(times["none"]) if "none" in times else None
     lines = ["case     median us     min us   vs none", "-------  ---------  ---------  -------"]
     for case, values in times.items():
-        med = shapes.median(values)
+        med = timing.median(values)
         ratio = "" if base is None else f"{med / base:7.3f}"
         lines.append(f"{case:<7}  {med * 1e6:9.1f}  {min(values) * 1e6:9.1f}  {ratio}")
     return "\n".join(lines)
@@ -168,7 +168,7 @@ def _against(other_src: str, sessions: int, rounds: int, clock: str) -> str:
                 file=sys.stderr,
                 flush=True,
             )
-    this, other = shapes.median(times["this"]), shapes.median(times["other"])
+    this, other = timing.median(times["this"]), timing.median(times["other"])
     this_min, other_min = min(times["this"]), min(times["other"])
     return (
         f"no observer, {len(times['this'])} runs each ({sessions} alternating sessions, "
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=6, help="subprocess pairs for --against")
     parser.add_argument(
         "--clock",
-        choices=sorted(shapes.CLOCKS),
+        choices=sorted(timing.CLOCKS),
         default="cpu",
         help="cpu: this process's CPU time (default; robust to other load), or wall time",
     )

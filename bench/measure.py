@@ -2,8 +2,8 @@
 
 Every runtime shape is timed with its raw-asyncio baseline, the pure core and the
 compiled core interleaved round by round in one process (see
-``shapes.time_interleaved``). The reference package is measured by running
-``bench/shapes.py`` in its own interpreter, against baselines taken in that same
+``timing.time_interleaved``). The reference package is measured by running
+``bench/reference.py`` in its own interpreter, against baselines taken in that same
 subprocess. Everything measured lands in a :class:`Report`, plain data that
 ``bench/render.py`` turns into tables; the memory figures are in ``bench/memory.py``.
 """
@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import sdax
-from bench import shapes
+from bench import shapes, timing
 from bench.cores import built_with, core_scope, using_core
 from bench.tables import fmt_s
 
 HERE = Path(__file__).resolve().parent
 
 Clock = Callable[[], float]
-"""A clock of ``shapes.CLOCKS``: seconds, as a float."""
+"""A clock of ``timing.CLOCKS``: seconds, as a float."""
 
 
 @dataclass
@@ -65,14 +65,14 @@ def _time_group(
     clock: Clock,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """One group's baselines and every core's cases, interleaved: (times, wall times)."""
-    runners = shapes.baseline_runners(group)
+    runners = timing.baseline_runners(group)
     for label in cores:
         for key in group.cases:
             with using_core(label):
                 runner = shapes.SDAX_CASES[key][1](sdax)
             runners[f"{key}@{label}"] = (runner, core_scope(label))
     wall: dict[str, list[float]] = {}
-    times = shapes.time_interleaved(loop, runners, rounds, warmup, clock, wall)
+    times = timing.time_interleaved(loop, runners, rounds, warmup, clock, wall)
     return times, wall
 
 
@@ -142,7 +142,7 @@ def _dict_baseline(deps: shapes.Deps, tasks: Sequence[Any], rounds: int, clock: 
         t0 = clock()
         dict(zip(names, tasks, strict=True))
         by_name.append(clock() - t0)
-    return shapes.median(by_name)
+    return timing.median(by_name)
 
 
 def _measure_one_build(
@@ -157,8 +157,8 @@ def _measure_one_build(
     gc.collect()
     row: dict[str, float | None] = {"dict": by_name}
     for label in cores:
-        row[label] = shapes.median(totals[label])
-        row[f"{label}:build"] = shapes.median(builds[label])
+        row[label] = timing.median(totals[label])
+        row[f"{label}:build"] = timing.median(builds[label])
     return row
 
 
@@ -214,7 +214,7 @@ def per_call(fn: Callable[[], object], number: int, clock: Clock, repeat: int = 
         for _ in range(number):
             fn()
         batches.append((clock() - t0) / number)
-    return shapes.median(batches)
+    return timing.median(batches)
 
 
 async def _await_each(body: Callable[[], Any], n: int) -> None:
@@ -231,7 +231,7 @@ def per_await(
         t0 = clock()
         loop.run_until_complete(_await_each(body, n))
         times.append((clock() - t0) / n)
-    return shapes.median(times)
+    return timing.median(times)
 
 
 def _sender(ctx: object) -> Callable[[], None]:
@@ -391,14 +391,14 @@ def measure_primitives(cores: Sequence[str], quick: bool, clock: Clock) -> dict[
 def run_reference(
     python: str, rounds: int, warmup: int, build_specs: str, clock: str
 ) -> dict[str, Any]:
-    """Run ``shapes.py`` in the reference interpreter and return its JSON."""
+    """Run ``reference.py`` in the reference interpreter and return its JSON."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SDAX_")}
-    cmd = [python, str(HERE / "shapes.py"), "--rounds", str(rounds), "--warmup", str(warmup)]
+    cmd = [python, str(HERE / "reference.py"), "--rounds", str(rounds), "--warmup", str(warmup)]
     cmd += ["--build", build_specs, "--build-budget", "20", "--clock", clock]
     progress(f"  reference: {' '.join(cmd)}")
     proc = subprocess.run(
         cmd, env=env, cwd="/", stdout=subprocess.PIPE, stderr=None, text=True, check=True
     )
     data: dict[str, Any] = json.loads(proc.stdout)
-    data["build"] = {k: (None if v is None else shapes.median(v)) for k, v in data["build"].items()}
+    data["build"] = {k: (None if v is None else timing.median(v)) for k, v in data["build"].items()}
     return data

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench import shapes
+from bench import shapes, timing
 from bench.cores import CORES
 from bench.measure import Report
 from bench.render_build import render_build, render_growth, render_memory
@@ -48,7 +48,7 @@ def _clock_line(report: Report) -> str:
         return f"- clock: {clock_text}"
     return (
         f"- clock: {clock_text}; wall ÷ CPU time of the runtime rounds: median "
-        f"{shapes.median(ratios):.2f} (1.00 on an idle machine; more means other processes "
+        f"{timing.median(ratios):.2f} (1.00 on an idle machine; more means other processes "
         "took the CPUs)"
     )
 

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable for ``bench.*``.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import shapes
+from bench import shapes, timing
 from bench.cores import CORES, unavailable_reason
 from bench.machine import load_average, run_info
 from bench.measure import (
@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--clock",
-        choices=sorted(shapes.CLOCKS),
+        choices=sorted(timing.CLOCKS),
         default="cpu",
         help="cpu: this process's CPU time (default; robust to other load), or wall time",
     )
@@ -84,7 +84,7 @@ def build_series(args: argparse.Namespace) -> list[shapes.BuildShape]:
 
 def measure_all(args: argparse.Namespace, cores: Sequence[str], report: Report) -> None:
     """Every section the flags ask for, in the report's order, into ``report``."""
-    clock = shapes.CLOCKS[args.clock]
+    clock = timing.CLOCKS[args.clock]
     rounds, warmup = report.info["rounds"], report.info["warmup"]
     progress("runtime shapes...")
     if not args.no_runtime:

@@ -2,14 +2,9 @@
 
 This module uses the standard library and the public API that sdax 0.7.1 and this
 package have in common (``AsyncTask``, ``task_func``, ``AsyncTaskProcessor.builder()``,
-``AsyncDagTaskProcessor.builder()``, ``process_tasks``), nothing else. It therefore also
-runs as a script in another interpreter, the reference package's venv for instance::
-
-    /tmp/refvenv/bin/python bench/shapes.py --rounds 15
-
-which measures every runtime shape (and the build series it is asked for) against
-whatever ``sdax`` that interpreter imports, beside the raw-asyncio baselines measured
-in the same process, and prints one JSON object. ``report.py --reference`` does that.
+``AsyncDagTaskProcessor.builder()``, ``process_tasks``), nothing else, and so does
+``bench/timing.py``: ``bench/reference.py`` runs both in another interpreter, the
+reference package's venv for instance, against whatever ``sdax`` it imports.
 
 Vocabulary: a *runner* is a zero-argument callable returning a fresh awaitable; one
 benchmark round is ``loop.run_until_complete(runner())`` on a loop made beforehand, so
@@ -18,16 +13,9 @@ neither loop creation nor processor building is inside the timed region.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
-import json
 import random
-import statistics
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -414,95 +402,6 @@ def build_graph(sdax: ModuleType, tasks: Sequence[Any], deps: Deps) -> Any:
     return builder.build()
 
 
-# -- timing ---------------------------------------------------------------------------------
-
-Scope = Callable[[], AbstractContextManager[Any]]
-"""Entered around each timed call of a case (switches sdax cores in report.py)."""
-
-
-CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
-"""Clocks by name. ``cpu`` (this process's CPU time) leaves out the time the process
-waits while other processes use the CPUs; every shape here is CPU-bound (no I/O,
-``sleep(0)`` only), so on a quiet machine both clocks agree."""
-
-
-def baseline_runners(group: Group) -> dict[str, tuple[Runner, Scope]]:
-    """Fresh runners of a group's raw-asyncio baselines, each with no scope."""
-    return {key: (BASELINES[key][1](), nullcontext) for key in group.baselines}
-
-
-def time_interleaved(
-    loop: asyncio.AbstractEventLoop,
-    runners: Mapping[str, tuple[Runner, Scope]],
-    rounds: int,
-    warmup: int = 2,
-    clock: Callable[[], float] = time.perf_counter,
-    wall: dict[str, list[float]] | None = None,
-) -> dict[str, list[float]]:
-    """Time one run of every runner per round, rotating their order each round.
-
-    Interleaving puts the cases side by side in time, so a burst of noise on
-    the machine hits all of them alike; the rotation removes any advantage of
-    going first. GC is collected before each timed call, and left enabled.
-
-    Args:
-        loop: The event loop every run goes on.
-        runners: Per key, the runner and the scope entered around its timed call.
-        rounds: Timed rounds.
-        warmup: Untimed rounds first.
-        clock: The clock to time with (see ``CLOCKS``).
-        wall: If given, also gets the wall-clock seconds per key.
-
-    Returns:
-        Seconds per run, ``rounds`` values per key (warm-up rounds dropped).
-    """
-    keys = list(runners)
-    out: dict[str, list[float]] = {k: [] for k in keys}
-    perf = time.perf_counter
-    for r in range(warmup + rounds):
-        shift = r % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            runner, scope = runners[key]
-            with scope():
-                gc.collect()
-                w0 = perf()
-                t0 = clock()
-                loop.run_until_complete(runner())
-                t1 = clock()
-                w1 = perf()
-            if r >= warmup:
-                out[key].append(t1 - t0)
-                if wall is not None:
-                    wall.setdefault(key, []).append(w1 - w0)
-    return out
-
-
-def time_build(
-    sdax: ModuleType,
-    tasks: Sequence[Any],
-    deps: Deps,
-    rounds: int,
-    scope: Scope = nullcontext,
-    clock: Callable[[], float] = time.perf_counter,
-) -> list[float]:
-    """Seconds per ``build_graph`` call, ``rounds`` values."""
-    times: list[float] = []
-    for _ in range(rounds):
-        with scope():
-            gc.collect()
-            t0 = clock()
-            processor = build_graph(sdax, tasks, deps)
-            t1 = clock()
-        del processor
-        times.append(t1 - t0)
-    return times
-
-
-def median(values: Sequence[float]) -> float:
-    """Median of the values (``nan`` for none)."""
-    return statistics.median(values) if values else float("nan")
-
-
 FAMILIES: dict[str, Callable[[int], Deps]] = {"random": random_dag, "chain": chain, "fan": fan}
 """Build graph families by name, for ``--build family:tasks:rounds`` specs."""
 
@@ -516,92 +415,3 @@ def parse_build_specs(text: str) -> list[tuple[str, int, int]]:
             raise ValueError(f"unknown graph family {family!r} (known: {', '.join(FAMILIES)})")
         specs.append((family, int(tasks), int(rounds)))
     return specs
-
-
-def measure_groups(
-    sdax: ModuleType,
-    loop: asyncio.AbstractEventLoop,
-    rounds: int,
-    warmup: int,
-    clock: Callable[[], float] = time.perf_counter,
-    groups: Sequence[Group] = GROUPS,
-) -> Iterator[tuple[str, dict[str, list[float]]]]:
-    """Time each group's baselines and sdax cases interleaved, for one ``sdax`` module."""
-    for group in groups:
-        runners = baseline_runners(group)
-        for key in group.cases:
-            runners[key] = (SDAX_CASES[key][1](sdax), nullcontext)
-        yield group.key, time_interleaved(loop, runners, rounds, warmup, clock)
-
-
-def _sdax_version(sdax: ModuleType) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("sdax")
-    except Exception:  # any failure just means "unknown"
-        return str(getattr(sdax, "__version__", "unknown"))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Measure the shapes with the ``sdax`` this interpreter imports; print JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15, help="timed rounds per case")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
-    parser.add_argument(
-        "--build",
-        default="",
-        help="build shapes as family:tasks:rounds,... (families: random, chain, fan)",
-    )
-    parser.add_argument(
-        "--clock", choices=sorted(CLOCKS), default="cpu", help="cpu (default) or wall time"
-    )
-    parser.add_argument(
-        "--build-budget",
-        type=float,
-        default=60.0,
-        help="skip the larger builds of a family once one round took this many seconds",
-    )
-    args = parser.parse_args(argv)
-
-    import sdax
-
-    result: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "sdax_version": _sdax_version(sdax),
-        "sdax_file": sdax.__file__,
-        "implementation": str(getattr(sdax, "IMPLEMENTATION", "n/a")),
-        "rounds": args.rounds,
-        "clock": args.clock,
-        "runtime": {},
-        "build": {},
-    }
-    loop = asyncio.new_event_loop()
-    try:
-        clock = CLOCKS[args.clock]
-        for group_key, times in measure_groups(sdax, loop, args.rounds, args.warmup, clock):
-            result["runtime"][group_key] = times
-            print(f"measured {group_key}", file=sys.stderr, flush=True)
-    finally:
-        loop.close()
-
-    over_budget: set[str] = set()
-    for family, n, rounds in parse_build_specs(args.build):
-        key = f"{family}:{n}"
-        if family in over_budget:
-            result["build"][key] = None
-            continue
-        deps = FAMILIES[family](n)
-        tasks = make_tasks(sdax, deps)
-        build_times = time_build(sdax, tasks, deps, rounds, clock=CLOCKS[args.clock])
-        result["build"][key] = build_times
-        print(f"built {key}: {median(build_times):.3f} s", file=sys.stderr, flush=True)
-        if max(build_times) > args.build_budget:
-            over_budget.add(family)
-    json.dump(result, sys.stdout)
-    print()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench import shapes
+from bench import timing
 
 if TYPE_CHECKING:
     from bench.measure import Report
@@ -87,7 +87,7 @@ class Times:
 
     def med(self, key: str) -> float:
         """Median of one case's times."""
-        return shapes.median(self.raw[key])
+        return timing.median(self.raw[key])
 
     def ratios(self, a: str, b: str) -> list[float]:
         """The per-round ``a / b``."""
@@ -95,7 +95,7 @@ class Times:
 
     def ratio(self, a: str, b: str) -> float:
         """Median over rounds of ``a / b``."""
-        return shapes.median(self.ratios(a, b))
+        return timing.median(self.ratios(a, b))
 
     def spread(self, a: str, b: str) -> str:
         """Interquartile range of the per-round ``a / b``, as text."""
@@ -107,7 +107,7 @@ class Times:
 
     def diff(self, a: str, b: str) -> float:
         """Median over rounds of ``a - b``."""
-        return shapes.median([x - y for x, y in zip(self.raw[a], self.raw[b], strict=True)])
+        return timing.median([x - y for x, y in zip(self.raw[a], self.raw[b], strict=True)])
 
 
 @dataclass

@@ -1,0 +1,351 @@
+"""``explore()``: run a processor once per fault scenario and report what broke.
+
+Each scenario runs on a fresh event loop. With ``looptime`` installed
+(``pip install "sdax[testing]"``) the loop's clock is virtual: retry delays,
+timeouts and deadlines pass at once, while the order of events stays what
+real time would give. Without it the scenarios run in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TextIO
+
+from sdax.observe import PhaseEvent, RunObserver
+from sdax.sdax_core import AsyncDagTaskProcessor, PhaseId
+from sdax.testing._checks import check_promises, describe
+from sdax.testing._faults import KINDS, Fault, RunState
+from sdax.testing._report import ExploreResult, Finding
+from sdax.testing._scenarios import Plan, Scenario
+
+__all__ = ["explore", "explore_async", "have_virtual_time"]
+
+HANG_DEADLINE = 30.0
+"""Default deadline (seconds) a ``hang`` gets when its call has no timeout."""
+
+REAL_TIME_HANG_DEADLINE = 1.0
+"""The same, when loop time is real (no ``looptime``)."""
+
+CheckFn = Callable[[Any], "bool | Awaitable[bool | None] | None"]
+
+
+def have_virtual_time() -> bool:
+    """Whether ``looptime`` is installed (virtual time available)."""
+    return importlib.util.find_spec("looptime") is not None
+
+
+def _loop_factory(virtual: bool) -> Callable[[], asyncio.AbstractEventLoop]:
+    if not virtual:
+        return asyncio.new_event_loop
+    import looptime
+
+    def new_loop() -> asyncio.AbstractEventLoop:
+        # A patched loop of asyncio's own class, its virtual clock on from
+        # the start (looptime's default when enabled outside its plugin).
+        loop: asyncio.AbstractEventLoop = looptime.new_event_loop()
+        return loop
+
+    return new_loop
+
+
+class _Watch(RunObserver):
+    """Writes what sdax reports about each call into the trace."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def _add(self, what: str, event: PhaseEvent, detail: str = "") -> None:
+        self.state.add("sdax", what, (event.task, event.phase), event.attempt, event.error, detail)
+
+    def phase_started(self, event: PhaseEvent) -> None:
+        self._add("started", event)
+
+    def phase_finished(self, event: PhaseEvent) -> None:
+        self._add("finished", event)
+
+    def phase_failed(self, event: PhaseEvent) -> None:
+        if not event.will_retry:
+            self._add("failed", event)
+
+    def phase_retrying(self, event: PhaseEvent) -> None:
+        self._add("retry", event, f"in {event.delay or 0:.3f}s")
+
+    def phase_cancelled(self, event: PhaseEvent) -> None:
+        self._add("cancelled", event)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _open_ctx(make_ctx: Callable[[], Any]) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """Call the factory; a generator factory yields the context and cleans up after."""
+
+    async def nothing() -> None:
+        return None
+
+    if inspect.isasyncgenfunction(make_ctx):
+        agen = make_ctx()
+        ctx = await agen.__anext__()
+
+        async def close_async() -> None:
+            try:
+                await agen.__anext__()
+            except StopAsyncIteration:
+                return
+            await agen.aclose()
+            raise RuntimeError("make_ctx must yield exactly once")
+
+        return ctx, close_async
+    if inspect.isgeneratorfunction(make_ctx):
+        gen = make_ctx()
+        ctx = next(gen)
+
+        async def close_sync() -> None:
+            try:
+                next(gen)
+            except StopIteration:
+                return
+            gen.close()
+            raise RuntimeError("make_ctx must yield exactly once")
+
+        return ctx, close_sync
+    return await _maybe_await(make_ctx()), nothing
+
+
+async def _user_check(check: CheckFn | None, ctx: Any) -> str | None:
+    if check is None:
+        return None
+    try:
+        verdict = await _maybe_await(check(ctx))
+    except AssertionError as exc:
+        return f"check(ctx) failed: {exc}" if str(exc) else "check(ctx) failed"
+    except Exception as exc:
+        return f"check(ctx) raised {type(exc).__name__}: {exc}"
+    if verdict is False:
+        return "check(ctx) returned False"
+    return None
+
+
+def _run_options(
+    plan: Plan, scenario: Scenario, base: dict[str, Any], hang_deadline: float
+) -> dict[str, Any]:
+    # A hang lasts until the call's own timeout; without one, until the run's
+    # deadline (pre, execute) or cleanup budget (post), which the scenario
+    # sets when the caller's options have none.
+    options = dict(base)
+    for fault in scenario.faults:
+        if fault.kind != "hang" or plan.functions[fault.call].timeout is not None:
+            continue
+        key = "cleanup_timeout" if fault.phase is PhaseId.POST_EXEC else "timeout"
+        if options.get(key) is None:
+            options[key] = hang_deadline
+    return options
+
+
+async def _run_one(
+    plan: Plan,
+    scenario: Scenario,
+    make_ctx: Callable[[], Any],
+    check: CheckFn | None,
+    base_options: dict[str, Any],
+    hang_deadline: float,
+    max_time: float,
+    virtual: bool,
+) -> tuple[list[str], str, RunState]:
+    loop = asyncio.get_running_loop()
+    loop_errors: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: loop_errors.append(context["message"]))
+    ctx, close_ctx = await _open_ctx(make_ctx)
+    state = RunState({f.call: f for f in scenario.faults}, loop)
+    plan.holder.state = state
+    options = _run_options(plan, scenario, base_options, hang_deadline)
+    before = asyncio.all_tasks()
+
+    async def guarded() -> BaseException | None:
+        try:
+            await plan.wrapped.process_tasks(ctx, observer=_Watch(state), **options)
+        except BaseException as exc:  # everything that reaches the caller, interrupts too
+            return exc
+        return None
+
+    broken: list[str] = []
+    run = loop.create_task(guarded())
+    state.run_task = run
+    done, _ = await asyncio.wait({run}, timeout=max_time)
+    if not done:
+        broken.append(f"the run had not finished after {max_time:g} s of loop time")
+        run.cancel()
+        await asyncio.wait({run}, timeout=1.0)
+    outcome = run.result() if run.done() and not run.cancelled() else None
+    state.add("explorer", "run-ended", detail=f"the caller got {describe(outcome)}")
+    if done:
+        broken += check_promises(plan, state, outcome, options.get("timeout"), virtual)
+    for _ in range(3):  # let callbacks the run scheduled last run out
+        await asyncio.sleep(0)
+    current = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() - before if t is not current and t is not run]
+    if left:
+        broken.append(f"{len(left)} task(s) left pending on the loop: {left[0]!r}")
+    broken.extend(f"the event loop reported: {message}" for message in loop_errors)
+    verdict = await _user_check(check, ctx)
+    if verdict is not None:
+        broken.append(verdict)
+    plan.holder.state = None
+    await close_ctx()
+    return broken, describe(outcome), state
+
+
+class _Progress:
+    """A one-line progress bar on a terminal stream."""
+
+    def __init__(self, total: int, out: TextIO | None) -> None:
+        self.total = total
+        self.out = out
+
+    def show(self, done: int, broken: int) -> None:
+        if self.out is None:
+            return
+        width = 30
+        filled = width * done // max(self.total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        self.out.write(f"\rsdax explore [{bar}] {done}/{self.total} scenarios, {broken} broken")
+        if done == self.total:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def explore(
+    processor: AsyncDagTaskProcessor[Any, Any],
+    make_ctx: Callable[[], Any],
+    check: CheckFn | None = None,
+    *,
+    only: str | Iterable[str] | None = None,
+    kinds: Iterable[str] = KINDS,
+    pairs: int = 50,
+    seed: int = 0,
+    run_options: dict[str, Any] | None = None,
+    hang_deadline: float | None = None,
+    max_time: float = 600.0,
+    virtual_time: bool | None = None,
+    progress: bool | None = None,
+) -> ExploreResult:
+    """Run ``processor`` once per fault scenario; report every broken rule.
+
+    The scenarios are the baseline (no fault), one per fault kind and phase
+    call, and up to ``pairs`` seeded random pairs of faults. Each runs a new
+    context from ``make_ctx`` on a fresh event loop, then checks sdax's
+    promises and ``check(ctx)``.
+
+    Args:
+        processor: The processor to explore (it is not changed).
+        make_ctx: Makes one context per scenario: a function or async
+            function returning it, or a (async) generator function that
+            yields it once and cleans up after the checks.
+        check: ``check(ctx)`` after each run (sync or async): raise
+            AssertionError or return False when an invariant of yours broke.
+        only: Scenario id(s) to run instead of all (see
+            :attr:`Finding.scenario`).
+        kinds: Fault kinds to use (default: all of :data:`KINDS`).
+        pairs: How many two-fault scenarios at most.
+        seed: Seed of the random pairs.
+        run_options: Keyword arguments for every ``process_tasks`` call
+            (``timeout``, ``cleanup_timeout``, ``cleanup_grace``, ...).
+        hang_deadline: Deadline a ``hang`` gets when neither its call nor
+            ``run_options`` bound it (default 30 s; 1 s in real time).
+        max_time: Loop seconds after which a run that has not ended counts
+            as hung (a broken rule).
+        virtual_time: ``None``: virtual time if ``looptime`` is installed;
+            ``True``: require it; ``False``: real time.
+        progress: Show a progress bar on stderr: ``None`` when stderr is a
+            terminal and there are more than 20 scenarios.
+
+    Returns:
+        The result: scenarios run, findings, report.
+
+    Raises:
+        RuntimeError: Called from a running event loop (use
+            :func:`explore_async`), or ``virtual_time=True`` without looptime.
+        ValueError: ``only`` names no scenario of this processor.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "explore() runs its own event loops; from async code use "
+            "`await sdax.testing.explore_async(...)`"
+        )
+    notes: list[str] = []
+    available = have_virtual_time()
+    if virtual_time and not available:
+        raise RuntimeError('virtual_time=True needs looptime: pip install "sdax[testing]"')
+    virtual = available if virtual_time is None else virtual_time
+    if not virtual and virtual_time is None:
+        notes.append(
+            'looptime is not installed (pip install "sdax[testing]"): scenarios ran in '
+            "real time, so timeouts, deadlines and retry delays were really waited for"
+        )
+    if hang_deadline is None:
+        hang_deadline = HANG_DEADLINE if virtual else REAL_TIME_HANG_DEADLINE
+    plan = Plan(processor)
+    if plan.unwrapped:
+        names = ", ".join(f"{p.name.lower()} of {t!r}" for t, p in plan.unwrapped)
+        notes.append(f"executor calls get no faults (they run in another thread): {names}")
+    scenarios = plan.find(only) if only is not None else plan.scenarios(kinds, pairs, seed)
+    show = progress if progress is not None else (sys.stderr.isatty() and len(scenarios) > 20)
+    bar = _Progress(len(scenarios), sys.stderr if show else None)
+    factory = _loop_factory(virtual)
+    findings: list[Finding] = []
+    not_reached: list[str] = []
+    started = time.perf_counter()
+    for number, scenario in enumerate(scenarios, 1):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            broken, outcome, state = runner.run(
+                _run_one(
+                    plan,
+                    scenario,
+                    make_ctx,
+                    check,
+                    dict(run_options or {}),
+                    hang_deadline,
+                    max_time,
+                    virtual,
+                )
+            )
+        missed: list[Fault] = [f for f in scenario.faults if f not in state.reached]
+        if missed:
+            not_reached.append(scenario.id)
+        if broken:
+            findings.append(Finding(scenario.id, tuple(broken), outcome, tuple(state.events)))
+        bar.show(number, len(findings))
+    return ExploreResult(
+        scenarios_run=len(scenarios),
+        findings=tuple(findings),
+        not_reached=tuple(not_reached),
+        virtual_time=virtual,
+        seconds=time.perf_counter() - started,
+        notes=tuple(notes),
+    )
+
+
+async def explore_async(
+    processor: AsyncDagTaskProcessor[Any, Any],
+    make_ctx: Callable[[], Any],
+    check: CheckFn | None = None,
+    **options: Any,
+) -> ExploreResult:
+    """:func:`explore` for async code: runs it in a worker thread and awaits it.
+
+    The scenarios still run on their own event loops (in that thread), never
+    on the caller's loop. Keyword arguments are those of :func:`explore`.
+    """
+    return await asyncio.to_thread(explore, processor, make_ctx, check, **options)

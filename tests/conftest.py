@@ -1,9 +1,12 @@
 """Shared fixtures: the two twins of the integer core.
 
 ``core`` runs a test once per twin: the pure-Python ``sdax._core_py`` and the
-compiled ``sdax._core``. When the compiled module cannot be imported, its case
-is skipped, unless ``SDAX_REQUIRE_EXTENSIONS=1`` says a compiled build was
-expected: then it fails.
+compiled ``sdax._core``. ``engine_core`` does the same for the engine: it makes
+the twin the core that every processor built during the test plans and runs
+with, so a behaviour test module that asks for it (``pytestmark =
+pytest.mark.usefixtures("engine_core")``) checks both twins in one session.
+When the compiled module cannot be imported, its case is skipped, unless
+``SDAX_REQUIRE_EXTENSIONS=1`` says a compiled build was expected: then it fails.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from _loops import loop_factories
 from _support import load_core
 
 import sdax
+from sdax import _plan
 
 
 def pytest_report_header() -> list[str]:
@@ -48,6 +52,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def core(request: pytest.FixtureRequest) -> ModuleType:
     """Each twin of the integer core in turn."""
     return load_core(request.param)
+
+
+@pytest.fixture(params=["python", "cython"])
+def engine_core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Each twin in turn as the core of the processors the test builds.
+
+    ``sdax._plan`` builds every plan (graph checks, orders, waves and the
+    per-run ``Graph``) with its module attribute ``core``, which ``sdax._accel``
+    chose at import; a processor keeps the objects its plan was built with.
+    """
+    twin = load_core(request.param)
+    monkeypatch.setattr(_plan, "core", twin)
+    return twin
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from sdax import (
 )
 from sdax.tasks import SdaxTaskGroup
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 def forever() -> asyncio.Event:
     """An event nobody sets: waiting for it lasts until cancelled."""

@@ -20,6 +20,8 @@ import pytest
 from sdax import AsyncDagTaskProcessor, AsyncTask, task_func
 from sdax.observe import PhaseEvent, RunObserver
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 HANG_GUARD = 5.0
 
 

@@ -87,6 +87,14 @@ def test_the_engine_runs_the_pure_core_when_extensions_are_disabled() -> None:
     assert type(plan.graph.run()) is _core_py.RunState
 
 
+def test_the_engine_core_fixture_makes_the_engine_build_with_that_twin(
+    engine_core: types.ModuleType,
+) -> None:
+    plan = _processor().analysis.plan
+    assert type(plan.graph) is engine_core.Graph
+    assert type(plan.graph.run()) is engine_core.RunState
+
+
 def test_sdax_no_extensions_forces_the_pure_core() -> None:
     assert _implementation_in_child(SDAX_NO_EXTENSIONS="1") == "python"
 

@@ -15,6 +15,8 @@ import pytest
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 ROUNDS = 25
 
 

@@ -24,6 +24,8 @@ from sdax import (
 )
 from sdax.tasks import SdaxTaskGroup
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 async def run_failing(
     processor: AsyncDagTaskProcessor[Any, Any], ctx: Any = None

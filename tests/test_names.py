@@ -3,7 +3,7 @@ messages; ``depends_on`` forms."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
@@ -17,6 +17,8 @@ from sdax import (
     join,
     task_func,
 )
+
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
 
 MIXED: list[Hashable] = [
     "plain",
@@ -157,11 +159,18 @@ def test_bare_string_dependency_is_not_split_into_characters() -> None:
 
 
 @pytest.mark.parametrize(
-    "depends_on",
-    [["A", "B"], ("A", "B"), iter(["A", "B"]), {"A": 1, "B": 2}.keys(), {"A", "B"}],
+    "make_depends_on",
+    [
+        lambda: ["A", "B"],
+        lambda: ("A", "B"),
+        lambda: iter(["A", "B"]),  # made per test: a run of the test uses it up
+        lambda: {"A": 1, "B": 2}.keys(),
+        lambda: {"A", "B"},
+    ],
     ids=["list", "tuple", "iterator", "keys", "set"],
 )
-async def test_depends_on_accepts_any_collection(depends_on: Any) -> None:
+async def test_depends_on_accepts_any_collection(make_depends_on: Callable[[], Any]) -> None:
+    depends_on = make_depends_on()
     rec = Recorder()
     processor = (
         AsyncDagTaskProcessor.builder()

@@ -21,6 +21,8 @@ from sdax import (
     task_func,
 )
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 async def run(processor: AsyncDagTaskProcessor[Any, Any], ctx: Any = None) -> None:
     async with asyncio.timeout(HANG_GUARD):

@@ -33,6 +33,8 @@ from sdax import (
     task_sync_func,
 )
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 PHASES = ("pre", "exec", "post")
 GRAPHS = 300
 CHUNKS = 10

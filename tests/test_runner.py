@@ -12,6 +12,8 @@ from _support import EXEC, HANG_GUARD, POST, PRE, Interrupt, Recorder, no_new_pe
 from sdax import AsyncDagTaskProcessor, SdaxExecutionError
 from sdax.sdax_core import PhaseId
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 def simple(rec: Recorder, **per_phase: dict[str, Any]) -> AsyncDagTaskProcessor[Any, Any]:
     return (

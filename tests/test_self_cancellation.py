@@ -18,6 +18,8 @@ import pytest
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
 from sdax.observe import PhaseEvent, RunObserver
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 class Log:
     """What the phases did, and the CancelledError the pre raised."""

@@ -21,6 +21,8 @@ from sdax import (
     task_sync_func,
 )
 
+pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
+
 
 async def run(processor: AsyncDagTaskProcessor[Any, Any], ctx: Any) -> SdaxExecutionError | None:
     with no_new_pending_tasks():

@@ -82,7 +82,7 @@ def assert_well_numbered(graph: ExecutionGraph[Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_chain_gives_one_wave_per_task_both_ways() -> None:
+def test_chain_gives_one_wave_per_task_both_ways() -> None:
     analysis = analyze(
         (make("A", pre=True, ex=True, post=True), ()),
         (make("B", pre=True, ex=True, post=True), ("A",)),
@@ -106,7 +106,7 @@ async def test_chain_gives_one_wave_per_task_both_ways() -> None:
     assert analysis.tasks_with_post_execute == 3
 
 
-async def test_diamond_groups_the_two_middle_tasks() -> None:
+def test_diamond_groups_the_two_middle_tasks() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("B", pre=True, post=True), ("A",)),
@@ -127,7 +127,7 @@ async def test_diamond_groups_the_two_middle_tasks() -> None:
     assert analysis.execute_task_names == ()
 
 
-async def test_pre_waves_look_through_a_join_node() -> None:
+def test_pre_waves_look_through_a_join_node() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("B", pre=True, post=True), ()),
@@ -149,7 +149,7 @@ async def test_pre_waves_look_through_a_join_node() -> None:
     assert analysis.topological_order == ("A", "B", "J", "D", "C")
 
 
-async def test_pre_waves_look_through_an_execute_only_task() -> None:
+def test_pre_waves_look_through_an_execute_only_task() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("X", ex=True), ("A",)),
@@ -164,7 +164,7 @@ async def test_pre_waves_look_through_an_execute_only_task() -> None:
     assert analysis.topological_order == ("A", "X", "D", "C")
 
 
-async def test_post_only_tasks_appear_only_in_the_post_graph() -> None:
+def test_post_only_tasks_appear_only_in_the_post_graph() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("P", post=True), ("A",)),
@@ -187,7 +187,7 @@ async def test_post_only_tasks_appear_only_in_the_post_graph() -> None:
     assert analysis.topological_order == ("A", "P", "R", "Q")
 
 
-async def test_post_waves_look_through_tasks_without_post() -> None:
+def test_post_waves_look_through_tasks_without_post() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("B", ex=True, post=True), ("A",)),
@@ -206,7 +206,7 @@ async def test_post_waves_look_through_tasks_without_post() -> None:
     assert post_a.wave_num == 2
 
 
-async def test_tasks_at_the_same_depth_with_different_predecessors_get_separate_waves() -> None:
+def test_tasks_at_the_same_depth_with_different_predecessors_get_separate_waves() -> None:
     analysis = analyze(
         (make("Z", pre=True), ()),
         (make("M", pre=True), ()),
@@ -224,7 +224,7 @@ async def test_tasks_at_the_same_depth_with_different_predecessors_get_separate_
     assert analysis.post_execute_graph.waves == ()
 
 
-async def test_waves_are_numbered_in_topological_order_not_declaration_order() -> None:
+def test_waves_are_numbered_in_topological_order_not_declaration_order() -> None:
     analysis = analyze(
         (make("A", pre=True), ()),
         (make("B", pre=True), ()),
@@ -245,7 +245,7 @@ async def test_waves_are_numbered_in_topological_order_not_declaration_order() -
     assert wave_of_x.wave_num == 2
 
 
-async def test_names_inside_waves_and_dependency_lists_are_sorted() -> None:
+def test_names_inside_waves_and_dependency_lists_are_sorted() -> None:
     analysis = analyze(
         (make("Charlie", pre=True, post=True), ()),
         (make("Bravo", pre=True, post=True), ()),
@@ -266,7 +266,7 @@ async def test_names_inside_waves_and_dependency_lists_are_sorted() -> None:
     assert analysis.topological_order == ("Charlie", "Bravo", "Alpha", "Zulu", "Yankee")
 
 
-async def test_dependency_declared_after_its_dependent_is_accepted() -> None:
+def test_dependency_declared_after_its_dependent_is_accepted() -> None:
     analysis = analyze(
         (make("X", pre=True), ("A",)),
         (make("A", pre=True), ()),
@@ -276,7 +276,7 @@ async def test_dependency_declared_after_its_dependent_is_accepted() -> None:
     assert list(analysis.dependencies) == ["X", "A"]
 
 
-async def test_graph_without_pre_or_post_has_no_waves() -> None:
+def test_graph_without_pre_or_post_has_no_waves() -> None:
     analysis = analyze((make("A", ex=True), ()), (make("B", ex=True), ("A",)))
     assert analysis.pre_execute_graph.waves == ()
     assert analysis.post_execute_graph.waves == ()
@@ -286,7 +286,7 @@ async def test_graph_without_pre_or_post_has_no_waves() -> None:
     assert analysis.topological_order == ("A", "B")
 
 
-async def test_empty_graph() -> None:
+def test_empty_graph() -> None:
     analysis = AsyncDagTaskProcessor.builder().build().analysis
     assert analysis.total_tasks == 0
     assert analysis.nodes == 0
@@ -296,7 +296,7 @@ async def test_empty_graph() -> None:
     assert analysis.execute_task_names == ()
 
 
-async def test_wave_numbers_are_indexes_and_wave_zero_is_the_only_root() -> None:
+def test_wave_numbers_are_indexes_and_wave_zero_is_the_only_root() -> None:
     graphs = [
         analyze(
             (make("A", pre=True, post=True), ()),
@@ -334,7 +334,7 @@ async def test_wave_numbers_are_indexes_and_wave_zero_is_the_only_root() -> None
                 assert post_wave == analysis.post_execute_graph.waves[post_wave.wave_num]
 
 
-async def test_graph_wave_containing_matches_the_analysis_lookup() -> None:
+def test_graph_wave_containing_matches_the_analysis_lookup() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("B", pre=True, post=True), ("A",)),
@@ -349,7 +349,7 @@ async def test_graph_wave_containing_matches_the_analysis_lookup() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_statistics_count_each_phase_and_the_function_less_nodes() -> None:
+def test_statistics_count_each_phase_and_the_function_less_nodes() -> None:
     analysis = analyze(
         (make("Full", pre=True, ex=True, post=True), ()),
         (make("PreOnly", pre=True), ()),
@@ -366,7 +366,7 @@ async def test_statistics_count_each_phase_and_the_function_less_nodes() -> None
     assert analysis.execute_task_names == ("ExecOnly", "Full")
 
 
-async def test_tasks_and_dependencies_keep_the_declarations() -> None:
+def test_tasks_and_dependencies_keep_the_declarations() -> None:
     first = make("First", pre=True)
     second = make("Second", ex=True)
     analysis = analyze((first, ()), (second, ("First",)))
@@ -376,7 +376,7 @@ async def test_tasks_and_dependencies_keep_the_declarations() -> None:
     assert analysis.dependencies == {"First": (), "Second": ("First",)}
 
 
-async def test_processor_exposes_the_same_analysis_as_the_analyzer() -> None:
+def test_processor_exposes_the_same_analysis_as_the_analyzer() -> None:
     processor = (
         AsyncDagTaskProcessor.builder()
         .add_task(make("A", pre=True, post=True), depends_on=())
@@ -394,7 +394,7 @@ async def test_processor_exposes_the_same_analysis_as_the_analyzer() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_level_adapter_builds_waves_from_levels() -> None:
+def test_level_adapter_builds_waves_from_levels() -> None:
     processor = (
         AsyncTaskProcessor.builder()
         .add_task(make("A", pre=True, ex=True, post=True), level=0)
@@ -439,7 +439,7 @@ async def test_level_adapter_builds_waves_from_levels() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_mixed_key_types_list_wave_members_in_declaration_order() -> None:
+def test_mixed_key_types_list_wave_members_in_declaration_order() -> None:
     # reference crashes here
     # differs from reference: mixed key types work; names that cannot be compared are listed in
     # declaration order instead of sorted order.
@@ -503,27 +503,27 @@ async def test_mixed_key_types_run_end_to_end() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_cycle_is_rejected() -> None:
+def test_cycle_is_rejected() -> None:
     with pytest.raises(ValueError, match="Cycle detected"):
         analyze((make("A", pre=True), ("B",)), (make("B", pre=True), ("A",)))
 
 
-async def test_self_dependency_is_a_cycle() -> None:
+def test_self_dependency_is_a_cycle() -> None:
     with pytest.raises(ValueError, match="Cycle detected"):
         analyze((make("A", pre=True), ("A",)))
 
 
-async def test_missing_dependency_is_rejected() -> None:
+def test_missing_dependency_is_rejected() -> None:
     with pytest.raises(ValueError, match="non-existent task"):
         analyze((make("A", pre=True), ("Ghost",)))
 
 
-async def test_duplicate_name_is_rejected() -> None:
+def test_duplicate_name_is_rejected() -> None:
     with pytest.raises(ValueError, match="already exists"):
         analyze((make("A", pre=True), ()), (make("A", ex=True), ()))
 
 
-async def test_builder_validates_at_build_time() -> None:
+def test_builder_validates_at_build_time() -> None:
     with pytest.raises(ValueError, match="Cycle detected"):
         (
             AsyncDagTaskProcessor.builder()
@@ -540,7 +540,7 @@ async def test_builder_validates_at_build_time() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_reprs_are_readable_and_name_the_tasks() -> None:
+def test_reprs_are_readable_and_name_the_tasks() -> None:
     analysis = analyze(
         (make("Alpha", pre=True, post=True), ()),
         (make("Bravo", pre=True, post=True), ("Alpha",)),
@@ -559,7 +559,7 @@ async def test_reprs_are_readable_and_name_the_tasks() -> None:
         assert " object at 0x" not in text
 
 
-async def test_analysis_and_waves_are_frozen() -> None:
+def test_analysis_and_waves_are_frozen() -> None:
     analysis = analyze(
         (make("A", pre=True, post=True), ()),
         (make("B", pre=True, post=True), ("A",)),

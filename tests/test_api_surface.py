@@ -125,15 +125,13 @@ async def bump_with_group(ctx: Ctx, tg: SdaxTaskGroup) -> None:
 
 
 @pytest.mark.parametrize(("module_name", "name"), PUBLIC_NAMES)
-async def test_public_name_is_importable_from_its_reference_module(
-    module_name: str, name: str
-) -> None:
+def test_public_name_is_importable_from_its_reference_module(module_name: str, name: str) -> None:
     module = importlib.import_module(module_name)
     assert getattr(module, name) is not None
 
 
 @pytest.mark.parametrize("name", TOP_LEVEL_NAMES)
-async def test_top_level_name_is_the_same_object_in_every_module(name: str) -> None:
+def test_top_level_name_is_the_same_object_in_every_module(name: str) -> None:
     found = [
         getattr(importlib.import_module(module_name), name)
         for module_name in ("sdax", "sdax.sdax_core", "sdax.tasks")
@@ -143,18 +141,18 @@ async def test_top_level_name_is_the_same_object_in_every_module(name: str) -> N
     assert all(obj is found[0] for obj in found)
 
 
-async def test_top_level_all_lists_the_public_names() -> None:
+def test_top_level_all_lists_the_public_names() -> None:
     assert set(TOP_LEVEL_NAMES) <= set(sdax.__all__)
     for name in sdax.__all__:
         assert hasattr(sdax, name), name
 
 
-async def test_version_is_a_string_matching_the_distribution() -> None:
+def test_version_is_a_string_matching_the_distribution() -> None:
     assert isinstance(sdax.__version__, str)
     assert sdax.__version__ == importlib.metadata.version("sdax")
 
 
-async def test_phase_ids_are_three_distinct_enum_members_in_lifecycle_order() -> None:
+def test_phase_ids_are_three_distinct_enum_members_in_lifecycle_order() -> None:
     assert list(PhaseId) == [PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC]
     assert len({PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC}) == 3
 
@@ -164,7 +162,7 @@ async def test_phase_ids_are_three_distinct_enum_members_in_lifecycle_order() ->
 # --------------------------------------------------------------------------------------------
 
 
-async def test_async_task_is_a_frozen_dataclass() -> None:
+def test_async_task_is_a_frozen_dataclass() -> None:
     declared = AsyncTask("A", execute=task_func(bump))
     assert dataclasses.is_dataclass(declared)
     assert declared.name == "A"
@@ -176,7 +174,7 @@ async def test_async_task_is_a_frozen_dataclass() -> None:
         assign(declared, "execute", None)
 
 
-async def test_task_function_is_a_frozen_dataclass() -> None:
+def test_task_function_is_a_frozen_dataclass() -> None:
     tf = task_func(bump)
     assert dataclasses.is_dataclass(tf)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -185,7 +183,7 @@ async def test_task_function_is_a_frozen_dataclass() -> None:
         assign(tf, "timeout", 1.0)
 
 
-async def test_task_function_defaults() -> None:
+def test_task_function_defaults() -> None:
     tf = TaskFunction(bump)
     assert tf.function is bump
     assert tf.timeout is None
@@ -197,7 +195,7 @@ async def test_task_function_defaults() -> None:
 
 
 @pytest.mark.parametrize("helper", [task_func, task_sync_func])
-async def test_plain_helpers_keep_the_defaults(helper: Any) -> None:
+def test_plain_helpers_keep_the_defaults(helper: Any) -> None:
     tf = helper(bump)
     assert tf.timeout is None
     assert tf.retries == 0
@@ -208,7 +206,7 @@ async def test_plain_helpers_keep_the_defaults(helper: Any) -> None:
 
 
 @pytest.mark.parametrize("helper", [task_group_func, task_group_task])
-async def test_task_group_helpers_enable_the_group_argument(helper: Any) -> None:
+def test_task_group_helpers_enable_the_group_argument(helper: Any) -> None:
     tf = helper(bump_with_group, retries=2)
     assert tf.function is bump_with_group
     assert tf.has_task_group_argument is True
@@ -217,7 +215,7 @@ async def test_task_group_helpers_enable_the_group_argument(helper: Any) -> None
     assert tf.backoff_factor == 2.0
 
 
-async def test_task_func_passes_configuration_through() -> None:
+def test_task_func_passes_configuration_through() -> None:
     tf = task_func(
         bump,
         timeout=2.5,
@@ -242,12 +240,12 @@ async def test_task_function_built_directly_runs_in_a_processor() -> None:
     assert ctx.value == 1
 
 
-async def test_task_without_any_function_is_rejected() -> None:
+def test_task_without_any_function_is_rejected() -> None:
     with pytest.raises(ValueError):
         task("Empty")
 
 
-async def test_task_with_functions_builds_an_async_task() -> None:
+def test_task_with_functions_builds_an_async_task() -> None:
     declared = task("A", pre_execute=task_func(bump), post_execute=task_func(bump))
     assert isinstance(declared, AsyncTask)
     assert declared.name == "A"
@@ -256,7 +254,7 @@ async def test_task_with_functions_builds_an_async_task() -> None:
     assert declared.post_execute is not None
 
 
-async def test_join_has_no_phases() -> None:
+def test_join_has_no_phases() -> None:
     node = join("Sync")
     assert isinstance(node, AsyncTask)
     assert node.name == "Sync"
@@ -286,7 +284,7 @@ async def test_task_group_functions_receive_an_sdax_task_group() -> None:
     assert seen == [True, True, True]
 
 
-async def test_retryable_exception_is_an_exception_subclass() -> None:
+def test_retryable_exception_is_an_exception_subclass() -> None:
     # differs from reference: RetryableException is an Exception subclass; the reference
     # derives it from BaseException, so `except Exception` misses it.
     assert issubclass(RetryableException, Exception)
@@ -332,7 +330,7 @@ def test_execution_error_pickles_as_the_public_class() -> None:
     assert copy.message == "run failed" and copy.__notes__ == ["a note"]
 
 
-async def test_leaf_exceptions_and_flatten_walk_nested_groups() -> None:
+def test_leaf_exceptions_and_flatten_walk_nested_groups() -> None:
     a, b, c = ValueError("a"), KeyError("b"), TypeError("c")
     error = SdaxExecutionError(
         "run failed", [a, ExceptionGroup("inner", [b, ExceptionGroup("deeper", [c])])]
@@ -343,7 +341,7 @@ async def test_leaf_exceptions_and_flatten_walk_nested_groups() -> None:
     assert len(flatten_exceptions(error)) == 3
 
 
-async def test_flatten_of_a_plain_exception_is_that_exception() -> None:
+def test_flatten_of_a_plain_exception_is_that_exception() -> None:
     error = RuntimeError("alone")
     assert flatten_exceptions(error) == [error]
 
@@ -353,7 +351,7 @@ async def test_flatten_of_a_plain_exception_is_that_exception() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_builder_entry_points_return_the_reference_builder_types() -> None:
+def test_builder_entry_points_return_the_reference_builder_types() -> None:
     assert isinstance(AsyncTaskProcessor.builder(), AsyncDagLevelAdapterBuilder)
     assert isinstance(AsyncTaskProcessor.elevator_builder(), AsyncDagLevelAdapterBuilder)
     assert isinstance(AsyncTaskProcessor.graph_builder(), AsyncDagTaskProcessorBuilder)
@@ -389,7 +387,7 @@ async def test_one_type_argument_gives_a_usable_builder() -> None:
     assert ctx.value == 1
 
 
-async def test_level_can_be_passed_positionally() -> None:
+def test_level_can_be_passed_positionally() -> None:
     processor = (
         AsyncTaskProcessor[Ctx, str]
         .builder()
@@ -401,7 +399,7 @@ async def test_level_can_be_passed_positionally() -> None:
     assert [w.tasks for w in waves] == [("First",), ("Second",)]
 
 
-async def test_bare_string_dependency_means_one_task() -> None:
+def test_bare_string_dependency_means_one_task() -> None:
     # differs from reference: depends_on="Database" names the single task "Database"; the
     # reference iterates the string and looks for tasks "D", "a", "t", ...
     processor = (
@@ -418,7 +416,7 @@ async def test_bare_string_dependency_means_one_task() -> None:
     ]
 
 
-async def test_builders_keep_built_processors_unchanged() -> None:
+def test_builders_keep_built_processors_unchanged() -> None:
     builder = AsyncDagTaskProcessor.builder().add_task(AsyncTask("A", execute=task_func(bump)))
     first = builder.build()
     builder.add_task(AsyncTask("B", execute=task_func(bump)))
@@ -438,7 +436,7 @@ async def test_open_returns_a_phase_runner() -> None:
     assert ctx.value == 1
 
 
-async def test_task_analyzer_chains_and_analyzes() -> None:
+def test_task_analyzer_chains_and_analyzes() -> None:
     analyzer = TaskAnalyzer[Ctx, str]()
     assert analyzer.add_task(AsyncTask("A", execute=task_func(bump))) is analyzer
     analyzer.add_task(AsyncTask("B", execute=task_func(bump)), depends_on=("A",))
@@ -554,7 +552,7 @@ def test_task_analyzer_tasks_can_be_replaced() -> None:
         (TaskAnalysis, "pre_wave_containing"),
     ],
 )
-async def test_public_class_attribute_can_be_monkeypatched_and_restored(
+def test_public_class_attribute_can_be_monkeypatched_and_restored(
     monkeypatch: pytest.MonkeyPatch, cls: type[Any], attribute: str
 ) -> None:
     original = inspect.getattr_static(cls, attribute)
@@ -566,7 +564,7 @@ async def test_public_class_attribute_can_be_monkeypatched_and_restored(
     assert inspect.getattr_static(cls, attribute) is original
 
 
-async def test_patched_builder_is_used_by_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patched_builder_is_used_by_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real_builder = AsyncDagTaskProcessor.builder
 

@@ -329,7 +329,7 @@ async def test_bad_max_concurrency_is_refused(value: Any, error: type[Exception]
 # -- CapacityLimit on its own -----------------------------------------------------------------
 
 
-async def test_capacity_limit_counts_its_slots() -> None:
+def test_capacity_limit_counts_its_slots() -> None:
     limit = CapacityLimit("db", 2)
     assert (limit.name, limit.capacity, limit.in_use, limit.waiting) == ("db", 2, 0, 0)
     assert limit.try_acquire() and limit.try_acquire()

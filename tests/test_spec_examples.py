@@ -710,7 +710,7 @@ async def test_complex_dependency_example_runs_every_task_and_cleans_up() -> Non
     assert ctx.notification_service.sent == [7]
 
 
-async def test_complex_dependency_example_analysis() -> None:
+def test_complex_dependency_example_analysis() -> None:
     analysis = complex_processor().analysis
     assert [w.tasks for w in analysis.pre_execute_graph.waves] == [("ConnectDB",)]
     assert [w.tasks for w in analysis.post_execute_graph.waves] == [("ConnectDB",)]
@@ -1192,7 +1192,7 @@ async def test_frozenset_keys_drive_the_graph() -> None:
     [["list", "not_hashable"], {"dict": "not_hashable"}, {"set", "not_hashable"}],
     ids=["list", "dict", "set"],
 )
-async def test_unhashable_task_name_is_rejected_with_type_error(bad_name: Any) -> None:
+def test_unhashable_task_name_is_rejected_with_type_error(bad_name: Any) -> None:
     with pytest.raises(TypeError):
         (
             AsyncDagTaskProcessor.builder()

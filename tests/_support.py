@@ -10,8 +10,8 @@
   ``Entry(name, phase, event)`` records (events: ``start``; ``end`` when it
   returned; ``fail`` when it raised anything but a cancellation; ``cancel`` when
   a ``CancelledError`` reached it), :func:`no_new_pending_tasks`, the
-  thread-safe :class:`Trace`, :func:`leaf_types`, :class:`Quiet` and
-  :class:`Interrupt`.
+  thread-safe :class:`Trace`, :func:`leaf_types`, :class:`Quiet`,
+  :class:`Interrupt` and the sample run :func:`retry_then_fail`.
 
 Nothing here keeps state between tests: each test makes its own objects.
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from sdax import AsyncTask, SdaxExecutionError, TaskFunction, task_func
+from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, TaskFunction, task_func
 from sdax.observe import RunObserver
 
 HANG_GUARD = 10.0  # seconds; only ever reached when the engine hangs
@@ -443,6 +443,44 @@ def leaf_types(error: BaseException) -> list[type[BaseException]]:
 
 class Quiet(RunObserver):
     """An observer that does nothing: attaching it makes the run take the observed path."""
+
+
+def retry_then_fail(
+    first_error: Exception, failure: Exception, *observers: RunObserver
+) -> AsyncDagTaskProcessor[object, Any]:
+    """A run with a retry, a failure and a cleanup, for the observers' tests.
+
+    ``db`` (pre and post) comes first; ``("flags", 1)`` has a pre that raises
+    ``first_error`` and succeeds on its one retry; ``fetch`` has an execute that
+    raises ``failure``. Every phase that succeeds suspends once first.
+    """
+    calls = 0
+
+    async def ok(ctx: object) -> None:
+        await asyncio.sleep(0)
+
+    async def flaky(ctx: object) -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        if calls == 1:
+            raise first_error
+
+    async def bad(ctx: object) -> None:
+        raise failure
+
+    builder = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("db", pre_execute=task_func(ok), post_execute=task_func(ok)))
+        .add_task(
+            AsyncTask(("flags", 1), pre_execute=task_func(flaky, retries=1, initial_delay=0)),
+            depends_on=("db",),
+        )
+        .add_task(AsyncTask("fetch", execute=task_func(bad)), depends_on=(("flags", 1),))
+    )
+    for observer in observers:
+        builder.add_observer(observer)
+    return builder.build()
 
 
 class Interrupt(BaseException):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from _support import retry_then_fail
 
 pytest.importorskip("opentelemetry.trace")
 pytest.importorskip("opentelemetry.sdk.trace")
@@ -60,30 +61,9 @@ def _span_id(span: ReadableSpan) -> int:
 
 
 async def test_a_run_becomes_a_span_with_one_child_per_attempt() -> None:
-    calls = {"flags": 0}
-
-    async def ok(ctx: object) -> None:
-        await asyncio.sleep(0)
-
-    async def flaky(ctx: object) -> None:
-        calls["flags"] += 1
-        if calls["flags"] == 1:
-            raise ConnectionError("reset")
-
-    async def bad(ctx: object) -> None:
-        raise ValueError("bad request")
-
     provider, exporter = _tracing()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("db", pre_execute=task_func(ok), post_execute=task_func(ok)))
-        .add_task(
-            AsyncTask(("flags", 1), pre_execute=task_func(flaky, retries=1, initial_delay=0)),
-            depends_on=("db",),
-        )
-        .add_task(AsyncTask("fetch", execute=task_func(bad)), depends_on=(("flags", 1),))
-        .add_observer(OpenTelemetryObserver(provider))
-        .build()
+    processor = retry_then_fail(
+        ConnectionError("reset"), ValueError("bad request"), OpenTelemetryObserver(provider)
     )
     with pytest.raises(SdaxExecutionError):
         await processor.process_tasks(object())

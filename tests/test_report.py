@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Hashable
 
 import pytest
+from _support import retry_then_fail
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -265,30 +266,7 @@ def _summary(timeline: RunTimeline) -> list[tuple[Hashable, PhaseId, int, str]]:
 
 
 async def test_a_real_run_records_retries_failures_and_cleanup() -> None:
-    calls = {"flaky": 0}
-
-    async def flaky(ctx: object) -> None:
-        calls["flaky"] += 1
-        await asyncio.sleep(0)
-        if calls["flaky"] == 1:
-            raise ConnectionError("once")
-
-    async def ok(ctx: object) -> None:
-        await asyncio.sleep(0)
-
-    async def bad(ctx: object) -> None:
-        raise ValueError("bad")
-
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("db", pre_execute=task_func(ok), post_execute=task_func(ok)))
-        .add_task(
-            AsyncTask(("flags", 1), pre_execute=task_func(flaky, retries=1, initial_delay=0)),
-            depends_on=("db",),
-        )
-        .add_task(AsyncTask("fetch", execute=task_func(bad)), depends_on=(("flags", 1),))
-        .build()
-    )
+    processor = retry_then_fail(ConnectionError("once"), ValueError("bad"))
     report = RunReport()
     with pytest.raises(SdaxExecutionError):
         await processor.process_tasks(object(), observer=report)

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,7 +39,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sdax
-from bench.cores import CORES, unavailable_reason, using_core
+from bench.cores import CORES, core_scope, unavailable_reason, using_core
 from bench.shapes import (
     EXEC_ONLY,
     N_TASKS,
@@ -51,7 +50,7 @@ from bench.shapes import (
     suspend_once,
     zero_work,
 )
-from bench.timing import median, time_interleaved
+from bench.timing import median, time_interleaved, time_runs
 
 ROUNDS = 30
 WARMUP = 3
@@ -103,18 +102,6 @@ WORK: dict[str, tuple[str, PhaseFn]] = {
 # -- pytest-benchmark ------------------------------------------------------------------------
 
 
-def _run(
-    benchmark: Any, config: pytest.Config, loop: asyncio.AbstractEventLoop, runner: Runner
-) -> None:
-    rounds = config.getoption("--bench-rounds") or ROUNDS
-    benchmark.pedantic(
-        lambda: loop.run_until_complete(runner()),
-        rounds=rounds,
-        iterations=1,
-        warmup_rounds=WARMUP,
-    )
-
-
 @pytest.mark.parametrize("work", list(WORK))
 def test_baseline(
     benchmark: Any,
@@ -124,7 +111,8 @@ def test_baseline(
 ) -> None:
     benchmark.group = f"limits-{work}"
     benchmark.extra_info["case"] = f"raw asyncio: gather of 1,000 ({WORK[work][0]})"
-    _run(benchmark, pytestconfig, bench_loop, gather_runner(WORK[work][1]))
+    runner = gather_runner(WORK[work][1])
+    time_runs(benchmark, pytestconfig, bench_loop, runner, ROUNDS, WARMUP)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -140,7 +128,8 @@ def test_limits(
     benchmark.group = f"limits-{work}"
     benchmark.extra_info["case"] = f"1,000 tasks, execute only, {CASES[case]}"
     benchmark.extra_info["core"] = core
-    _run(benchmark, pytestconfig, bench_loop, limit_runner(sdax, case, WORK[work][1]))
+    runner = limit_runner(sdax, case, WORK[work][1])
+    time_runs(benchmark, pytestconfig, bench_loop, runner, ROUNDS, WARMUP)
 
 
 # -- script --------------------------------------------------------------------------------
@@ -159,11 +148,9 @@ def measure(rounds: int, warmup: int) -> dict[tuple[str, str, str], float]:
             for core in CORES:
                 if unavailable_reason(core) is not None:
                     continue
-                runners: dict[str, tuple[Runner, Callable[[], AbstractContextManager[Any]]]]
                 with using_core(core):
                     runners = {
-                        case: (limit_runner(sdax, case, fn), lambda core=core: using_core(core))  # type: ignore[misc]
-                        for case in CASES
+                        case: (limit_runner(sdax, case, fn), core_scope(core)) for case in CASES
                     }
                 times = time_interleaved(loop, runners, rounds, warmup)
                 del runners

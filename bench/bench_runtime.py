@@ -13,6 +13,7 @@ import pytest
 
 import sdax
 from bench.shapes import BASELINES, GROUPS, SDAX_CASES, Runner
+from bench.timing import time_runs
 
 ROUNDS = {"concurrency": 15, "concurrency-suspending": 10, "suspending": 30}
 DEFAULT_ROUNDS = 50
@@ -32,13 +33,7 @@ def _run(
     runner: Runner,
 ) -> None:
     benchmark.group = group
-    rounds = config.getoption("--bench-rounds") or ROUNDS.get(group, DEFAULT_ROUNDS)
-    benchmark.pedantic(
-        lambda: loop.run_until_complete(runner()),
-        rounds=rounds,
-        iterations=1,
-        warmup_rounds=WARMUP,
-    )
+    time_runs(benchmark, config, loop, runner, ROUNDS.get(group, DEFAULT_ROUNDS), WARMUP)
 
 
 @pytest.mark.parametrize(("group", "key"), BASELINE_PARAMS)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.shapes import (
     BASELINES,
@@ -25,6 +25,9 @@ from bench.shapes import (
     Runner,
     build_graph,
 )
+
+if TYPE_CHECKING:
+    import pytest
 
 Scope = Callable[[], AbstractContextManager[Any]]
 """Entered around each timed call of a case (switches sdax cores in report.py)."""
@@ -127,3 +130,23 @@ def measure_groups(
         for key in group.cases:
             runners[key] = (SDAX_CASES[key][1](sdax), nullcontext)
         yield group.key, time_interleaved(loop, runners, rounds, warmup, clock)
+
+
+def time_runs(
+    benchmark: Any,
+    config: pytest.Config,
+    loop: asyncio.AbstractEventLoop,
+    runner: Runner,
+    rounds: int,
+    warmup: int,
+) -> None:
+    """Time ``runner`` with pytest-benchmark, one ``loop.run_until_complete`` per round.
+
+    ``--bench-rounds`` replaces ``rounds`` when given.
+    """
+    benchmark.pedantic(
+        lambda: loop.run_until_complete(runner()),
+        rounds=config.getoption("--bench-rounds") or rounds,
+        iterations=1,
+        warmup_rounds=warmup,
+    )

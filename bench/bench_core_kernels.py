@@ -28,23 +28,27 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import random
 import statistics
 import sys
-import time
 from array import array
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable for ``bench.*``.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.cores import CORES, CoreUnavailable, complete_run, core_module
+from bench.timing import CLOCKS
+
 PRE, EXEC, POST = 1, 2, 4
-TWINS = {"pure": "sdax._core_py", "compiled": "sdax._core"}
 SMALL_NODES = 50
 SMALL_RUNS = 1000
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 Graph = tuple[int, "array[int]", "array[int]", bytes]
 
@@ -198,33 +202,15 @@ def stages(core: Any, graph: Graph) -> dict[str, Callable[[], object]]:
         "post_levels": lambda: core.post_levels(order, sp, si, flags),
         "Graph": lambda: core.Graph(pp, pi, sp, si, flags),
         "pipeline": lambda: pipeline(core, graph),
-        "one run (RunState)": lambda: whole_run(the_graph),
+        "one run (RunState)": lambda: complete_run(the_graph),
         f"{SMALL_RUNS} runs, {SMALL_NODES} nodes": lambda: small_runs(small),
     }
-
-
-def whole_run(graph: Any) -> int:
-    """A successful run's bookkeeping: every pre, then every post, in ready order."""
-    state = graph.run()
-    ready: list[int] = []
-    state.pre_begin(ready)
-    calls = 0
-    while ready:
-        node = ready.pop()
-        calls += 1
-        state.pre_done(node, ready)
-    state.post_begin(ready)
-    while ready:
-        node = ready.pop()
-        calls += 1
-        state.post_done(node, ready)
-    return calls
 
 
 def small_runs(graph: Any) -> None:
     """Many runs of a small graph: the per-call cost, as a processor sees it."""
     for _ in range(SMALL_RUNS):
-        whole_run(graph)
+        complete_run(graph)
 
 
 def timed(fn: Callable[[], object], rounds: int, clock: Callable[[], float]) -> float:
@@ -245,8 +231,8 @@ def timed(fn: Callable[[], object], rounds: int, clock: Callable[[], float]) -> 
 def load(label: str) -> ModuleType | None:
     """The twin called ``label``, or None when it is not built."""
     try:
-        return importlib.import_module(TWINS[label])
-    except ImportError:
+        return core_module(label)
+    except CoreUnavailable:
         return None
 
 
@@ -254,9 +240,9 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1000:10.2f} ms"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print per-kernel medians for both twins and the compiled speedup."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The script's flags."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="random")
     parser.add_argument("--seed", type=int, default=1)
@@ -280,9 +266,39 @@ def main(argv: list[str] | None = None) -> int:
         default="cpu",
         help="process CPU time (default: steadier on a shared machine) or wall time",
     )
-    args = parser.parse_args(argv)
-    clock = CLOCKS[args.clock]
+    return parser.parse_args(argv)
 
+
+def compare(
+    ours: dict[str, Callable[[], object]],
+    theirs: dict[str, Callable[[], object]],
+    args: argparse.Namespace,
+) -> None:
+    """Print each kernel's medians, the compiled twin's and the pure one's, and the speedup."""
+    clock = CLOCKS[args.clock]
+    print(f"{'kernel':<20} {'pure':>13} {'compiled':>13} {'speedup':>9}")
+    for name, fn in ours.items():
+        # Interleaved rounds: a load change on a shared machine hits both twins.
+        pure_times, compiled_times, ratios = [], [], []
+        for _ in range(args.rounds):
+            t_c = timed(fn, args.compiled_calls, clock)
+            compiled_times.append(t_c)
+            if name in theirs:
+                t_p = timed(theirs[name], 1, clock)
+                pure_times.append(t_p)
+                ratios.append(t_p / t_c)
+        t_c = statistics.median(compiled_times)
+        if ratios:
+            t_p = statistics.median(pure_times)
+            ratio = statistics.median(ratios)
+            print(f"{name:<20} {_fmt(t_p)} {_fmt(t_c)} {ratio:8.1f}x", flush=True)
+        else:
+            print(f"{name:<20} {'':>13} {_fmt(t_c)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print per-kernel medians for both twins and the compiled speedup."""
+    args = parse_args(argv)
     pure = None if args.compiled_only else load("pure")
     compiled = load("compiled")
     if compiled is None:
@@ -303,27 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the twins disagree on this graph", file=sys.stderr)
             return 1
         print("both twins give identical results\n")
-
-    ours = stages(compiled, graph)
-    theirs = stages(pure, graph) if pure is not None else {}
-    print(f"{'kernel':<20} {'pure':>13} {'compiled':>13} {'speedup':>9}")
-    for name, fn in ours.items():
-        # Interleaved rounds: a load change on a shared machine hits both twins.
-        pure_times, compiled_times, ratios = [], [], []
-        for _ in range(args.rounds):
-            t_c = timed(fn, args.compiled_calls, clock)
-            compiled_times.append(t_c)
-            if name in theirs:
-                t_p = timed(theirs[name], 1, clock)
-                pure_times.append(t_p)
-                ratios.append(t_p / t_c)
-        t_c = statistics.median(compiled_times)
-        if ratios:
-            t_p = statistics.median(pure_times)
-            ratio = statistics.median(ratios)
-            print(f"{name:<20} {_fmt(t_p)} {_fmt(t_c)} {ratio:8.1f}x", flush=True)
-        else:
-            print(f"{name:<20} {'':>13} {_fmt(t_c)}", flush=True)
+    compare(stages(compiled, graph), stages(pure, graph) if pure is not None else {}, args)
     return 0
 
 
@@ -337,7 +333,7 @@ def test_core_pipeline_100k(benchmark: Any, label: str) -> None:
     """One processor build's core calls on a 100,000-node random DAG."""
     core = load(label)
     if core is None:
-        pytest.skip(f"{TWINS[label]} is not built")
+        pytest.skip(f"{CORES[label]} is not built")
     graph = _CACHE.setdefault(100_000, random_dag(100_000))
     benchmark.group = "core kernels: build pipeline, 100,000 nodes"
     benchmark.pedantic(pipeline, args=(core, graph), rounds=3 if label == "pure" else 10)

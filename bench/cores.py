@@ -29,6 +29,7 @@ __all__ = [
     "CoreUnavailable",
     "active_core",
     "built_with",
+    "complete_run",
     "core_module",
     "core_scope",
     "unavailable_reason",
@@ -154,3 +155,19 @@ def built_with(processor: Any) -> str | None:
         if module == name:
             return label
     return None
+
+
+def complete_run(graph: Any) -> None:
+    """Walk a fresh ``RunState`` of a core ``Graph`` through a successful run.
+
+    As the engine does, without calling any phase: ``pre_begin``, ``pre_done``
+    for every handed-out node, then ``post_begin`` and ``post_done`` likewise.
+    """
+    state = graph.run()
+    ready: list[int] = []
+    state.pre_begin(ready)
+    while ready:
+        state.pre_done(ready.pop(), ready)
+    state.post_begin(ready)
+    while ready:
+        state.post_done(ready.pop(), ready)

@@ -25,7 +25,7 @@ from typing import Any
 
 import sdax
 from bench import shapes, timing
-from bench.cores import built_with, core_scope, using_core
+from bench.cores import built_with, complete_run, core_scope, using_core
 from bench.tables import fmt_s
 
 HERE = Path(__file__).resolve().parent
@@ -325,9 +325,8 @@ def bookkeeping_per_node(
     """Seconds per node of the core's per-run bookkeeping alone (no phase calls).
 
     Walks a fresh ``RunState`` of a 1,000-task one-level processor through a
-    successful run, as the engine does: ``pre_begin``, ``pre_done`` for every
-    handed-out node, ``post_begin``, ``post_done`` likewise. ``None`` if the
-    engine's private API is not the one this knows.
+    successful run (``cores.complete_run``). ``None`` if the engine's private API
+    is not the one this knows.
     """
     with using_core(label):
         processor = shapes.level_processor(sdax, 1, shapes.N_TASKS, phases, shapes.zero_work)
@@ -335,19 +334,8 @@ def bookkeeping_per_node(
             graph = processor._plan.graph
         except AttributeError:
             return None
-
-        def walk() -> None:
-            state = graph.run()
-            ready: list[int] = []
-            state.pre_begin(ready)
-            while ready:
-                state.pre_done(ready.pop(), ready)
-            state.post_begin(ready)
-            while ready:
-                state.post_done(ready.pop(), ready)
-
         try:
-            return per_call(walk, runs, clock) / len(processor._plan.names)
+            return per_call(partial(complete_run, graph), runs, clock) / len(processor._plan.names)
         except (AttributeError, TypeError):
             return None
 

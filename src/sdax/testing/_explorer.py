@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from sdax.observe import PhaseEvent, RunObserver
 from sdax.sdax_core import AsyncDagTaskProcessor, PhaseId
 from sdax.testing._checks import check_promises, describe
-from sdax.testing._faults import KINDS, Fault, RunState
+from sdax.testing._faults import KINDS, RunState
 from sdax.testing._report import ExploreResult, Finding
 from sdax.testing._scenarios import Plan, Scenario
 
@@ -231,6 +231,7 @@ def explore(
     kinds: Iterable[str] = KINDS,
     pairs: int = 50,
     seed: int = 0,
+    depth: int = 3,
     run_options: dict[str, Any] | None = None,
     hang_deadline: float | None = None,
     max_time: float = 600.0,
@@ -256,6 +257,8 @@ def explore(
         kinds: Fault kinds to use (default: all of :data:`KINDS`).
         pairs: How many two-fault scenarios at most.
         seed: Seed of the random pairs.
+        depth: ``raise-suspend``, ``hang`` and ``cancel`` strike at each of
+            the first ``depth`` suspensions a call had in the baseline run.
         run_options: Keyword arguments for every ``process_tasks`` call
             (``timeout``, ``cleanup_timeout``, ``cleanup_grace``, ...).
         hang_deadline: Deadline a ``hang`` gets when neither its call nor
@@ -300,35 +303,38 @@ def explore(
     if plan.unwrapped:
         names = ", ".join(f"{p.name.lower()} of {t!r}" for t, p in plan.unwrapped)
         notes.append(f"executor calls get no faults (they run in another thread): {names}")
-    scenarios = plan.find(only) if only is not None else plan.scenarios(kinds, pairs, seed)
-    show = progress if progress is not None else (sys.stderr.isatty() and len(scenarios) > 20)
-    bar = _Progress(len(scenarios), sys.stderr if show else None)
     factory = _loop_factory(virtual)
     findings: list[Finding] = []
     not_reached: list[str] = []
     started = time.perf_counter()
-    for number, scenario in enumerate(scenarios, 1):
+    base = dict(run_options or {})
+
+    def run(scenario: Scenario) -> RunState:
         with asyncio.Runner(loop_factory=factory) as runner:
             broken, outcome, state = runner.run(
-                _run_one(
-                    plan,
-                    scenario,
-                    make_ctx,
-                    check,
-                    dict(run_options or {}),
-                    hang_deadline,
-                    max_time,
-                    virtual,
-                )
+                _run_one(plan, scenario, make_ctx, check, base, hang_deadline, max_time, virtual)
             )
-        missed: list[Fault] = [f for f in scenario.faults if f not in state.reached]
-        if missed:
+        if any(f not in state.reached for f in scenario.faults):
             not_reached.append(scenario.id)
         if broken:
             findings.append(Finding(scenario.id, tuple(broken), outcome, tuple(state.events)))
+        return state
+
+    if only is not None:
+        scenarios = plan.find(only)
+    else:
+        # The baseline first: how often each call waits there tells how deep
+        # into a call the faults that strike at a suspension can go.
+        baseline = run(Scenario())
+        scenarios = plan.scenarios(kinds, pairs, seed, baseline.suspensions, depth)
+    total = len(scenarios) + (only is None)
+    show = progress if progress is not None else (sys.stderr.isatty() and total > 20)
+    bar = _Progress(total, sys.stderr if show else None)
+    for number, scenario in enumerate(scenarios, total - len(scenarios) + 1):
+        run(scenario)
         bar.show(number, len(findings))
     return ExploreResult(
-        scenarios_run=len(scenarios),
+        scenarios_run=total,
         findings=tuple(findings),
         not_reached=tuple(not_reached),
         virtual_time=virtual,

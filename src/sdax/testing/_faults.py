@@ -78,6 +78,8 @@ class Fault:
     phase: PhaseId
     retry_with: type[BaseException] | None = field(default=None, compare=False)
     """For ``retry-once``: the retryable exception class the call is failed with."""
+    at: int = 1
+    """For the kinds that strike where the call waits: at its ``at``-th suspension."""
 
     @property
     def call(self) -> Call:
@@ -87,7 +89,8 @@ class Fault:
     @property
     def id(self) -> str:
         """The fault's id, e.g. ``hang@pre:Database``."""
-        return f"{self.kind}@{PHASE_NAMES[self.phase]}:{task_label(self.task)}"
+        kind = self.kind if self.at == 1 else f"{self.kind}#{self.at}"
+        return f"{kind}@{PHASE_NAMES[self.phase]}:{task_label(self.task)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,8 @@ class RunState:
         self.reached: set[Fault] = set()
         self.run_task: asyncio.Task[Any] | None = None
         self.cancels_sent = 0
+        self.suspensions: dict[Call, int] = {}
+        """The most times an attempt of each call waited (suspended)."""
         self._seq = itertools.count()
         self._t0 = loop.time()
 
@@ -250,54 +255,64 @@ def _at_end(state: RunState, fault: Fault, call: Call, attempt: int) -> Generato
         raise state.inject(fault, call, attempt, where)
 
 
+def _ordinal(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(n, f"{n}th")
+
+
 def _steps(
     state: RunState, call: Call, attempt: int, fault: Fault | None, inner: Any
 ) -> Generator[Any, Any, Any]:
-    """Step the user's awaitable as a task would; strike at its first suspension."""
+    """Step the user's awaitable as a task would; strike at its ``fault.at``-th suspension."""
     send: Any = None
     throw: BaseException | None = None
-    while True:
-        try:
-            if throw is not None:
-                exc, throw = throw, None
-                out = inner.throw(exc)
-            else:
-                out = inner.send(send)
-        except StopIteration as stop:
-            if fault is not None:
-                yield from _at_end(state, fault, call, attempt)
-            return stop.value
-        send = None
-        if fault is not None:
-            pending, fault = fault, None
-            where = "at its first suspension"
-            if pending.kind == "cancel":
-                state.schedule_cancel(pending, call, attempt, where)
-            elif pending.kind == "hang":
-                state.reached.add(pending)
-                state.add("explorer", "fault", call, attempt, None, f"(hang, {where})")
-                try:
-                    yield from _forever(state.loop)
-                except GeneratorExit:
-                    inner.close()
-                    raise
-                except BaseException as exc:
-                    # Whatever ended the hang (a timeout, the deadline, a
-                    # cancellation) reaches the user's code where it waits.
+    waits = 0
+    try:
+        while True:
+            try:
+                if throw is not None:
+                    exc, throw = throw, None
+                    out = inner.throw(exc)
+                else:
+                    out = inner.send(send)
+            except StopIteration as stop:
+                if fault is not None:
+                    yield from _at_end(state, fault, call, attempt)
+                return stop.value
+            send = None
+            waits += 1
+            if fault is not None and waits == fault.at:
+                pending, fault = fault, None
+                where = f"at its {_ordinal(waits)} suspension"
+                if pending.kind == "cancel":
+                    state.schedule_cancel(pending, call, attempt, where)
+                elif pending.kind == "hang":
+                    state.reached.add(pending)
+                    state.add("explorer", "fault", call, attempt, None, f"(hang, {where})")
+                    try:
+                        yield from _forever(state.loop)
+                    except GeneratorExit:
+                        inner.close()
+                        raise
+                    except BaseException as exc:
+                        # Whatever ended the hang (a timeout, the deadline, a
+                        # cancellation) reaches the user's code where it waits.
+                        _cancel_awaited(out)
+                        throw = exc
+                        continue
+                else:
                     _cancel_awaited(out)
-                    throw = exc
+                    throw = state.inject(pending, call, attempt, where)
                     continue
-            else:
-                _cancel_awaited(out)
-                throw = state.inject(pending, call, attempt, where)
-                continue
-        try:
-            send = yield out
-        except GeneratorExit:
-            inner.close()
-            raise
-        except BaseException as exc:
-            throw = exc
+            try:
+                send = yield out
+            except GeneratorExit:
+                inner.close()
+                raise
+            except BaseException as exc:
+                throw = exc
+    finally:
+        if waits > state.suspensions.get(call, 0):
+            state.suspensions[call] = waits
 
 
 def _attempt(state: RunState, call: Call, make: Callable[[], Any]) -> Generator[Any, Any, Any]:

@@ -18,7 +18,10 @@ from sdax.sdax_core import AsyncDagTaskProcessor, AsyncTask, PhaseId, TaskFuncti
 from sdax.sdax_task_analyser import TaskAnalyzer
 from sdax.testing._faults import KINDS, Attempt, Call, Fault, RunState
 
-__all__ = ["BASELINE", "Plan", "Scenario"]
+__all__ = ["BASELINE", "DEEP_KINDS", "Plan", "Scenario"]
+
+DEEP_KINDS = ("raise-suspend", "hang", "cancel")
+"""The kinds that also strike at later suspensions of a call."""
 
 BASELINE = "baseline"
 """The id of the scenario without faults."""
@@ -173,8 +176,21 @@ class Plan:
             analyzer.analyze(), processor.observers, processor.cleanup_grace
         )
 
-    def single_faults(self, kinds: Iterable[str] = KINDS) -> list[Fault]:
-        """One fault per applicable kind per wrapped phase call, in plan order."""
+    def single_faults(
+        self,
+        kinds: Iterable[str] = KINDS,
+        suspensions: dict[Call, int] | None = None,
+        depth: int = 3,
+    ) -> list[Fault]:
+        """One fault per applicable kind per wrapped phase call, in plan order.
+
+        Args:
+            kinds: The fault kinds wanted.
+            suspensions: How many times each call waited in the baseline run:
+                ``raise-suspend``, ``hang`` and ``cancel`` then also strike at
+                the 2nd, 3rd, ... suspension, up to ``depth``.
+            depth: The deepest suspension a fault strikes at.
+        """
         wanted = set(kinds)
         unknown = wanted - set(KINDS)
         if unknown:
@@ -183,6 +199,7 @@ class Plan:
         for call, tf in self.functions.items():
             if call in self.unwrapped:
                 continue
+            waits = min(depth, (suspensions or {}).get(call, 1))
             for kind in KINDS:
                 if kind not in wanted:
                     continue
@@ -197,14 +214,21 @@ class Plan:
                         faults.append(Fault(kind, call[0], call[1], cls))
                     continue
                 faults.append(Fault(kind, call[0], call[1]))
+                if kind in DEEP_KINDS:
+                    faults.extend(Fault(kind, call[0], call[1], at=n) for n in range(2, waits + 1))
         return faults
 
     def scenarios(
-        self, kinds: Iterable[str] = KINDS, pairs: int = 50, seed: int = 0
+        self,
+        kinds: Iterable[str] = KINDS,
+        pairs: int = 50,
+        seed: int = 0,
+        suspensions: dict[Call, int] | None = None,
+        depth: int = 3,
     ) -> list[Scenario]:
-        """The baseline, every single fault, then up to ``pairs`` random pairs."""
-        singles = self.single_faults(kinds)
-        out = [Scenario(), *(Scenario((f,)) for f in singles)]
+        """Every single fault, then up to ``pairs`` random pairs (no baseline)."""
+        singles = self.single_faults(kinds, suspensions, depth)
+        out = [Scenario((f,)) for f in singles]
         out.extend(_pairs(singles, pairs, seed))
         return out
 
@@ -223,17 +247,22 @@ class Plan:
             if text == BASELINE:
                 found.append(Scenario())
                 continue
-            faults = []
-            for part in text.split(" + "):
-                fault = by_id.get(part.strip())
-                if fault is None:
-                    raise ValueError(
-                        f"no fault {part.strip()!r} in this processor "
-                        f"(fault ids look like {next(iter(by_id), 'hang@pre:Task')!r})"
-                    )
-                faults.append(fault)
-            found.append(Scenario(tuple(faults)))
+            found.append(
+                Scenario(tuple(self._fault(part.strip(), by_id) for part in text.split(" + ")))
+            )
         return found
+
+    @staticmethod
+    def _fault(text: str, by_id: dict[str, Fault]) -> Fault:
+        kind, sep, rest = text.partition("@")
+        base, _, at = kind.partition("#")
+        fault = by_id.get(f"{base}{sep}{rest}")
+        if fault is not None and at.isdigit() and int(at) > 1 and base in DEEP_KINDS:
+            return dataclasses.replace(fault, at=int(at))
+        if fault is None or at:
+            example = next(iter(by_id), "hang@pre:Task")
+            raise ValueError(f"no fault {text!r} in this processor (ids look like {example!r})")
+        return fault
 
 
 def _pairs(singles: list[Fault], budget: int, seed: int) -> list[Scenario]:

@@ -3,7 +3,8 @@
 How a page's ```` ```python ```` blocks are run:
 
 - in page order, in one namespace per page (a later block may use what an
-  earlier one defined), in a fresh interpreter started in an empty folder;
+  earlier one defined), in a fresh interpreter started in an empty folder,
+  with warnings turned into errors (as the suite does);
 - a block may ``await`` at top level: it then runs in its own
   ``asyncio.run()``; a block without a top-level ``await`` runs as a script
   does (so it may call ``asyncio.run(main())`` itself);
@@ -103,7 +104,7 @@ def run_page(blocks: list[Block], tmp_path: Path) -> list[str]:
         {"page": b.page, "line": b.line, "source": b.source} for b in blocks if not b.skip_reason
     ]
     result = subprocess.run(
-        [sys.executable, "-c", RUNNER],
+        [sys.executable, "-W", "error", "-c", RUNNER],
         input=json.dumps(payload),
         capture_output=True,
         text=True,

@@ -162,6 +162,7 @@ def measure(rounds: int, warmup: int) -> dict[tuple[str, str, str], float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Time the cases on every available core; print the medians as a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per case")
     parser.add_argument("--warmup", type=int, default=WARMUP, help="untimed rounds first")

@@ -27,6 +27,7 @@ MILLION_ENV = "SDAX_BENCH_MILLION"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The benchmarks' own options: ``--bench-million`` and ``--bench-rounds``."""
     group = parser.getgroup("sdax-bench", "sdax benchmarks")
     group.addoption(
         "--bench-million",
@@ -43,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect ``bench_*.py`` as test modules (the root ``python_files`` stays as it is)."""
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
         return pytest.Module.from_parent(parent, path=file_path)
     return None

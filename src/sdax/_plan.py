@@ -15,9 +15,9 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sdax._accel import core
+from sdax._declare import AsyncTask, TaskFunction
 from sdax._executors import SyncCall
 from sdax._phases import describe_name
-from sdax.tasks import AsyncTask, TaskFunction
 
 __all__ = [
     "KIND_ASYNC",
@@ -155,10 +155,12 @@ class Plan:
 
     def __init__(
         self,
-        names: list[Hashable],
+        names: list[Any],
         declared: list[AsyncTask[Any, Any]],
-        deps_of: list[tuple[Hashable, ...]],
+        deps_of: list[tuple[Any, ...]],
     ) -> None:
+        # The lists are kept, not copied (a million tasks make big lists);
+        # their keys are of any hashable type, which ``Any`` lets them be.
         n = len(names)
         try:
             pred_ptr, pred_idx = core.resolve_names(names, deps_of)
@@ -182,9 +184,9 @@ class Plan:
             path = " -> ".join(describe_name(names[v]) for v in cycle)
             raise ValueError(f"Cycle detected: {path}")
 
-        self.names = names
+        self.names: list[Hashable] = names
         self.declared = declared
-        self.deps_of = deps_of
+        self.deps_of: list[tuple[Hashable, ...]] = deps_of
         self.flags = flags
         self.pred_ptr = pred_ptr
         self.pred_idx = pred_idx

@@ -22,6 +22,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sdax import _validate
 from sdax._errors import SdaxTimeoutError
 from sdax._phases import PHASE_LABELS, PhaseId, describe_name
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
@@ -236,8 +237,7 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
     Raises:
         ValueError: ``width`` is below 10.
     """
-    if isinstance(width, bool) or not isinstance(width, int) or width < 10:
-        raise ValueError(f"width must be an int >= 10, got {width!r}")
+    _validate.bounded_int(width, 10, "width")
     records = sorted(timeline.records, key=lambda r: r.start)
     span = max([timeline.duration, *(r.end for r in records)])
     unit = _unit_for(span)
@@ -371,10 +371,7 @@ class RunReport(RunObserver):
     """
 
     def __init__(self, max_runs: int | None = 100) -> None:
-        if max_runs is not None and (
-            isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1
-        ):
-            raise ValueError(f"max_runs must be an int >= 1 or None, got {max_runs!r}")
+        _validate.bounded_int(max_runs, 1, "max_runs", optional=True)
         # Finished runs; a _Recording becomes a RunTimeline when first read.
         self._runs: deque[RunTimeline | _Recording] = deque(maxlen=max_runs)
         self._active: dict[int, _Recording] = {}

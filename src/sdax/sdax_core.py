@@ -13,6 +13,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
+from sdax import _validate
+from sdax._analysis import check_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._phases import PhaseId
 from sdax._run import DEFAULT_CLEANUP_GRACE, Run
@@ -23,7 +25,6 @@ from sdax.sdax_task_analyser import (
     ExecutionWave,
     TaskAnalysis,
     TaskAnalyzer,
-    _check_task,
 )
 from sdax.tasks import AsyncTask, SdaxTaskGroup, TaskFunction, join
 
@@ -57,37 +58,8 @@ LevelKey: TypeAlias = tuple[int, Literal["below"]] | tuple[int, Literal["above"]
 """Keys of a level-built graph: task names plus one entry and one exit node per level."""
 
 
-def _check_seconds(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_grace(value: float) -> float:
-    checked = _check_seconds("cleanup_grace", value)
-    if checked is None:
-        raise TypeError("cleanup_grace must be a number of seconds (math.inf: no bound), got None")
-    return checked
-
-
-def _check_concurrency(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_concurrency must be an int or None, got {value!r}")
-    if value < 1:
-        raise ValueError(f"max_concurrency must be >= 1, got {value}")
-    return value
-
-
-def _check_observer(observer: Any) -> RunObserver:
-    if not isinstance(observer, RunObserver):
-        raise TypeError(f"observer must be a sdax.observe.RunObserver, got {observer!r}")
-    return observer
+def _observer(value: Any) -> RunObserver:
+    return _validate.instance_of(value, RunObserver, "observer must be a sdax.observe.RunObserver")
 
 
 def _one_or_two(params: Any) -> Any:
@@ -180,7 +152,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         if not isinstance(self.analysis, TaskAnalysis):
             raise TypeError(f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}")
         object.__setattr__(self, "_plan", self.analysis.plan)
-        object.__setattr__(self, "cleanup_grace", _check_grace(self.cleanup_grace))
+        object.__setattr__(self, "cleanup_grace", _validate.cleanup_grace(self.cleanup_grace))
 
     @staticmethod
     def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]
@@ -250,15 +222,15 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         """A run of this processor over ``ctx``, its options checked."""
         observers = self.observers
         if observer is not None:
-            observers = (*observers, _check_observer(observer))
+            observers = (*observers, _observer(observer))
         return Run(
             self._plan,  # type: ignore[attr-defined]
             ctx,
-            _check_seconds("timeout", timeout),
-            _check_seconds("cleanup_timeout", cleanup_timeout),
+            _validate.seconds(timeout, "timeout"),
+            _validate.seconds(cleanup_timeout, "cleanup_timeout"),
             observers,
-            _check_concurrency(max_concurrency),
-            self.cleanup_grace if cleanup_grace is None else _check_grace(cleanup_grace),
+            _validate.optional_int_at_least(max_concurrency, 1, "max_concurrency"),
+            self.cleanup_grace if cleanup_grace is None else _validate.cleanup_grace(cleanup_grace),
         )
 
     def open(
@@ -325,7 +297,7 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
 
     def add_observer(self, observer: RunObserver) -> AsyncDagTaskProcessorBuilder[T, K]:
         """Attach ``observer`` to every run of the processor (see :mod:`sdax.observe`)."""
-        self.observers.append(_check_observer(observer))
+        self.observers.append(_observer(observer))
         return self
 
     def build(self, *, cleanup_grace: float = DEFAULT_CLEANUP_GRACE) -> AsyncDagTaskProcessor[T, K]:
@@ -359,7 +331,7 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
 
     def add_observer(self, observer: RunObserver) -> AsyncDagLevelAdapterBuilder[T]:
         """Attach ``observer`` to every run of the processor (see :mod:`sdax.observe`)."""
-        self._observers.append(_check_observer(observer))
+        self._observers.append(_observer(observer))
         return self
 
     def add_task(self, task: AsyncTask[T, Any], level: int) -> AsyncDagLevelAdapterBuilder[T]:
@@ -370,9 +342,8 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
                 not an int.
             ValueError: The name is taken (the builder stays usable).
         """
-        _check_task(task)
-        if isinstance(level, bool) or not isinstance(level, int):
-            raise TypeError(f"Task {task.name!r}: level must be an int, got {level!r}")
+        check_task(task)
+        _validate.level(task.name, level)
         if task.name in self._names:
             raise ValueError(f"Task {task.name!r} already exists")
         self._names.add(task.name)

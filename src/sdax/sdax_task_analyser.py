@@ -17,13 +17,15 @@ dependencies (and, in cleanup, only for its own dependents).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-from sdax._plan import Plan, describe_name
-from sdax.tasks import AsyncTask, TaskFunction
+from sdax._analysis import TaskTable
+from sdax._declare import AsyncTask
+from sdax._phases import describe_name
+from sdax._plan import Plan
 
 __all__ = ["ExecutionGraph", "ExecutionWave", "TaskAnalysis", "TaskAnalyzer"]
 
@@ -78,50 +80,7 @@ class ExecutionGraph(Generic[K]):
         return "\n".join(lines)
 
 
-def _normalize_depends_on(name: Hashable, depends_on: Any) -> tuple[Hashable, ...]:
-    if type(depends_on) is tuple:
-        return depends_on
-    if isinstance(depends_on, str | bytes):
-        return (depends_on,)
-    if isinstance(depends_on, Iterable):
-        return tuple(depends_on)
-    raise TypeError(f"Task {name!r}: depends_on must be a tuple of task names, got {depends_on!r}")
-
-
-def _check_phase(task: AsyncTask[Any, Any], phase: str) -> None:
-    tf = getattr(task, phase)
-    if not isinstance(tf, TaskFunction):
-        raise TypeError(
-            f"Task {task.name!r}: {phase} must be a TaskFunction (see task_func()), got {tf!r}"
-        )
-    if not callable(tf.function):
-        raise TypeError(
-            f"Task {task.name!r}: {phase} function must be callable, got {tf.function!r}"
-        )
-
-
-def _check_task(task: Any) -> None:
-    if type(task) is not AsyncTask and not isinstance(task, AsyncTask):
-        raise TypeError(f"add_task() needs an AsyncTask, got {task!r}")
-    try:
-        hash(task.name)
-    except TypeError:
-        raise TypeError(
-            f"Task name must be hashable, got {type(task.name).__name__} {task.name!r}"
-        ) from None
-    # The common case costs three identity checks; anything else gets the full check.
-    tf = task.pre_execute
-    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
-        _check_phase(task, "pre_execute")
-    tf = task.execute
-    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
-        _check_phase(task, "execute")
-    tf = task.post_execute
-    if tf is not None and (type(tf) is not TaskFunction or not callable(tf.function)):
-        _check_phase(task, "post_execute")
-
-
-class TaskAnalyzer(Generic[T, K]):
+class TaskAnalyzer(TaskTable[T, K]):
     """Collects tasks and dependencies, then analyzes them.
 
     Args:
@@ -129,45 +88,8 @@ class TaskAnalyzer(Generic[T, K]):
         dependencies: Their dependencies, by task name.
     """
 
-    # Graphs can have a million tasks. Until code reads ``tasks``, add_task()
-    # keeps the tasks in lists and their names in a set: one set probe costs
-    # much less than a dict insert at a random place in a big table (the set
-    # keeps each hash beside its key, the dict of names reads the key object).
-    # Once ``tasks`` has been read (or was given), that dict is the truth and
-    # add_task() writes into it. The dependencies always wait in a list until
-    # ``dependencies`` is read.
-
-    def __init__(
-        self,
-        tasks: dict[K, AsyncTask[T, K]] | None = None,
-        dependencies: dict[K, tuple[K, ...]] | None = None,
-    ) -> None:
-        self._tasks: dict[K, AsyncTask[T, K]] = {} if tasks is None else tasks
-        self._dependencies: dict[K, tuple[K, ...]] = {} if dependencies is None else dependencies
-        # True once code outside may hold the tasks dict.
-        self._shared = tasks is not None
-        # Added since the last merge: every name with its dependencies, and
-        # (while the tasks dict is not shared) the tasks, in the same order.
-        self._added_names: list[K] = []
-        self._added_deps: list[tuple[K, ...]] = []
-        self._added_tasks: list[AsyncTask[T, K]] = []
-        self._taken: set[K] = set()
-        # True while an analysis holds those three lists: add_task() copies
-        # them before it appends (a build rarely adds tasks afterwards, and a
-        # million-task graph makes lists of megabytes).
-        self._lent = False
-
-    def _merge(self) -> None:
-        """Move what add_task() keeps aside into the two dicts."""
-        if self._added_tasks:
-            self._tasks.update(zip(self._added_names, self._added_tasks, strict=True))
-            self._added_tasks = []
-            self._taken = set()
-        if self._added_names:
-            self._dependencies.update(zip(self._added_names, self._added_deps, strict=True))
-            self._added_names = []
-            self._added_deps = []
-            self._lent = False
+    # The bookkeeping (how a million tasks are kept until analyze()) is
+    # TaskTable's, in sdax._analysis; add_task() is its method.
 
     @property
     def tasks(self) -> dict[K, AsyncTask[T, K]]:
@@ -175,15 +97,11 @@ class TaskAnalyzer(Generic[T, K]):
 
         The dict itself: changes made to it count in the next :meth:`analyze`.
         """
-        self._merge()
-        self._shared = True
-        return self._tasks
+        return self._tasks_dict()
 
     @tasks.setter
     def tasks(self, value: dict[K, AsyncTask[T, K]]) -> None:
-        self._merge()
-        self._tasks = value
-        self._shared = True
+        self._set_tasks(value)
 
     @property
     def dependencies(self) -> dict[K, tuple[K, ...]]:
@@ -191,13 +109,11 @@ class TaskAnalyzer(Generic[T, K]):
 
         The dict itself: changes made to it count in the next :meth:`analyze`.
         """
-        self._merge()
-        return self._dependencies
+        return self._dependencies_dict()
 
     @dependencies.setter
     def dependencies(self, value: dict[K, tuple[K, ...]]) -> None:
-        self._merge()
-        self._dependencies = value
+        self._set_dependencies(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tasks={self.tasks!r}, dependencies={self.dependencies!r})"
@@ -210,69 +126,6 @@ class TaskAnalyzer(Generic[T, K]):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def add_task(
-        self, task: AsyncTask[T, K], depends_on: Iterable[K] | K = ()
-    ) -> TaskAnalyzer[T, K]:
-        """Add a task and the names of the tasks it depends on.
-
-        Args:
-            task: The task.
-            depends_on: Names of its dependencies; a bare string is one name.
-
-        Returns:
-            This analyzer, for chaining.
-
-        Raises:
-            TypeError: The task, its name, a phase function or a dependency
-                name has the wrong type.
-            ValueError: A task of that name already exists. The analyzer is
-                unchanged and stays usable.
-        """
-        # Graphs can have a million tasks: the common case (an AsyncTask with
-        # TaskFunctions or None, a tuple of names) takes the shortest path.
-        if type(task) is AsyncTask:
-            tf_type = TaskFunction
-            pre, exe, post = task.pre_execute, task.execute, task.post_execute
-            if (
-                (pre is not None and (type(pre) is not tf_type or not callable(pre.function)))
-                or (exe is not None and (type(exe) is not tf_type or not callable(exe.function)))
-                or (post is not None and (type(post) is not tf_type or not callable(post.function)))
-            ):
-                _check_task(task)
-        else:
-            _check_task(task)
-        name = task.name
-        tasks = self._tasks
-        shared = self._shared
-        try:
-            if shared:
-                taken = name in tasks
-            else:
-                taken = name in self._taken or (name in tasks if tasks else False)
-        except TypeError:
-            _check_task(task)  # names the unhashable name
-            raise
-        # Dependency names are checked by analyze(): looking at each one here
-        # would read every named object, scattered in memory, a second time.
-        deps: Any = depends_on
-        if type(deps) is not tuple:
-            deps = _normalize_depends_on(name, deps)
-        if taken:
-            raise ValueError(f"Task {name!r} already exists")
-        if self._lent:
-            self._added_names = list(self._added_names)
-            self._added_deps = list(self._added_deps)
-            self._added_tasks = list(self._added_tasks)
-            self._lent = False
-        if shared:
-            tasks[name] = task
-        else:
-            self._taken.add(name)
-            self._added_tasks.append(task)
-        self._added_names.append(name)
-        self._added_deps.append(deps)
-        return self
-
     def analyze(self) -> TaskAnalysis[T, K]:
         """Validate the graph and compute the plan.
 
@@ -284,23 +137,7 @@ class TaskAnalyzer(Generic[T, K]):
                 the dependencies form a cycle ("Cycle detected: A -> B -> A").
             TypeError: A dependency name is unhashable.
         """
-        if not self._shared and not self._tasks and not self._dependencies:
-            # Only add_task filled this analyzer and nothing was merged: the
-            # lists are the graph, lent to the analysis (see ``_lent``).
-            plan = Plan(self._added_names, self._added_tasks, self._added_deps)  # type: ignore[arg-type]
-            self._lent = True
-            return TaskAnalysis(plan)
-        tasks = self._tasks
-        if self._added_tasks:
-            self._merge()
-        names = list(tasks)
-        if not self._dependencies and self._added_names == names:
-            # Only add_task declared dependencies: its list is the dependencies.
-            deps_of: list[tuple[K, ...]] = list(self._added_deps)
-        else:
-            deps = self.dependencies
-            deps_of = [deps.get(name, ()) for name in names]
-        return TaskAnalysis(Plan(names, list(tasks.values()), deps_of))  # type: ignore[arg-type]
+        return TaskAnalysis(self._plan())
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -27,11 +27,9 @@ import sdax
 from bench import shapes, timing
 from bench.cores import built_with, complete_run, core_scope, using_core
 from bench.tables import fmt_s
+from bench.timing import Clock
 
 HERE = Path(__file__).resolve().parent
-
-Clock = Callable[[], float]
-"""A clock of ``timing.CLOCKS``: seconds, as a float."""
 
 
 @dataclass

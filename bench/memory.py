@@ -17,7 +17,8 @@ import sdax
 from bench import shapes
 from bench.cores import using_core
 from bench.machine import malloc_in_use
-from bench.measure import Clock, per_call
+from bench.measure import per_call
+from bench.timing import Clock
 
 Probe = dict[str, Any]
 """What the probe task is armed for ("snapshot", "malloc" or None), and what it saw."""

@@ -33,7 +33,10 @@ Scope = Callable[[], AbstractContextManager[Any]]
 """Entered around each timed call of a case (switches sdax cores in report.py)."""
 
 
-CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
+Clock = Callable[[], float]
+"""A clock: seconds, as a float (one of ``CLOCKS``)."""
+
+CLOCKS: dict[str, Clock] = {"cpu": time.process_time, "wall": time.perf_counter}
 """Clocks by name. ``cpu`` (this process's CPU time) leaves out the time the process
 waits while other processes use the CPUs; every shape here is CPU-bound (no I/O,
 ``sleep(0)`` only), so on a quiet machine both clocks agree."""
@@ -49,7 +52,7 @@ def time_interleaved(
     runners: Mapping[str, tuple[Runner, Scope]],
     rounds: int,
     warmup: int = 2,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Clock = time.perf_counter,
     wall: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Time one run of every runner per round, rotating their order each round.
@@ -96,7 +99,7 @@ def time_build(
     deps: Deps,
     rounds: int,
     scope: Scope = nullcontext,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Clock = time.perf_counter,
 ) -> list[float]:
     """Seconds per ``build_graph`` call, ``rounds`` values."""
     times: list[float] = []
@@ -121,7 +124,7 @@ def measure_groups(
     loop: asyncio.AbstractEventLoop,
     rounds: int,
     warmup: int,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Clock = time.perf_counter,
     groups: Sequence[Group] = GROUPS,
 ) -> Iterator[tuple[str, dict[str, list[float]]]]:
     """Time each group's baselines and sdax cases interleaved, for one ``sdax`` module."""

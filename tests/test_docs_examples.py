@@ -179,6 +179,7 @@ PUBLIC_MODULES = (
     "sdax.observe",
     "sdax.report",
     "sdax.export",
+    "sdax.testing",
     "sdax.contrib.otel",
     "sdax.contrib.dask",
 )

@@ -5,7 +5,9 @@ re-exports them); the helpers that build them stay in :mod:`sdax.tasks`.
 The engine reads these classes from here, below the public faces.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: the classes name their
+# public module as ``__module__``, and typing.get_type_hints() looks string
+# annotations up there; evaluated ones need no lookup.
 
 import inspect
 from abc import ABC, abstractmethod

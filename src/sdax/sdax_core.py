@@ -54,6 +54,10 @@ __all__ = [
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
+# The runner is declared by the engine and at home here (the reference's
+# path): tracebacks, reprs and pickles name sdax.sdax_core.
+AsyncPhaseRunner.__module__ = __name__
+
 LevelKey: TypeAlias = tuple[int, Literal["below"]] | tuple[int, Literal["above"]] | str
 """Keys of a level-built graph: task names plus one entry and one exit node per level."""
 

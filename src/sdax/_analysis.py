@@ -205,7 +205,7 @@ class TaskTable(Generic[T, K]):
         self._added_deps.append(deps)
         return self
 
-    def _plan(self) -> Plan:
+    def _plan(self) -> Plan[K]:
         """Validate the graph and compute its plan (see ``TaskAnalyzer.analyze``)."""
         if not self._shared and not self._tasks and not self._dependencies:
             # Only add_task filled this table and nothing was merged: the

@@ -12,12 +12,24 @@ from __future__ import annotations
 import inspect
 from array import array
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from sdax._accel import core
 from sdax._declare import AsyncTask, TaskFunction
 from sdax._executors import SyncCall
 from sdax._phases import describe_name
+
+if TYPE_CHECKING:
+    # A default lets the engine write a bare ``Plan`` (keys of any kind)
+    # while the analysis keeps the user's key type; a plan never takes keys
+    # in after it is built, so a plan of str keys is a plan of Hashable ones.
+    from typing_extensions import TypeVar
+
+    K = TypeVar("K", bound=Hashable, covariant=True, default=Hashable)
+else:
+    from typing import TypeVar
+
+    K = TypeVar("K", bound=Hashable, covariant=True)
 
 __all__ = [
     "KIND_ASYNC",
@@ -91,7 +103,9 @@ def _phase_spec(tf: TaskFunction[Any] | None) -> PhaseSpec | None:
     return None if tf is None else PhaseSpec(tf)
 
 
-def _unresolved(names: list[Hashable], deps_of: list[tuple[Hashable, ...]]) -> Exception | None:
+def _unresolved(
+    names: Sequence[Hashable], deps_of: Sequence[tuple[Hashable, ...]]
+) -> Exception | None:
     """The error for the first dependency that names no task or is unhashable."""
     known = set(names)
     for name, deps in zip(names, deps_of, strict=True):
@@ -105,16 +119,16 @@ def _unresolved(names: list[Hashable], deps_of: list[tuple[Hashable, ...]]) -> E
     return None
 
 
-def _sorted_names(names: Sequence[Hashable], nodes: Sequence[int]) -> tuple[Hashable, ...]:
-    picked = [names[v] for v in nodes]
+def _sorted_names(names: Sequence[K], nodes: Sequence[int]) -> tuple[K, ...]:
+    picked: list[Any] = [names[v] for v in nodes]  # compared only when they can be
     try:
-        return tuple(sorted(picked))  # type: ignore[type-var]
+        return tuple(sorted(picked))
     except TypeError:
         # Keys of different kinds do not compare: keep declaration order.
         return tuple(names[v] for v in sorted(nodes))
 
 
-class Plan:
+class Plan(Generic[K]):
     """The integer form of a task graph, shared by every run of a processor.
 
     Args:
@@ -155,12 +169,11 @@ class Plan:
 
     def __init__(
         self,
-        names: list[Any],
-        declared: list[AsyncTask[Any, Any]],
-        deps_of: list[tuple[Any, ...]],
+        names: list[K],
+        declared: list[AsyncTask[Any, K]],
+        deps_of: list[tuple[K, ...]],
     ) -> None:
-        # The lists are kept, not copied (a million tasks make big lists);
-        # their keys are of any hashable type, which ``Any`` lets them be.
+        # The lists are kept, not copied: a million tasks make big lists.
         n = len(names)
         try:
             pred_ptr, pred_idx = core.resolve_names(names, deps_of)
@@ -184,9 +197,9 @@ class Plan:
             path = " -> ".join(describe_name(names[v]) for v in cycle)
             raise ValueError(f"Cycle detected: {path}")
 
-        self.names: list[Hashable] = names
+        self.names = names
         self.declared = declared
-        self.deps_of: list[tuple[Hashable, ...]] = deps_of
+        self.deps_of = deps_of
         self.flags = flags
         self.pred_ptr = pred_ptr
         self.pred_idx = pred_idx
@@ -245,6 +258,6 @@ class Plan:
         uptr, uidx = core.group_unions(self.post_level, self.post_levels, set_of, set_ptr, set_idx)
         return [list(uidx[uptr[g] : uptr[g + 1]]) for g in range(self.post_levels)]
 
-    def sorted_names(self, nodes: Sequence[int]) -> tuple[Hashable, ...]:
+    def sorted_names(self, nodes: Sequence[int]) -> tuple[K, ...]:
         """Names of ``nodes``, sorted when they compare, else in declaration order."""
         return _sorted_names(self.names, nodes)

@@ -17,6 +17,7 @@ from sdax import _validate
 from sdax._analysis import check_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._phases import PhaseId
+from sdax._plan import Plan
 from sdax._run import DEFAULT_CLEANUP_GRACE, Run
 from sdax._runner import AsyncPhaseRunner
 from sdax.observe import RunObserver
@@ -73,7 +74,7 @@ def _one_or_two(params: Any) -> Any:
     return (params, Hashable)
 
 
-class LevelBoundary(tuple):  # type: ignore[type-arg]
+class LevelBoundary(tuple[int, str]):
     """The entry (``"below"``) or exit (``"above"``) node of a level.
 
     It looks like the tuple ``(level, side)`` but never equals a user's key,
@@ -155,8 +156,11 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
     def __post_init__(self) -> None:
         if not isinstance(self.analysis, TaskAnalysis):
             raise TypeError(f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}")
-        object.__setattr__(self, "_plan", self.analysis.plan)
         object.__setattr__(self, "cleanup_grace", _validate.cleanup_grace(self.cleanup_grace))
+
+    @property
+    def _plan(self) -> Plan[K]:
+        return self.analysis.plan
 
     @staticmethod
     def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]
@@ -228,7 +232,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         if observer is not None:
             observers = (*observers, _observer(observer))
         return Run(
-            self._plan,  # type: ignore[attr-defined]
+            self._plan,
             ctx,
             _validate.seconds(timeout, "timeout"),
             _validate.seconds(cleanup_timeout, "cleanup_timeout"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sdax._analysis import TaskTable
 from sdax._declare import AsyncTask
@@ -148,17 +148,17 @@ class TaskAnalysis(Generic[T, K]):
         plan: The integer form of the graph that runs use.
     """
 
-    plan: Plan = field(compare=False)
+    plan: Plan[K] = field(compare=False)
 
     @cached_property
     def tasks(self) -> dict[K, AsyncTask[T, K]]:
         """The tasks by name, in declaration order."""
-        return dict(zip(self.plan.names, self.plan.declared, strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.plan.names, self.plan.declared, strict=True))
 
     @cached_property
     def dependencies(self) -> dict[K, tuple[K, ...]]:
         """The declared dependencies of each task, by task name, in declaration order."""
-        return dict(zip(self.plan.names, self.plan.deps_of, strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.plan.names, self.plan.deps_of, strict=True))
 
     # -- wave graphs -----------------------------------------------------------
 
@@ -170,7 +170,7 @@ class TaskAnalysis(Generic[T, K]):
             ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(plan.pre_wave_deps(w)))
             for w, members in enumerate(plan.pre_wave_members())
         )
-        return ExecutionGraph(waves)  # type: ignore[arg-type]
+        return ExecutionGraph(waves)
 
     @cached_property
     def post_execute_graph(self) -> ExecutionGraph[K]:
@@ -181,7 +181,7 @@ class TaskAnalysis(Generic[T, K]):
             ExecutionWave(w, plan.sorted_names(members), plan.sorted_names(deps[w]))
             for w, members in enumerate(plan.post_wave_members())
         )
-        return ExecutionGraph(waves)  # type: ignore[arg-type]
+        return ExecutionGraph(waves)
 
     def pre_wave_containing(self, task_name: K) -> ExecutionWave[K] | None:
         """The pre wave of ``task_name``, or ``None`` if it has no ``pre_execute``."""
@@ -195,12 +195,12 @@ class TaskAnalysis(Generic[T, K]):
 
     def _names_with(self, phase: str) -> tuple[K, ...]:
         nodes = [i for i, t in enumerate(self.plan.declared) if getattr(t, phase) is not None]
-        return self.plan.sorted_names(nodes)  # type: ignore[return-value]
+        return self.plan.sorted_names(nodes)
 
     @cached_property
     def topological_order(self) -> tuple[K, ...]:
         """All task names, dependencies first (ties in declaration order)."""
-        names: list[Any] = self.plan.names
+        names = self.plan.names
         return tuple(names[v] for v in self.plan.order)
 
     @cached_property
@@ -226,7 +226,7 @@ class TaskAnalysis(Generic[T, K]):
             for i, t in enumerate(self.plan.declared)
             if t.post_execute is not None and t.pre_execute is None
         ]
-        return self.plan.sorted_names(nodes)  # type: ignore[return-value]
+        return self.plan.sorted_names(nodes)
 
     # -- wave indexes (kept for code written against the reference) -------------
 

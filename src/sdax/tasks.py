@@ -44,7 +44,6 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 
-
 def task(
     name: K,
     *,

@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, task_func
-from sdax.testing import ExploreResult, explore
+from sdax.testing import ExploreResult, explore, have_virtual_time
+
+pytestmark = pytest.mark.skipif(
+    not have_virtual_time(), reason="needs looptime (sdax[testing]): too slow in real time"
+)
 
 
 @dataclass

@@ -49,8 +49,15 @@ class RunFacts:
     stop_reason: str = ""
 
     @classmethod
-    def read(cls, events: list[Event]) -> RunFacts:
-        """Collect the facts of a trace."""
+    def read(cls, events: list[Event], group_calls: frozenset[Call] = frozenset()) -> RunFacts:
+        """Collect the facts of a trace.
+
+        Args:
+            events: The trace.
+            group_calls: The calls of ``task_group_func`` functions: an
+                interrupt their body raises ends the call (and stops the run)
+                only once sdax's task group has wound down its subtasks.
+        """
         facts = cls()
         for ev in events:
             call = ev.call
@@ -63,7 +70,8 @@ class RunFacts:
                 if ev.what == "raise" and not isinstance(ev.error, Exception):
                     assert ev.error is not None
                     facts.interrupts.append(ev.error)
-                    facts._stop(ev.seq, f"{type(ev.error).__name__} in {_name(call)}")
+                    if call not in group_calls:
+                        facts._stop(ev.seq, f"{type(ev.error).__name__} in {_name(call)}")
             elif ev.source == "sdax":
                 if ev.what == "started":
                     facts.sdax_started.add(call)
@@ -75,6 +83,8 @@ class RunFacts:
                     facts.failed[call] = ev
                     if ev.phase is PRE:
                         facts._stop(ev.seq, f"{_name(call)} failed")
+                    elif call in group_calls and not isinstance(ev.error, Exception):
+                        facts._stop(ev.seq, f"{type(ev.error).__name__} in {_name(call)}")
             elif ev.what == "cancel-run" and ev.detail.startswith("("):
                 facts._stop(ev.seq, "the run was cancelled")
         return facts
@@ -223,7 +233,8 @@ def check_promises(
         virtual_time: Whether loop time is virtual (times are then exact and
             the "nothing starts after the deadline" rule is checked).
     """
-    facts = RunFacts.read(state.events)
+    groups = frozenset(c for c, tf in plan.functions.items() if tf.has_task_group_argument)
+    facts = RunFacts.read(state.events, groups)
     broken = _check_posts(plan, facts)
     broken += _check_starts(plan, facts, state, deadline if virtual_time else None)
     broken += _check_outcome(facts, state, outcome, deadline)

@@ -9,6 +9,7 @@ real time would give. Without it the scenarios run in real time.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import inspect
 import sys
@@ -42,7 +43,9 @@ def have_virtual_time() -> bool:
 def _loop_factory(virtual: bool) -> Callable[[], asyncio.AbstractEventLoop]:
     if not virtual:
         return asyncio.new_event_loop
-    import looptime
+    # Imported by name: looptime is optional (sdax[testing]), and type
+    # checkers must not depend on whether it is installed.
+    looptime: Any = importlib.import_module("looptime")
 
     def new_loop() -> asyncio.AbstractEventLoop:
         # A patched loop of asyncio's own class, its virtual clock on from

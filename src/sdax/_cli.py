@@ -5,7 +5,10 @@ Subcommands:
 - ``sdax demo``: run a built-in example request and print its timeline;
 - ``sdax graph MODULE:ATTR [--format text|mermaid|dot]``: print the plan of a
   processor defined in your code;
-- ``sdax info``: version, Python, platform and the active integer core.
+- ``sdax info``: version, Python, platform and the active integer core;
+- ``sdax check MODULE:ATTR --ctx MODULE:FACTORY [--check MODULE:FUNC]``: run
+  the processor under every fault scenario (:func:`sdax.testing.explore`) and
+  print the report; exit code 1 when a scenario broke a rule.
 
 Errors about the command line or the ``MODULE:ATTR`` target are printed as
 one line on stderr, with exit code 2.
@@ -143,6 +146,51 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(sys.stdout, args.width))
 
 
+def _load_callable(target: str, option: str) -> Any:
+    """Import ``MODULE:ATTR`` (for ``--ctx`` and ``--check``); it must be callable."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"{option} expects MODULE:ATTR, got {target!r}")
+    value = _import(module_name)
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            raise TargetError(f"{option}: {module_name!r} has no attribute {attr!r}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise TargetError(f"{option}: {target} is a {type(value).__name__}, not callable")
+    return value
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from sdax.testing import explore
+
+    try:
+        source = load_target(args.target)
+        make_ctx = _load_callable(args.ctx, "--ctx")
+        check = _load_callable(args.check, "--check") if args.check else None
+    except TargetError as exc:
+        return _fail("check", str(exc))
+    if isinstance(source, AsyncDagTaskProcessorBuilder | AsyncDagLevelAdapterBuilder):
+        source = source.build()
+    elif isinstance(source, TaskAnalysis):
+        source = AsyncDagTaskProcessor(source)
+    try:
+        result = explore(
+            source,
+            make_ctx,
+            check,
+            only=args.only or None,
+            pairs=args.pairs,
+            seed=args.seed,
+            virtual_time=False if args.real_time else None,
+            progress=args.progress,
+        )
+    except ValueError as exc:
+        return _fail("check", str(exc))
+    print(result.report())
+    return 0 if result.ok else 1
+
+
 def _core_description() -> str:
     if IMPLEMENTATION == "cython":
         return "cython (compiled core)"
@@ -253,6 +301,46 @@ def build_parser() -> argparse.ArgumentParser:
         "the Python version and the platform.",
     )
     info.set_defaults(handler=_cmd_info)
+
+    check = commands.add_parser(
+        "check",
+        help="run a processor under injected faults and report broken rules",
+        description=(
+            "Run the processor MODULE:ATTR once per fault scenario (sdax.testing.explore), "
+            "each on a new context from --ctx, and print the report. Exit code 0: every "
+            "scenario kept sdax's promises and --check; 1: some did not; 2: bad arguments."
+        ),
+    )
+    check.add_argument("target", metavar="MODULE:ATTR", help="e.g. myapp.workflows:processor")
+    check.add_argument(
+        "--ctx",
+        required=True,
+        metavar="MODULE:FACTORY",
+        help="makes one context per scenario (a function, async function or generator)",
+    )
+    check.add_argument(
+        "--check",
+        metavar="MODULE:FUNC",
+        help="check(ctx) after each run: raise AssertionError or return False when broken",
+    )
+    check.add_argument(
+        "--only",
+        action="append",
+        metavar="ID",
+        help="run only this scenario id (as the report prints it); repeatable",
+    )
+    check.add_argument("--pairs", type=int, default=50, help="two-fault scenarios at most (50)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random pairs (0)")
+    check.add_argument(
+        "--real-time", action="store_true", help="use real time even if looptime is installed"
+    )
+    check.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    check.set_defaults(handler=_cmd_check)
     return parser
 
 

@@ -161,8 +161,21 @@ def _load_callable(target: str, option: str) -> Any:
     return value
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    from sdax.testing import KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        given = ", ".join(unknown) or "(none given)"
+        raise argparse.ArgumentTypeError(
+            f"unknown fault kind(s) {given}; known: {', '.join(KINDS)}"
+        )
+    return kinds
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    from sdax.testing import explore
+    from sdax.testing import KINDS, explore
 
     try:
         source = load_target(args.target)
@@ -180,6 +193,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             make_ctx,
             check,
             only=args.only or None,
+            kinds=args.kinds or KINDS,
             pairs=args.pairs,
             seed=args.seed,
             virtual_time=False if args.real_time else None,
@@ -329,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="run only this scenario id (as the report prints it); repeatable",
     )
+    check.add_argument(
+        "--kinds",
+        type=_kinds,
+        default=None,
+        metavar="KIND,...",
+        help="fault kinds to use, comma-separated (default: all; see sdax.testing.KINDS)",
+    )
     check.add_argument("--pairs", type=int, default=50, help="two-fault scenarios at most (50)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random pairs (0)")
     check.add_argument(
@@ -349,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit code: 0 on success, 2 for a usage or target error (the demo
-        returns 1 if its run does not go as its story says).
+        returns 1 if its run does not go as its story says; check returns 1
+        when a scenario broke a rule).
     """
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)

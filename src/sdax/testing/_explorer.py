@@ -237,7 +237,7 @@ def explore(
     depth: int = 3,
     run_options: dict[str, Any] | None = None,
     hang_deadline: float | None = None,
-    max_time: float = 600.0,
+    max_time: float | None = None,
     virtual_time: bool | None = None,
     progress: bool | None = None,
 ) -> ExploreResult:
@@ -267,7 +267,7 @@ def explore(
         hang_deadline: Deadline a ``hang`` gets when neither its call nor
             ``run_options`` bound it (default 30 s; 1 s in real time).
         max_time: Loop seconds after which a run that has not ended counts
-            as hung (a broken rule).
+            as hung, a broken rule (default 600 s; 30 s in real time).
         virtual_time: ``None``: virtual time if ``looptime`` is installed;
             ``True``: require it; ``False``: real time.
         progress: Show a progress bar on stderr: ``None`` when stderr is a
@@ -302,6 +302,8 @@ def explore(
         )
     if hang_deadline is None:
         hang_deadline = HANG_DEADLINE if virtual else REAL_TIME_HANG_DEADLINE
+    if max_time is None:
+        max_time = 600.0 if virtual else 30.0
     plan = Plan(processor)
     if plan.unwrapped:
         names = ", ".join(f"{p.name.lower()} of {t!r}" for t, p in plan.unwrapped)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from sdax.observe import PhaseEvent, RunObserver
 from sdax.sdax_core import AsyncDagTaskProcessor, PhaseId
 from sdax.testing._checks import check_promises, describe
-from sdax.testing._faults import KINDS, RunState
+from sdax.testing._faults import KINDS, PHASE_NAMES, RunState, task_label
 from sdax.testing._report import ExploreResult, Finding
 from sdax.testing._scenarios import Plan, Scenario
 
@@ -29,7 +29,7 @@ __all__ = ["explore", "explore_async", "have_virtual_time"]
 HANG_DEADLINE = 30.0
 """Default deadline (seconds) a ``hang`` gets when its call has no timeout."""
 
-REAL_TIME_HANG_DEADLINE = 1.0
+REAL_TIME_HANG_DEADLINE = 0.1
 """The same, when loop time is real (no ``looptime``)."""
 
 CheckFn = Callable[[Any], "bool | Awaitable[bool | None] | None"]
@@ -265,11 +265,13 @@ def explore(
         run_options: Keyword arguments for every ``process_tasks`` call
             (``timeout``, ``cleanup_timeout``, ``cleanup_grace``, ...).
         hang_deadline: Deadline a ``hang`` gets when neither its call nor
-            ``run_options`` bound it (default 30 s; 1 s in real time).
+            ``run_options`` bound it (default 30 s; 0.1 s in real time).
         max_time: Loop seconds after which a run that has not ended counts
             as hung, a broken rule (default 600 s; 30 s in real time).
-        virtual_time: ``None``: virtual time if ``looptime`` is installed;
-            ``True``: require it; ``False``: real time.
+        virtual_time: ``None``: virtual time if ``looptime`` is installed
+            and no call runs in an executor; ``True``: require it; ``False``:
+            real time. A virtual clock does not wait for threads that
+            ``loop.run_in_executor`` did not start (see docs/testing.md).
         progress: Show a progress bar on stderr: ``None`` when stderr is a
             terminal and there are more than 20 scenarios.
 
@@ -294,8 +296,17 @@ def explore(
     available = have_virtual_time()
     if virtual_time and not available:
         raise RuntimeError('virtual_time=True needs looptime: pip install "sdax[testing]"')
+    plan = Plan(processor)
     virtual = available if virtual_time is None else virtual_time
-    if not virtual and virtual_time is None:
+    if plan.unwrapped:
+        names = ", ".join(f"{PHASE_NAMES[p]} of {task_label(t)}" for t, p in plan.unwrapped)
+        notes.append(f"executor calls get no faults (they run in another thread): {names}")
+        if virtual and virtual_time is None:
+            # A virtual clock does not wait for work in executor threads: it
+            # could jump to the next timer while that work runs.
+            virtual = False
+            notes.append("real time was used: the processor has executor calls")
+    if not virtual and virtual_time is None and not available:
         notes.append(
             'looptime is not installed (pip install "sdax[testing]"): scenarios ran in '
             "real time, so timeouts, deadlines and retry delays were really waited for"
@@ -304,10 +315,6 @@ def explore(
         hang_deadline = HANG_DEADLINE if virtual else REAL_TIME_HANG_DEADLINE
     if max_time is None:
         max_time = 600.0 if virtual else 30.0
-    plan = Plan(processor)
-    if plan.unwrapped:
-        names = ", ".join(f"{p.name.lower()} of {t!r}" for t, p in plan.unwrapped)
-        notes.append(f"executor calls get no faults (they run in another thread): {names}")
     factory = _loop_factory(virtual)
     findings: list[Finding] = []
     not_reached: list[str] = []

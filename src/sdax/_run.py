@@ -105,6 +105,7 @@ class Run:
 
     __slots__ = (
         "_budget",
+        "_asked",
         "_budget_expired",
         "_cancel",
         "_cancel_base",
@@ -176,6 +177,7 @@ class Run:
         self._grace_timers: list[asyncio.TimerHandle] = []
         self._budget: asyncio.TimerHandle | None = None
         self._budget_expired = False
+        self._asked: set[int] = set()  # calls of this phase the run itself cancelled
         self._dispatch: Dispatch | None = None
         self._specs = (plan.pre_spec, plan.exec_spec, plan.post_spec)
         if observers:
@@ -313,6 +315,7 @@ class Run:
                         cont.expire()  # already due: before the next step, as asyncio.timeout(0)
                 running[task] = node  # type: ignore[index]
                 if self._budget_expired:
+                    self._asked.add(node)
                     task.cancel()  # a post still begins first (LazyContinuation on 3.11)
         finally:
             del ready[:pos]
@@ -380,6 +383,7 @@ class Run:
             cont.start_timer(deadline, self._deadlines)
         self._running[task] = node
         if self._budget_expired:
+            self._asked.add(node)
             task.cancel()
 
     def report(
@@ -432,7 +436,7 @@ class Run:
         keeps its own error.
         """
         if self._phase is _POST and self._budget_expired:
-            return self.cancel_failure(node, error)  # type: ignore[return-value]
+            return self._budget_failure(node)
         return error
 
     def may_retry(self) -> bool:
@@ -446,21 +450,24 @@ class Run:
 
         The run cancels pre/execute calls when it stops (a failure elsewhere,
         an outside cancellation, the deadline): those are not failures of
-        their own. A post cut by the cleanup budget fails with TimeoutError.
-        Any other cancellation nobody in the run asked for (the function
-        raised ``CancelledError`` itself, say) means the call did not
-        complete: its failure is that very ``CancelledError``.
+        their own, nor is a post cut when the grace of an outside cancellation
+        ran out. A post the cleanup budget cancelled fails with TimeoutError.
+        A cancellation nobody in the run asked for (the function raised
+        ``CancelledError`` itself, say, even after the run stopped) means the
+        call did not complete: its failure is that very ``CancelledError``.
         """
-        if self._phase is _POST and node in self._cut:
-            return None  # cut when the grace of an outside cancellation ran out
-        if self._phase is _POST and self._budget_expired:
-            return TimeoutError(
-                f"{self.describe(node)} was cancelled: the cleanup budget of "
-                f"{self._cleanup_timeout:g} s ran out"
-            )
-        if self._phase is _POST or not self._stopping:
+        if node in self._cut:
+            return None
+        if node not in self._asked:
             return error
-        return None
+        return self._budget_failure(node) if self._phase is _POST else None
+
+    def _budget_failure(self, node: int) -> TimeoutError:
+        """The failure of a post that the cleanup budget cut, or kept from a retry."""
+        return TimeoutError(
+            f"{self.describe(node)} was cancelled: the cleanup budget of "
+            f"{self._cleanup_timeout:g} s ran out"
+        )
 
     def unfinished(self, node: int, work: Future[Any]) -> None:
         """Executor work of ``node`` outlived its attempt: its post must wait for it."""
@@ -502,6 +509,7 @@ class Run:
         if self._phase is _POST:
             return
         self._stopping = True
+        self._asked.update(self._running.values())
         for task in self._running:
             task.cancel()
 
@@ -583,6 +591,7 @@ class Run:
 
     async def _post(self) -> None:
         self._phase = _POST
+        self._asked.clear()  # what the run cancelled in pre/execute ended there
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -648,6 +657,7 @@ class Run:
         """The cleanup budget ran out: cancel every running post, and later ones."""
         self._budget = None
         self._budget_expired = True
+        self._asked.update(self._running.values())
         for task in self._running:
             task.cancel()
 

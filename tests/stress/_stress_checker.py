@@ -157,6 +157,8 @@ class _RunCheck:
                 f.add(name)
         if any(len(c.attempts) > 1 for c in self.calls.values()):
             f.add("retry")
+        if any(isinstance(c.last.exc, asyncio.CancelledError) for c in self.calls.values()):
+            f.add("self-cancel")
         if self.rec.driver != "process":
             f.add(f"driver-{self.rec.driver}")
         self.check_retries()
@@ -200,6 +202,8 @@ class _RunCheck:
                 excuse = self.budget if call.phase == POST else self.any_stop
                 if last.end_kind == "cancelled" and excuse < last.end:
                     continue
+                if call.phase == POST and self.grace_cut(call, last):
+                    continue  # the grace ran out during the attempt or the wait for its retry
                 if excuse == inf:
                     self.fail(
                         "retry-policy",
@@ -315,6 +319,38 @@ class _RunCheck:
             if call.last.end_kind in ("raise", "cancelled"):
                 self.verdict.features.add("post-failure")
 
+    def grace_cut(self, call: Call, att: Attempt) -> bool:
+        """Whether the grace of an outside cancellation may have cut post attempt ``att``.
+
+        Only one that landed while the call ran (the grace covers the post, its
+        retries included; a cancellation from inside the run lands when the
+        driver next waits), and only if the run lets a grace cut posts at all (no
+        cleanup budget, not ``cleanup_grace=inf``).
+        """
+        if not self.rec.grace_cuts:
+            return False
+        until = att.end if att.end_kind == "cancelled" else inf  # or in the wait for a retry
+        if any(call.start < seq < until or self.begun_before(call, seq) for seq in self.cancels):
+            return True
+        # A phase function that cancels its own run asks from inside the driver's
+        # step: the request lands when the driver next waits, so a post the
+        # driver started in between was running then too.
+        return self.cancel_inside < until
+
+    def begun_before(self, call: Call, seq: int) -> bool:
+        """Whether the engine may have begun post ``call`` before a cancel at ``seq``.
+
+        On the public path without eager tasks (3.11) a post's task is made a
+        loop turn before its function's first step shows in the log: a post
+        made ready before the cancellation (no post ended in between) was
+        already running when it landed.
+        """
+        return (
+            self.rec.late_tasks
+            and seq < call.start
+            and not any(seq < a.end < call.start for c in self.calls_of(POST) for a in c.attempts)
+        )
+
     def check_cancellations(self) -> None:
         for call in self.calls.values():
             for att in call.attempts:
@@ -323,9 +359,7 @@ class _RunCheck:
                 if call.phase == POST:
                     if self.budget < att.end:
                         self.verdict.features.add("post-cut-by-budget")
-                    elif any(att.start < seq < att.end for seq in self.cancels):
-                        # An outside cancellation landed while it ran: its grace
-                        # may cut it (never one that started after the cancel).
+                    elif self.grace_cut(call, att):
                         self.verdict.features.add("post-cut-by-grace")
                     else:
                         self.fail(

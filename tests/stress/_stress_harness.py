@@ -56,6 +56,8 @@ FLAKY_TIMEOUT = "flaky_timeout"  # overrun the timeout on the first `fails` atte
 INTERRUPT_NOW = "interrupt_now"  # raise KeyboardInterrupt before suspending
 INTERRUPT_AFTER_SUSPEND = "interrupt_after_suspend"  # sleep(0), raise KeyboardInterrupt
 CANCEL_RUN_NOW = "cancel_run_now"  # cancel the run's own task during the eager step
+SELF_CANCEL_NOW = "self_cancel_now"  # raise a CancelledError of its own before suspending
+SELF_CANCEL = "self_cancel"  # sleep(0), raise a CancelledError of its own
 # Misbehaviours that only the harness's own tests use: each must be seen.
 LEAVE_TASK = "leave_task"  # start a task that outlives the run
 LEAVE_TIMER = "leave_timer"  # schedule a timer that outlives the run
@@ -63,7 +65,7 @@ WARN = "warn"  # emit a RuntimeWarning
 LOOP_ERROR = "loop_error"  # call the loop's exception handler
 ESCAPE = "escape"  # start a task that raises KeyboardInterrupt out of the event loop
 
-SYNC_ACTIONS = frozenset({OK_NOW, RAISE_NOW, FLAKY, INTERRUPT_NOW, CANCEL_RUN_NOW})
+SYNC_ACTIONS = frozenset({OK_NOW, RAISE_NOW, FLAKY, INTERRUPT_NOW, CANCEL_RUN_NOW, SELF_CANCEL_NOW})
 LONG = 30.0  # "forever" for a sleep; the hang guard is far shorter
 HANG_GUARD = 10.0
 
@@ -129,11 +131,13 @@ class RunSpec:
             ``sleep(0)``; ``("sleep", s)``: after sleeping ``s`` seconds.
         outer_timeout: Seconds of an ``asyncio.timeout()`` around the call.
         observed: Whether the run gets an observer.
+        cleanup_grace: The run's ``cleanup_grace=`` (``None``: the default).
     """
 
     driver: str = "process"
     timeout: float | None = None
     cleanup_timeout: float | None = None
+    cleanup_grace: float | None = None
     cancel: tuple[str, float] | None = None
     outer_timeout: float | None = None
     observed: bool = False
@@ -208,12 +212,13 @@ class Ctx:
 class _Attempt:
     """Logging and isolation checks around one attempt of a phase function."""
 
-    __slots__ = ("attempt", "ctx", "me", "phase", "task", "task_obj")
+    __slots__ = ("attempt", "ctx", "me", "own_cancel", "phase", "task", "task_obj")
 
     def __init__(self, ctx: Ctx, task: Hashable, phase: str, keep_task: bool) -> None:
         self.ctx = ctx
         self.task = task
         self.phase = phase
+        self.own_cancel: asyncio.CancelledError | None = None
         key = (task, phase)
         self.attempt = ctx.attempts.get(key, 0)
         ctx.attempts[key] = self.attempt + 1
@@ -260,7 +265,9 @@ class _Attempt:
         shared.add(Event(run, kind, self.task, self.phase, self.attempt, exc))
 
     def failed(self, exc: BaseException) -> None:
-        if isinstance(exc, asyncio.CancelledError):
+        if exc is self.own_cancel:
+            self.end("raise", exc)  # a failure of the call, as any exception it raises
+        elif isinstance(exc, asyncio.CancelledError):
             self.end("cancelled")
         elif isinstance(exc, GeneratorExit):
             self.end("closed")
@@ -307,6 +314,16 @@ _MISBEHAVIOURS: dict[str, Callable[[_Attempt], None]] = {
 }
 
 
+def _own_cancel(att: _Attempt) -> asyncio.CancelledError:
+    """A ``CancelledError`` the phase function raises itself: nobody in the run asked for it.
+
+    The engine must report this very object as the call's failure, and never let
+    it reach the caller as if the caller had been cancelled.
+    """
+    att.own_cancel = asyncio.CancelledError(_label(att))
+    return att.own_cancel
+
+
 def _act_now(att: _Attempt, b: Behaviour) -> bool:
     """Do the part of the action that never suspends; True when the attempt is over."""
     action = b.action
@@ -316,6 +333,8 @@ def _act_now(att: _Attempt, b: Behaviour) -> bool:
         raise Boom(_label(att))
     if action == INTERRUPT_NOW:
         raise KeyboardInterrupt(_label(att))
+    if action == SELF_CANCEL_NOW:
+        raise _own_cancel(att)
     if action == CANCEL_RUN_NOW:
         ctx = att.ctx
         assert ctx.run_task is not None
@@ -354,6 +373,9 @@ async def _act(att: _Attempt, b: Behaviour) -> None:
     elif action == INTERRUPT_AFTER_SUSPEND:
         await asyncio.sleep(0)
         raise KeyboardInterrupt(_label(att))
+    elif action == SELF_CANCEL:
+        await asyncio.sleep(0)
+        raise _own_cancel(att)
     else:
         raise AssertionError(f"unknown action {action!r}")
 

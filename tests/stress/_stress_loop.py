@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from typing import Any
 from _stress_harness import HANG_GUARD, RUN_VAR, Ctx, RunSpec, Scenario, Shared, build
 from _stress_log import Event, GraphModel, LoopFindings, RunRecord
 
+import sdax
 from sdax import AsyncDagTaskProcessor
 from sdax.observe import RunInfo, RunObserver
 
@@ -124,17 +127,17 @@ class _RunState:
 async def _call_engine(processor: AsyncDagTaskProcessor[Ctx, Any], state: _RunState) -> None:
     spec = state.spec
     ctx = state.ctx
+    options: dict[str, Any] = {
+        "timeout": spec.timeout,
+        "cleanup_timeout": spec.cleanup_timeout,
+        "observer": state.observer,
+    }
+    if spec.cleanup_grace is not None:
+        options["cleanup_grace"] = spec.cleanup_grace
     if spec.driver == "process":
-        await processor.process_tasks(
-            ctx,
-            timeout=spec.timeout,
-            cleanup_timeout=spec.cleanup_timeout,
-            observer=state.observer,
-        )
+        await processor.process_tasks(ctx, **options)
         return
-    runner = processor.open(
-        ctx, timeout=spec.timeout, cleanup_timeout=spec.cleanup_timeout, observer=state.observer
-    )
+    runner = processor.open(ctx, **options)
     async with runner:
         while await runner.run_next():
             if spec.driver == "open_pause":
@@ -240,6 +243,10 @@ class _GcClock:
             self.total += time.perf_counter() - self._started
 
 
+# The public asyncio path on 3.11 has no eager tasks: a call's task starts late.
+LATE_TASKS = sdax.ASYNCIO_PATH == "public" and sys.version_info < (3, 12)
+
+
 def _run_scenario(scenario: Scenario) -> ScenarioResult:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -283,6 +290,8 @@ def _run_scenario(scenario: Scenario) -> ScenarioResult:
                 state.spec.driver,
                 state.started,
                 None if state.observer is None else state.observer.errors,
+                state.spec.cleanup_timeout is None and state.spec.cleanup_grace != math.inf,
+                LATE_TASKS,
             )
         )
     return ScenarioResult(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from functools import cache
+from math import inf
 
 from _stress_harness import (
     CANCEL_RUN_NOW,
@@ -21,6 +22,8 @@ from _stress_harness import (
     RAISE_AFTER_SLEEP,
     RAISE_AFTER_SUSPEND,
     RAISE_NOW,
+    SELF_CANCEL,
+    SELF_CANCEL_NOW,
     SLEEP,
     SUSPEND,
     SYNC_ACTIONS,
@@ -70,12 +73,15 @@ CANCELS: list[tuple[str, float] | None] = [
 ]
 OUTER_TIMEOUTS = [None, None, None, None, None, None, 0.0005, 0.002, 0.01]
 DRIVERS = ["process", "process", "open", "open_pause"]
+# cleanup_grace: mostly the default; 0 cuts at once, inf shields without bound.
+GRACES = [None, None, None, None, 0.0, 0.0005, 0.003, inf]
 
 # Strategies are built once: building them per draw costs more than running a case.
 _drivers = st.sampled_from(DRIVERS)
 _run_seconds = st.sampled_from(RUN_SECONDS)
 _cancels = st.sampled_from(CANCELS)
 _outer = st.sampled_from(OUTER_TIMEOUTS)
+_graces = st.sampled_from(GRACES)
 _delays = st.sampled_from(DELAYS)
 _attempt_timeouts = st.sampled_from(ATTEMPT_TIMEOUTS)
 _generous_timeouts = st.sampled_from([None, None, None, 5.0])
@@ -115,6 +121,7 @@ def run_specs(draw: st.DrawFn) -> RunSpec:
         cancel=draw(_cancels),
         outer_timeout=draw(_outer),
         observed=draw(st.booleans()),
+        cleanup_grace=draw(_graces),
     )
 
 
@@ -183,7 +190,7 @@ def scenarios(
     if rare in (0, 2):
         actions += [INTERRUPT_NOW, INTERRUPT_AFTER_SUSPEND]
     if rare in (1, 2):
-        actions += [CANCEL_RUN_NOW, CANCEL_RUN_NOW]
+        actions += [CANCEL_RUN_NOW, CANCEL_RUN_NOW, SELF_CANCEL_NOW, SELF_CANCEL]
     # A function that hangs needs every run to have something that ends it.
     stoppable = all(r.timeout is not None or r.cancel or r.outer_timeout for r in runs)
     budgeted = all(r.cleanup_timeout is not None for r in runs)

@@ -162,3 +162,56 @@ async def test_no_retry_after_the_budget_even_when_a_task_group_swallows_it() ->
     with pytest.raises(SdaxExecutionError):
         await flaky_group_post(attempts).process_tasks(None, cleanup_timeout=0.01)
     assert len(attempts) == 1
+
+
+# Found by the random search once phase functions could raise a CancelledError
+# of their own: the engine took any cancelled call after a stop (or a post after
+# the cleanup budget ran out) for one it had cancelled itself, so it dropped the
+# call's own CancelledError, or reported a budget TimeoutError in its place.
+
+
+async def test_a_post_that_cancels_itself_after_the_budget_keeps_its_exception() -> None:
+    own = asyncio.CancelledError("second gave up by itself")
+
+    async def slow(ctx: Any) -> None:
+        await asyncio.sleep(1)
+
+    async def gives_up(ctx: Any) -> None:
+        raise own
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("second", post_execute=task_func(gives_up)))
+        .add_task(AsyncTask("first", post_execute=task_func(slow)), depends_on=("second",))
+        .build()
+    )
+    with pytest.raises(SdaxExecutionError) as caught:
+        await processor.process_tasks(None, cleanup_timeout=0.001)
+    leaves = list(caught.value.exceptions)
+    assert [type(e) for e in leaves] == [TimeoutError, asyncio.CancelledError]
+    assert leaves[1] is own
+
+
+async def test_a_pre_that_cancels_itself_as_the_run_stops_keeps_its_exception() -> None:
+    # Both wake-ups are due in the same loop turn: the second pre resumes and
+    # raises before the run has handled the first one's failure.
+    own = asyncio.CancelledError("y gave up by itself")
+    boom = ValueError("x failed")
+
+    async def x(ctx: Any) -> None:
+        await asyncio.sleep(0.01)
+        raise boom
+
+    async def y(ctx: Any) -> None:
+        await asyncio.sleep(0.01)
+        raise own
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("x", pre_execute=task_func(x)))
+        .add_task(AsyncTask("y", pre_execute=task_func(y)))
+        .build()
+    )
+    with pytest.raises(SdaxExecutionError) as caught:
+        await processor.process_tasks(None)
+    assert [id(e) for e in caught.value.exceptions] == [id(boom), id(own)]

@@ -104,8 +104,8 @@ class Run:
     """
 
     __slots__ = (
-        "_budget",
         "_asked",
+        "_budget",
         "_budget_expired",
         "_cancel",
         "_cancel_base",

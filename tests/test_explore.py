@@ -96,6 +96,16 @@ def test_a_finding_id_runs_that_scenario_again() -> None:
         assert again.findings[0].outcome == finding.outcome
 
 
+def test_the_pairs_are_drawn_from_the_seed() -> None:
+    def ids(seed: int) -> list[str]:
+        result = explore(small(), Box, never_ok, kinds=FAST, pairs=4, seed=seed)
+        return [f.scenario for f in result.findings if " + " in f.scenario]
+
+    assert ids(1) == ids(1)
+    assert len(ids(1)) == 4
+    assert ids(1) != ids(2)
+
+
 def test_an_unknown_scenario_id_is_an_error_that_shows_an_id() -> None:
     with pytest.raises(ValueError, match=r"no fault 'hang@pre:nope'.*ids look like"):
         explore(small(), Box, only="hang@pre:nope")

@@ -85,7 +85,7 @@ class RunFacts:
                         facts._stop(ev.seq, f"{_name(call)} failed")
                     elif call in group_calls and not isinstance(ev.error, Exception):
                         facts._stop(ev.seq, f"{type(ev.error).__name__} in {_name(call)}")
-            elif ev.what == "cancel-run" and ev.detail.startswith("("):
+            elif ev.what == "cancel-run":
                 facts._stop(ev.seq, "the run was cancelled")
         return facts
 

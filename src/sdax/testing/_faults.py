@@ -227,7 +227,7 @@ class RunState:
     def _cancel_run(self) -> None:
         task = self.run_task
         if task is None or task.done():
-            self.add("explorer", "cancel-run", detail="skipped: the run had finished")
+            self.add("explorer", "cancel-skipped", detail="(the run had finished)")
             return
         task.cancel()
         self.cancels_sent += 1

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 from sdax import _validate
 from sdax._analysis import check_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
+from sdax._levels import LevelBoundary, add_levels
 from sdax._phases import PhaseId
 from sdax._plan import Plan
 from sdax._run import DEFAULT_CLEANUP_GRACE, Run
@@ -72,27 +73,6 @@ def _one_or_two(params: Any) -> Any:
     if isinstance(params, tuple):
         return params
     return (params, Hashable)
-
-
-class LevelBoundary(tuple[int, str]):
-    """The entry (``"below"``) or exit (``"above"``) node of a level.
-
-    It looks like the tuple ``(level, side)`` but never equals a user's key,
-    even a user key that is that very tuple.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, level: int, side: Literal["below", "above"]) -> LevelBoundary:
-        return super().__new__(cls, (level, side))
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is LevelBoundary and tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = tuple.__hash__
 
 
 class AsyncTaskProcessor(ABC, Generic[T, K]):
@@ -367,14 +347,5 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
         ``AsyncDagTaskProcessor.process_tasks``).
         """
         analyzer: TaskAnalyzer[T, Any] = TaskAnalyzer()
-        below_prev: tuple[Hashable, ...] = ()
-        for level in sorted(self._levels):
-            below = LevelBoundary(level, "below")
-            above = LevelBoundary(level, "above")
-            analyzer.add_task(join(below), below_prev)
-            tasks = self._levels[level]
-            for task in tasks:
-                analyzer.add_task(task, (below,))
-            analyzer.add_task(join(above), tuple(t.name for t in tasks))
-            below_prev = (above,)
+        add_levels(analyzer, self._levels)
         return AsyncDagTaskProcessor(analyzer.analyze(), tuple(self._observers), cleanup_grace)

@@ -18,7 +18,9 @@ class Finding:
         broken: The rules it broke, one sentence each: sdax's promises, the
             user's ``check(ctx)``, or what was left on the event loop.
         outcome: What the caller of ``process_tasks`` got.
-        trace: Every phase call, fault and sdax report of the run, in order.
+        trace: Every phase call, fault and sdax report of the run, in order
+            (the report leaves out sdax's ``started`` events, which repeat
+            the calls' own ``start``).
     """
 
     scenario: str
@@ -34,7 +36,9 @@ class Finding:
         lines.extend(f"    - {text}" for text in self.broken)
         lines.append(f"  the caller got: {self.outcome}")
         lines.append("  trace (loop time, call, event):")
-        lines.extend(f"    {ev.line()}" for ev in self.trace)
+        # sdax's "started" repeats the call's own "start": left out.
+        shown = (ev for ev in self.trace if not (ev.source == "sdax" and ev.what == "started"))
+        lines.extend(f"    {ev.line()}" for ev in shown)
         return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from heapq import heappop, heappush
 from inspect import CORO_CREATED, getcoroutinestate
-from typing import Any
+from typing import Any, Protocol
 
 from sdax._eager import clock_resolution, rearm_yielded
 from sdax._errors import flatten_exceptions
@@ -38,6 +38,7 @@ __all__ = [
     "NOTHING",
     "NOT_STARTED",
     "OK",
+    "CallOwner",
     "Continuation",
     "Deadlines",
     "LazyContinuation",
@@ -50,6 +51,42 @@ __all__ = [
     "retry_attempts",
     "retry_delay",
 ]
+
+
+class CallOwner(Protocol):
+    """What a phase call needs from the run that started it (``_run.Run``)."""
+
+    @property
+    def ctx(self) -> Any:
+        """The user's context object of the run."""
+
+    @property
+    def refuses_new_calls(self) -> bool:
+        """Whether a call that has not begun may no longer begin (public path, 3.11)."""
+
+    def report(
+        self, task: asyncio.Task[Any] | None, node: int, outcome: int, error: BaseException | None
+    ) -> None:
+        """The call of ``node`` ended with ``outcome`` (and ``error``, unless OK)."""
+
+    def may_retry(self) -> bool:
+        """Whether a failed call may make another attempt now."""
+
+    def retry_refused(self, node: int, error: BaseException) -> BaseException:
+        """What a call whose retry was refused fails with."""
+
+    def cancel_failure(self, node: int, error: BaseException) -> BaseException | None:
+        """The failure a cancelled call counts as, or ``None`` if the run asked for it."""
+
+    def stops_on_cancel(self) -> bool:
+        """Whether a cancel request to the driving task keeps new calls from starting."""
+
+    def unfinished(self, node: int, work: Future[Any]) -> None:
+        """Executor work of ``node`` outlived its attempt."""
+
+    def describe(self, node: int) -> str:
+        """``task 'name' <phase>`` for messages and reprs."""
+
 
 OK = 0
 FAILED = 1
@@ -100,7 +137,7 @@ async def _group_attempt(fn: Any, ctx: Any) -> Any:
 
 
 def make_coroutine(
-    spec: PhaseSpec, ctx: Any, owner: Any = None, node: int = -1
+    spec: PhaseSpec, ctx: Any, owner: CallOwner | None = None, node: int = -1
 ) -> Coroutine[Any, Any, Any]:
     """Start one attempt of a phase function and return its coroutine.
 
@@ -130,7 +167,7 @@ class _Unfinished:
 
     __slots__ = ("node", "owner")
 
-    def __init__(self, owner: Any, node: int) -> None:
+    def __init__(self, owner: CallOwner, node: int) -> None:
         self.owner = owner
         self.node = node
 
@@ -144,7 +181,7 @@ async def _timed(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
 
 
 async def _limited(
-    spec: PhaseSpec, ctx: Any, owner: Any, node: int, began: Callable[[], None] | None
+    spec: PhaseSpec, ctx: Any, owner: CallOwner, node: int, began: Callable[[], None] | None
 ) -> Any:
     held: list[CapacityLimit] = []
     try:
@@ -167,7 +204,7 @@ async def _limited(
 def attempt(
     spec: PhaseSpec,
     ctx: Any,
-    owner: Any,
+    owner: CallOwner,
     node: int,
     began: Callable[[], None] | None = None,
 ) -> Coroutine[Any, Any, Any]:
@@ -186,7 +223,7 @@ def attempt(
     return _timed(coro, spec.timeout)
 
 
-async def first_attempt(spec: PhaseSpec, ctx: Any, owner: Any, node: int) -> Any:
+async def first_attempt(spec: PhaseSpec, ctx: Any, owner: CallOwner, node: int) -> Any:
     """The first attempt of a call, begun inside the call's own task (public path).
 
     Everything the user's function does at call time then runs with that task
@@ -223,7 +260,7 @@ def retry_delay(spec: PhaseSpec, retry: int) -> float:
 
 
 async def retry_attempts(
-    spec: PhaseSpec, ctx: Any, error: BaseException, owner: Any, node: int
+    spec: PhaseSpec, ctx: Any, error: BaseException, owner: CallOwner, node: int
 ) -> Any:
     """Run the retries of a call whose first attempt failed with ``error``."""
     notify = getattr(spec, "retrying", None)
@@ -333,7 +370,7 @@ class Continuation(Coroutine[Any, Any, None]):
 
     def __init__(
         self,
-        owner: Any,
+        owner: CallOwner,
         node: int,
         spec: PhaseSpec,
         coro: Coroutine[Any, Any, Any],

@@ -18,7 +18,7 @@ from asyncio import CancelledError
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sdax._call import attempt, is_retryable
+from sdax._call import CallOwner, attempt, is_retryable
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
@@ -111,7 +111,7 @@ class _SpecWrapper:
         "timeout",
     )
 
-    def __init__(self, inner: Any, owner: Any, node: int) -> None:
+    def __init__(self, inner: Any, owner: CallOwner, node: int) -> None:
         self._inner = inner
         self._owner = owner
         self._node = node
@@ -146,7 +146,7 @@ class ObservedSpec(_SpecWrapper):
         dispatch: Dispatch,
         task: Hashable,
         phase: PhaseId,
-        owner: Any,
+        owner: CallOwner,
         node: int,
     ) -> None:
         super().__init__(inner, owner, node)
@@ -227,7 +227,7 @@ def observed_specs(
     names: Sequence[Hashable],
     dispatch: Dispatch,
     phase: PhaseId,
-    owner: Any,
+    owner: CallOwner,
 ) -> list[Any]:
     """A run's own copy of a phase's spec list, every spec observed."""
     return [
@@ -245,7 +245,7 @@ class AfterWorkSpec(_SpecWrapper):
 
     __slots__ = ("_work",)
 
-    def __init__(self, inner: Any, work: list[Any], owner: Any, node: int) -> None:
+    def __init__(self, inner: Any, work: list[Any], owner: CallOwner, node: int) -> None:
         super().__init__(inner, owner, node)
         self._work = work
 
@@ -261,7 +261,7 @@ class AfterWorkSpec(_SpecWrapper):
         return await attempt(self._inner, ctx, self._owner, self._node)
 
 
-def after_work(specs: Sequence[Any], work: dict[int, list[Any]], owner: Any) -> list[Any]:
+def after_work(specs: Sequence[Any], work: dict[int, list[Any]], owner: CallOwner) -> list[Any]:
     """A copy of the post specs in which tasks with leftover work wait for it first."""
     patched = list(specs)
     for node, futures in work.items():

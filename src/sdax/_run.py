@@ -22,46 +22,20 @@ The rules the run keeps:
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from asyncio import CancelledError
 from collections.abc import Sequence
 from concurrent.futures import Future
-from contextvars import copy_context
-from sys import getrefcount
-from typing import Any
+from typing import Any, cast
 
-from sdax._call import (
-    CANCELLED,
-    FAILED,
-    NOT_STARTED,
-    NOTHING,
-    OK,
-    Continuation,
-    Deadlines,
-    LazyContinuation,
-    NotAwaitable,
-    attempt,
-    first_attempt,
-    first_retry_due,
-    make_coroutine,
-    retry_attempts,
-)
-from sdax._eager import (
-    EAGER_TASKS,
-    FAST,
-    PhaseTask,
-    enter_task,
-    new_phase_task,
-    park_yielded,
-    set_current_task,
-    settle,
-    start_task,
-)
+from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines, NotAwaitable
+from sdax._cleanup import Cleanup
+from sdax._eager import FAST, PhaseTask, new_phase_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
-from sdax._observe import Dispatch, after_work, observed_specs
+from sdax._observe import Dispatch, observed_specs
 from sdax._phases import PhaseId
-from sdax._plan import KIND_ASYNC, PhaseSpec, Plan
+from sdax._plan import Plan
+from sdax._start import CallStarter
 from sdax.observe import RunObserver
 
 __all__ = ["DEFAULT_CLEANUP_GRACE", "Run"]
@@ -81,12 +55,6 @@ them twenty times that, and code written for the reference (which cuts at
 once) still sees a cancelled run end well within a second.
 """
 
-# Public path on 3.11: a call's task starts on a later loop turn, so a failure
-# must stop the phase as soon as it is reported, before tasks that have not
-# begun yet run their first step.
-_LAZY_START = not FAST and not EAGER_TASKS
-_PUBLIC_CONTINUATION = LazyContinuation if _LAZY_START else Continuation
-
 
 def _cancel_requests() -> int:
     # A helper, so that no frame of a run keeps the caller's task in a local:
@@ -95,7 +63,7 @@ def _cancel_requests() -> int:
     return 0 if task is None else task.cancelling()
 
 
-class Run:
+class Run(CallStarter, Cleanup):
     """The state of one run of a plan over one context object.
 
     Args:
@@ -156,12 +124,13 @@ class Run:
         self.failures: list[BaseException] = []
         self.next_phase: PhaseId | None = _PRE
         self._phase: PhaseId = _PRE
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._running: dict[PhaseTask, int] = {}
+        # Bound when the run first advances (``advance()`` checks for None).
+        self._loop = cast(asyncio.AbstractEventLoop, None)
+        self._running: dict[asyncio.Task[Any], int] = {}
         self._done: list[tuple[int, int, BaseException | None]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._ready: list[int] = []
-        self._spare: PhaseTask | None = new_phase_task(PhaseTask) if FAST else None
+        self._spare = new_phase_task(PhaseTask) if FAST else cast(PhaseTask, None)
         self._stopping = False
         self._halting = False
         self._cancel: CancelledError | None = None
@@ -187,231 +156,6 @@ class Run:
                 observed_specs(plan.exec_spec, plan.names, dispatch, _EXEC, self),
                 observed_specs(plan.post_spec, plan.names, dispatch, _POST, self),
             )
-
-    # -- calling one phase function ----------------------------------------------
-
-    def _start_ready(self, specs: list[PhaseSpec | None], done: Any) -> None:
-        """Call every ready node (the list grows as calls finish at once).
-
-        Nothing starts while pre/execute is stopping; the calls themselves are
-        started by the fast path or the public-API path (``_eager.FAST``).
-        """
-        ready = self._ready
-        if not ready:
-            return
-        if self._stopping and self._phase is not _POST:
-            self._drop_ready(0)
-            return
-        self._call_ready(ready, specs, done)
-
-    def _call_ready_fast(self, ready: list[int], specs: list[PhaseSpec | None], done: Any) -> None:
-        """Fast path: each call's first step runs eagerly, with a reserved task current.
-
-        This is the hot path. Each call runs in its own context copy; a call
-        that finished without anybody keeping the reserved task lets the next
-        call reuse it.
-        """
-        loop = self._loop
-        ctx = self.ctx
-        enter = enter_task
-        refs = getrefcount
-        limit = self._limit
-        running = self._running
-        task: PhaseTask = self._spare  # type: ignore[assignment]
-        previous = set_current_task(loop, task)  # type: ignore[arg-type]
-        # The reserved task is held by this frame, ``self._spare`` and the
-        # current-task slot; more references mean the call kept it. It is
-        # counted through the attribute, which always loads a new reference,
-        # because interpreters differ in whether passing a local counts
-        # (3.14 borrows it at some places and not at others; 3.15 everywhere).
-        unused = refs(self._spare)
-        pos = 0
-        try:
-            # A list iterator also yields what eager calls append meanwhile.
-            for node in ready:
-                if limit is not None and len(running) >= limit:
-                    break
-                pos += 1
-                spec: PhaseSpec = specs[node]  # type: ignore[assignment]
-                context = copy_context()
-                try:
-                    if spec.fast:
-                        deadline = None
-                        coro = spec.fn(ctx)
-                    else:
-                        coro, deadline = self._prepare(spec, node, context)
-                    yielded = context.run(next, coro.__await__(), NOTHING)
-                except BaseException as exc:
-                    self._failed_at_once(node, spec, exc, task, context)
-                    task = self._spare = new_phase_task(PhaseTask)
-                    enter(loop, task)
-                    if self._stopping and self._phase is not _POST:
-                        self._drop_ready(pos)
-                        break
-                    continue
-                if yielded is NOTHING:
-                    if done is not None:
-                        done(node, ready)
-                    if refs(self._spare) > unused:
-                        # The call kept its task (e.g. stored current_task()):
-                        # let it end like a task would, and take a fresh one.
-                        settle(task, loop)  # type: ignore[arg-type]
-                        task = self._spare = new_phase_task(PhaseTask)
-                        enter(loop, task)
-                else:
-                    self._spawn(task, node, spec, coro, yielded, context, deadline)
-                    task = self._spare = new_phase_task(PhaseTask)
-                    enter(loop, task)
-        finally:
-            set_current_task(loop, previous)  # type: ignore[arg-type]
-            # A traceback may keep this frame alive: it must not keep the spare.
-            task = None  # type: ignore[assignment]
-            del ready[:pos]
-
-    def _call_ready_public(
-        self, ready: list[int], specs: list[PhaseSpec | None], done: Any
-    ) -> None:
-        """Public-API path: each call in a task of its own.
-
-        Each call runs in a task started eagerly where asyncio can (3.12+): a
-        call that finishes in its first step is handled at once, as on the
-        fast path, so a failure stops the phase before the next call starts.
-        """
-        loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
-        limit = self._limit
-        running = self._running
-        pos = 0
-        try:
-            for node in ready:  # also yields what calls that ended at once append
-                if limit is not None and len(running) >= limit:
-                    break
-                pos += 1
-                spec: PhaseSpec = specs[node]  # type: ignore[assignment]
-                deadline = None
-                if spec.timeout is not None and not spec.limits:
-                    deadline = loop.time() + spec.timeout
-                first = first_attempt(spec, self.ctx, self, node)
-                cont = _PUBLIC_CONTINUATION(self, node, spec, first, NOTHING, None, False)
-                if _LAZY_START:
-                    cont.watch(asyncio.current_task())  # type: ignore[attr-defined]
-                task = start_task(cont, loop, copy_context())
-                if task.done():
-                    # The call ended in its first step and reported (task None).
-                    _, outcome, error = self._done.pop()
-                    self._finished(node, outcome, error)
-                    # The error's traceback runs through this frame (the eager
-                    # step ran inside the task's constructor): do not hold it.
-                    error = None
-                    if self._stopping and self._phase is not _POST:
-                        self._drop_ready(pos)
-                        break
-                    continue
-                cont.bind(task)
-                if deadline is not None:
-                    if self._deadlines is None:
-                        self._deadlines = Deadlines(loop)
-                    cont.start_timer(deadline, self._deadlines)
-                    if not _LAZY_START and cont.armed and deadline <= loop.time():
-                        cont.expire()  # already due: before the next step, as asyncio.timeout(0)
-                running[task] = node  # type: ignore[index]
-                if self._budget_expired:
-                    self._asked.add(node)
-                    task.cancel()  # a post still begins first (LazyContinuation on 3.11)
-        finally:
-            del ready[:pos]
-            task = cont = first = None  # type: ignore[assignment]
-
-    _call_ready = _call_ready_fast if FAST else _call_ready_public
-
-    def _drop_ready(self, pos: int) -> None:
-        """Forget the ready nodes from ``pos`` on: the phase is stopping."""
-        ready = self._ready
-        if self._phase is _PRE:
-            for node in ready[pos:]:
-                self._state.unstart(node)
-        del ready[pos:]
-
-    def _prepare(self, spec: PhaseSpec, node: int, context: Any) -> tuple[Any, float | None]:
-        """First attempt of a call off the shortest path: its coroutine and deadline."""
-        if spec.limits:
-            # Slots first; the attempt's timeout starts once they are held.
-            return attempt(spec, self.ctx, self, node), None
-        deadline = None
-        if spec.timeout is not None:
-            deadline = self._loop.time() + spec.timeout  # type: ignore[union-attr]
-        if spec.kind == KIND_ASYNC:
-            return spec.fn(self.ctx), deadline
-        return context.run(make_coroutine, spec, self.ctx, self, node), deadline
-
-    def _failed_at_once(
-        self, node: int, spec: PhaseSpec, exc: BaseException, task: PhaseTask, context: Any
-    ) -> None:
-        """Handle a call that raised during its eager step: retry it, or record it."""
-        if first_retry_due(spec, exc):
-            retries = retry_attempts(spec, self.ctx, exc, self, node)
-            self._spawn(task, node, spec, retries, NOTHING, context, None, retrying=True)
-        elif isinstance(exc, CancelledError):
-            self._finished(node, CANCELLED, exc)
-        else:
-            self._failed(node, exc)
-
-    def _spawn(
-        self,
-        task: PhaseTask,
-        node: int,
-        spec: PhaseSpec,
-        coro: Any,
-        yielded: Any,
-        context: Any,
-        deadline: float | None,
-        retrying: bool = False,
-    ) -> None:
-        """Let ``task`` run the rest of a call that could not finish eagerly."""
-        park_yielded(yielded)
-        if yielded is None and (deadline is None or deadline > self._loop.time()):  # type: ignore[union-attr]
-            # A bare ``yield`` (``asyncio.sleep(0)``) only asks to let the loop
-            # run once: the task's first step, scheduled behind everything
-            # already ready, is that turn, so it resumes the attempt at once
-            # rather than yielding again. (With a deadline already due, the
-            # extra turn lets its timer fire first, as asyncio.timeout would.)
-            yielded = NOTHING
-        cont = Continuation(self, node, spec, coro, yielded, task, retrying)
-        task.activate(cont, self._loop, context)  # type: ignore[arg-type]
-        if deadline is not None:
-            if self._deadlines is None:
-                self._deadlines = Deadlines(self._loop)  # type: ignore[arg-type]
-            cont.start_timer(deadline, self._deadlines)
-        self._running[task] = node
-        if self._budget_expired:
-            self._asked.add(node)
-            task.cancel()
-
-    def report(
-        self, task: PhaseTask | None, node: int, outcome: int, error: BaseException | None
-    ) -> None:
-        """Called by a continuation, from within its task, when its call ended.
-
-        ``task`` is ``None`` when the call ended in the first step of a task
-        started eagerly (public path): it was never registered as running.
-        """
-        if task is not None:
-            del self._running[task]
-        if _LAZY_START and outcome != OK and outcome != NOT_STARTED:
-            if outcome == CANCELLED:
-                # Judged now, before an early stop makes it look asked for.
-                failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
-                if failure is not None:
-                    outcome, error = FAILED, failure
-            if outcome == FAILED and self._stops_phase(error):
-                # No call that has not begun may begin now. Everything else is
-                # the driver's, as on the fast path: it stops the phase when it
-                # handles this report, so a call whose wake-up was already due
-                # still resumes first.
-                self._halting = True
-        self._done.append((node, outcome, error))
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _stops_phase(self, error: BaseException | None) -> bool:
         """Whether a call that ended with ``error`` stops the phase (pre/execute)."""
@@ -461,13 +205,6 @@ class Run:
         if node not in self._asked:
             return error
         return self._budget_failure(node) if self._phase is _POST else None
-
-    def _budget_failure(self, node: int) -> TimeoutError:
-        """The failure of a post that the cleanup budget cut, or kept from a retry."""
-        return TimeoutError(
-            f"{self.describe(node)} was cancelled: the cleanup budget of "
-            f"{self._cleanup_timeout:g} s ran out"
-        )
 
     def unfinished(self, node: int, work: Future[Any]) -> None:
         """Executor work of ``node`` outlived its attempt: its post must wait for it."""
@@ -549,7 +286,7 @@ class Run:
                 continue
             if not self._running:
                 return
-            self._waiter = self._loop.create_future()  # type: ignore[union-attr]
+            self._waiter = self._loop.create_future()
             try:
                 # Awaited through the attribute, not a local: a cancelled future
                 # keeps its CancelledError, whose traceback holds this frame.
@@ -565,7 +302,7 @@ class Run:
 
     # -- the phases --------------------------------------------------------------
 
-    async def _walk(self, specs: list[PhaseSpec | None], done: Any) -> None:
+    async def _walk(self, specs: Sequence[Any], done: Any) -> None:
         """Call ready nodes as they come, until nothing is ready or running."""
         while True:
             self._start_ready(specs, done)
@@ -589,77 +326,12 @@ class Run:
             self._deadline.cancel()
             self._deadline = None
 
-    async def _post(self) -> None:
-        self._phase = _POST
-        self._asked.clear()  # what the run cancelled in pre/execute ended there
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        if self._cleanup_timeout is not None and self._plan.any_post:
-            self._budget = self._loop.call_later(  # type: ignore[union-attr]
-                self._cleanup_timeout, self._expire_budget
-            )
-        specs = self._specs[2]
-        if self._unfinished:
-            specs = after_work(specs, self._unfinished, self)
-        try:
-            if self._plan.any_post:
-                self._state.post_begin(self._ready)
-                await self._walk(specs, self._state.post_done)
-        finally:
-            if self._budget is not None:
-                self._budget.cancel()
-                self._budget = None
-            for timer in self._grace_timers:
-                timer.cancel()
-            self._grace_timers.clear()
-            if self._deadlines is not None:
-                self._deadlines.close()
-
-    def _grant_grace(self) -> None:
-        """An outside cancellation arrived during the cleanup: bound the posts running now.
-
-        They may take the grace to finish; any still running then is cancelled
-        where it waits (at most once invoked, not a failure of its own). Posts
-        that start later are not affected: every owed post still starts once.
-        With a cleanup budget, the budget is the grace; ``math.inf`` shields
-        without bound.
-        """
-        if self._cleanup_timeout is not None or self._cleanup_grace == math.inf:
-            return
-        running = list(self._running)
-        if not running:
-            return
-        if self._cleanup_grace <= 0:
-            self._cut_posts(running)
-        else:
-            self._grace_timers.append(
-                self._loop.call_later(self._cleanup_grace, self._cut_posts, running)  # type: ignore[union-attr]
-            )
-
-    def _cut_posts(self, tasks: list[PhaseTask]) -> None:
-        """The grace ran out: cancel those of ``tasks`` still running."""
-        running = self._running
-        for task in tasks:
-            node = running.get(task)
-            if node is not None:
-                self._cut.add(node)
-                task.cancel()
-
     def _expire_deadline(self) -> None:
         """The run's deadline passed: stop pre/execute (cleanup is not affected)."""
         self._deadline = None
         if self._phase is not _POST:
             self._expired = True
             self._stop()
-
-    def _expire_budget(self) -> None:
-        """The cleanup budget ran out: cancel every running post, and later ones."""
-        self._budget = None
-        self._budget_expired = True
-        self._asked.update(self._running.values())
-        for task in self._running:
-            task.cancel()
 
     # -- driving ------------------------------------------------------------------
 

@@ -53,15 +53,8 @@ TWINS = ("sdax._core_py", "sdax._core")
 
 LAYERS = {"twin": 0, "picker": 1, "engine": 2, "face": 3, "app": 4}
 
-# Imports that break the direction today, in files of another work package,
-# each with the import that replaces it (the names are importable there).
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("sdax._call", "sdax.limits"): "CapacityLimit: import it from sdax._capacity",
-    ("sdax._call", "sdax.tasks"): "SdaxTaskGroup: import it from sdax._declare",
-    ("sdax._observe", "sdax.observe"): "PhaseEvent, RunInfo, RunObserver: from sdax._events",
-    ("sdax._run", "sdax.observe"): "RunObserver: import it from sdax._events",
-    ("sdax._runner", "sdax.sdax_core"): "a type-only import of the processor (a protocol would do)",
-}
+# Imports allowed to break the direction, each with its reason (none today).
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -25,12 +25,12 @@ from heapq import heappop, heappush
 from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any, Protocol
 
+from sdax._capacity import CapacityLimit
+from sdax._declare import SdaxTaskGroup
 from sdax._eager import clock_resolution, rearm_yielded
 from sdax._errors import flatten_exceptions
 from sdax._executors import run_in_executor
 from sdax._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec
-from sdax.limits import CapacityLimit
-from sdax.tasks import SdaxTaskGroup
 
 __all__ = [
     "CANCELLED",

@@ -19,9 +19,9 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sdax._call import CallOwner, attempt, is_retryable
+from sdax._events import PhaseEvent, RunInfo, RunObserver
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec
-from sdax.observe import PhaseEvent, RunInfo, RunObserver
 
 __all__ = ["AfterWorkSpec", "Dispatch", "ObservedSpec", "after_work", "observed_specs"]
 

@@ -12,14 +12,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._phases import PhaseId
+from sdax._plan import Plan
 from sdax._run import FAILURE_MESSAGE, Run
 
-if TYPE_CHECKING:
-    from sdax.sdax_core import AsyncDagTaskProcessor
+
+class _Analysis(Protocol):
+    @property
+    def plan(self) -> Plan: ...
+
+
+class Processor(Protocol):
+    """What a phase runner needs of its processor: the plan its analysis made."""
+
+    @property
+    def analysis(self) -> _Analysis: ...
+
 
 __all__ = ["AsyncPhaseRunner"]
 
@@ -54,7 +65,7 @@ class AsyncPhaseRunner(Generic[T, K]):
 
     def __init__(
         self,
-        processor: AsyncDagTaskProcessor[T, K],
+        processor: Processor,
         ctx: T,
         *,
         run: Run | None = None,

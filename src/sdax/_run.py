@@ -32,18 +32,17 @@ from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines, NotAwaitable
 from sdax._cleanup import Cleanup
 from sdax._eager import FAST, PhaseTask, new_phase_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
+from sdax._events import RunObserver
 from sdax._observe import Dispatch, observed_specs
-from sdax._phases import PhaseId
+from sdax._phases import PHASE_FIELDS, PhaseId
 from sdax._plan import Plan
 from sdax._start import CallStarter
-from sdax.observe import RunObserver
 
 __all__ = ["DEFAULT_CLEANUP_GRACE", "Run"]
 
 _PRE = PhaseId.PRE_EXEC
 _EXEC = PhaseId.EXECUTE
 _POST = PhaseId.POST_EXEC
-_PHASE_FIELD = {_PRE: "pre_execute", _EXEC: "execute", _POST: "post_execute"}
 
 FAILURE_MESSAGE = "SDAX task execution failed"
 
@@ -214,7 +213,7 @@ class Run(CallStarter, Cleanup):
 
     def describe(self, node: int) -> str:
         """``task 'name' <phase>`` for messages and reprs."""
-        return f"task {self._plan.names[node]!r} {_PHASE_FIELD[self._phase]}"
+        return f"task {self._plan.names[node]!r} {PHASE_FIELDS[self._phase]}"
 
     # -- outcomes --------------------------------------------------------------
 
@@ -222,7 +221,7 @@ class Run(CallStarter, Cleanup):
         phase = self._phase
         if isinstance(exc, NotAwaitable):
             exc = TypeError(
-                f"Task {self._plan.names[node]!r}: {_PHASE_FIELD[phase]} function returned "
+                f"Task {self._plan.names[node]!r}: {PHASE_FIELDS[phase]} function returned "
                 f"{exc.value!r}, which is not awaitable (use task_sync_func() for a plain "
                 "function)"
             )

@@ -17,10 +17,10 @@ from sdax import _validate
 from sdax._analysis import check_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._levels import LevelBoundary, add_levels
+from sdax._phase_runner import AsyncPhaseRunner
 from sdax._phases import PhaseId
 from sdax._plan import Plan
 from sdax._run import DEFAULT_CLEANUP_GRACE, Run
-from sdax._runner import AsyncPhaseRunner
 from sdax.observe import RunObserver
 from sdax.sdax_task_analyser import (
     ExecutionGraph,

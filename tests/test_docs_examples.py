@@ -190,8 +190,9 @@ def api_pages() -> dict[str, str]:
     pages = {}
     for page in sorted((ROOT / "docs" / "api").glob("*.md")):
         text = page.read_text(encoding="utf-8")
-        for module in re.findall(r"^::: (\S+)$", text, re.M):
-            pages[module] = text
+        rendered = re.findall(r"^::: (\S+)$", text, re.M)
+        if rendered:  # the first one is the page's module; later ones may be its members
+            pages[rendered[0]] = text
     return pages
 
 

@@ -13,6 +13,7 @@ also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 """
 
 from sdax._accel import IMPLEMENTATION
+from sdax._current import CallInfo, current_call
 from sdax._eager import ASYNCIO_PATH
 from sdax._errors import (
     SdaxExecutionError,
@@ -51,6 +52,7 @@ __all__ = [
     "AsyncPhaseRunner",
     "AsyncTask",
     "AsyncTaskProcessor",
+    "CallInfo",
     "CapacityLimit",
     "PhaseId",
     "RetryableException",
@@ -59,6 +61,7 @@ __all__ = [
     "SdaxTimeoutError",
     "TaskFunction",
     "__version__",
+    "current_call",
     "flatten_exceptions",
     "join",
     "task",

@@ -87,6 +87,9 @@ class CallOwner(Protocol):
     def describe(self, node: int) -> str:
         """``task 'name' <phase>`` for messages and reprs."""
 
+    def attempting(self, node: int, number: int) -> None:
+        """The call of ``node`` begins attempt ``number`` (2 for the first retry)."""
+
 
 OK = 0
 FAILED = 1
@@ -152,8 +155,11 @@ def make_coroutine(
     if kind == KIND_GROUP:
         return _group_attempt(spec.fn, ctx)
     if kind == KIND_EXECUTOR:
-        sink = None if owner is None else _Unfinished(owner, node)
-        return run_in_executor(spec.fn, spec.executor, ctx, sink)  # type: ignore[arg-type]
+        executor = spec.executor
+        assert executor is not None  # the executor kind is the one that has one
+        if owner is None:
+            return run_in_executor(spec.fn, executor, ctx, None)
+        return run_in_executor(spec.fn, executor, ctx, _Unfinished(owner, node), (owner, node))
     result = spec.fn(ctx)
     if isinstance(result, Coroutine):
         return result
@@ -281,6 +287,7 @@ async def retry_attempts(
             if notify is not None:
                 spec.retry_cancelled(exc)  # type: ignore[attr-defined]
             raise
+        owner.attempting(node, retry + 2)
         try:
             return await attempt(spec, ctx, owner, node)
         except Exception as exc:
@@ -388,6 +395,10 @@ class Continuation(Coroutine[Any, Any, None]):
         # -1: the retry attempts run (no more switching); >= 0: cancel requests
         # the task had when the attempt's timer was armed.
         self._cancelling = -1 if retrying else 0
+
+    def call(self) -> tuple[CallOwner, int] | None:
+        """The run and node of this call while it runs (``sdax.current_call()``)."""
+        return None if self._owner is None else (self._owner, self._node)
 
     def bind(self, task: asyncio.Task[Any]) -> None:
         """Name the task that runs this continuation (public path: known after its first step)."""

@@ -37,6 +37,12 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+CALL_IN_THREAD: contextvars.ContextVar[tuple[Any, int] | None] = contextvars.ContextVar(
+    "sdax_call_in_thread", default=None
+)
+"""The run and node of the phase call a thread-pool thread runs (``sdax.current_call()``)."""
+
+
 def default_thread_pool() -> ThreadPoolExecutor:
     """The thread pool behind ``executor="thread"``, shared by every run."""
     global _pool
@@ -106,17 +112,22 @@ async def run_in_executor(
     executor: Executor | str,
     ctx: Any,
     on_unfinished: Callable[[Future[Any]], None] | None,
+    call_id: tuple[Any, int] | None = None,
 ) -> Any:
     """Run one attempt of ``call`` in ``executor`` and wait for it.
 
     If the wait is cancelled while the work runs, ``on_unfinished`` receives
-    the work's future so that cleanup can wait for it.
+    the work's future so that cleanup can wait for it. ``call_id`` (the run
+    and node of the call) lets ``sdax.current_call()`` answer in the thread.
     """
     pool = default_thread_pool() if executor == THREAD else executor
     assert isinstance(pool, Executor)
     payload = ctx if call.arg is None else call.arg(ctx)
     if _in_process(pool):
-        work = pool.submit(contextvars.copy_context().run, call.fn, payload)
+        context = contextvars.copy_context()
+        if call_id is not None:
+            context.run(CALL_IN_THREAD.set, call_id)  # a thread has no task to ask
+        work = pool.submit(context.run, call.fn, payload)
     else:
         if isinstance(pool, ProcessPoolExecutor):
             try:

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines, NotAwaitable
 from sdax._cleanup import Cleanup
+from sdax._current import CallInfo
 from sdax._eager import FAST, PhaseTask, new_phase_task
 from sdax._errors import SdaxExecutionError, SdaxTimeoutError
 from sdax._events import RunObserver
@@ -72,6 +73,7 @@ class Run(CallStarter, Cleanup):
 
     __slots__ = (
         "_asked",
+        "_attempts",
         "_budget",
         "_budget_expired",
         "_cancel",
@@ -83,6 +85,7 @@ class Run(CallStarter, Cleanup):
         "_deadlines",
         "_dispatch",
         "_done",
+        "_eager_node",
         "_expired",
         "_grace_timers",
         "_halting",
@@ -146,6 +149,8 @@ class Run(CallStarter, Cleanup):
         self._budget: asyncio.TimerHandle | None = None
         self._budget_expired = False
         self._asked: set[int] = set()  # calls of this phase the run itself cancelled
+        self._eager_node = -1
+        self._attempts: dict[tuple[PhaseId, int], int] | None = None  # calls on a retry
         self._dispatch: Dispatch | None = None
         self._specs = (plan.pre_spec, plan.exec_spec, plan.post_spec)
         if observers:
@@ -210,6 +215,30 @@ class Run(CallStarter, Cleanup):
         if self._unfinished is None:
             self._unfinished = {}
         self._unfinished.setdefault(node, []).append(work)
+
+    def attempting(self, node: int, number: int) -> None:
+        """The call of ``node`` begins attempt ``number`` (2 for the first retry)."""
+        if self._attempts is None:
+            self._attempts = {}
+        self._attempts[self._phase, node] = number
+
+    def call_info(self, node: int) -> CallInfo:
+        """A snapshot of the call of ``node`` in progress, for ``sdax.current_call()``."""
+        phase = self._phase
+        pre_completed = None
+        if phase is _POST and self._plan.pre_spec[node] is not None:
+            pre_completed = bool(self._state.completed(node))
+        attempts = self._attempts
+        return CallInfo(
+            task=self._plan.names[node],
+            phase=phase,
+            attempt=1 if attempts is None else attempts.get((phase, node), 1),
+            pre_completed=pre_completed,
+            run_failed=bool(self.failures),
+            run_cancelled=self._cancel is not None,
+            run_interrupted=self._interrupt is not None,
+            deadline_passed=self._expired,
+        )
 
     def describe(self, node: int) -> str:
         """``task 'name' <phase>`` for messages and reprs."""

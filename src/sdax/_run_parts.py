@@ -51,6 +51,7 @@ class RunParts:
     _budget: asyncio.TimerHandle | None
     _budget_expired: bool
     _asked: set[int]
+    _eager_node: int  # the node whose first step runs now (fast path)
 
     # Steps, as the parts call them (the call-owner contract, ``_call.CallOwner``).
     _finished: Callable[[int, int, BaseException | None], None]
@@ -63,6 +64,7 @@ class RunParts:
     stops_on_cancel: Callable[[], bool]
     unfinished: Callable[[int, Future[Any]], None]
     describe: Callable[[int], str]
+    attempting: Callable[[int, int], None]
     report: Callable[[asyncio.Task[Any] | None, int, int, BaseException | None], None]
 
     if TYPE_CHECKING:

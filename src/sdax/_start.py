@@ -48,7 +48,7 @@ from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec
 from sdax._run_parts import RunParts
 
-__all__ = ["CallStarter"]
+__all__ = ["EAGER_RUNS", "CallStarter"]
 
 _PRE = PhaseId.PRE_EXEC
 _POST = PhaseId.POST_EXEC
@@ -58,6 +58,10 @@ _POST = PhaseId.POST_EXEC
 # begun yet run their first step.
 LAZY_START = not FAST and not EAGER_TASKS
 _PUBLIC_CONTINUATION = LazyContinuation if LAZY_START else Continuation
+
+
+EAGER_RUNS: dict[asyncio.AbstractEventLoop, Any] = {}
+"""Per event loop, the run whose calls are taking their first step (fast path)."""
 
 
 class CallStarter(RunParts):
@@ -107,6 +111,8 @@ class CallStarter(RunParts):
         # (3.14 borrows it at some places and not at others; 3.15 everywhere).
         unused = refs(self._spare)
         pos = 0
+        outer = EAGER_RUNS.get(loop)  # a phase function may run a processor of its own
+        EAGER_RUNS[loop] = self
         try:
             # A list iterator also yields what eager calls append meanwhile.
             for node in ready:
@@ -115,6 +121,7 @@ class CallStarter(RunParts):
                 pos += 1
                 spec: PhaseSpec = specs[node]
                 context = copy_context()
+                self._eager_node = node  # what sdax.current_call() reads meanwhile
                 try:
                     if spec.fast:
                         deadline = None
@@ -144,6 +151,10 @@ class CallStarter(RunParts):
                     task = self._spare = new_phase_task(PhaseTask)
                     enter(loop, task)
         finally:
+            if outer is None:
+                del EAGER_RUNS[loop]
+            else:
+                EAGER_RUNS[loop] = outer
             set_current_task(loop, previous)
             # A traceback may keep this frame alive: it must not keep the spare.
             task = None  # type: ignore[assignment]

@@ -1,7 +1,7 @@
 """sdax's own promises, checked against the trace of one run.
 
 Each function returns the broken rules as short sentences (empty: all held).
-The rules are the ones the README states: every owed post runs exactly once
+The rules are the ones docs/rules.md states: every owed post runs exactly once
 and no other post runs; pres wait for their prerequisites; posts wait for
 the posts of their dependents; nothing starts after a stop; what reaches the
 caller follows from what happened.

@@ -97,6 +97,9 @@ CANCELLED = 2
 NOT_STARTED = 3  # public path, 3.11: the call's task was cancelled before its first step
 
 NOTHING: Any = object()  # marks "no pending first yield"
+# What an ended call's slots hold (None): they are read only while it runs,
+# and ``__repr__``/``call()`` check for it.
+_RELEASED: Any = None
 _ARMED: Any = object()  # a continuation's timer slot while its deadline is pending
 _FIRED: Any = object()  # a continuation's timer slot after its deadline passed
 
@@ -269,7 +272,9 @@ async def retry_attempts(
     spec: PhaseSpec, ctx: Any, error: BaseException, owner: CallOwner, node: int
 ) -> Any:
     """Run the retries of a call whose first attempt failed with ``error``."""
+    # Hooks of an observed spec (sdax._observe.ObservedSpec), absent otherwise.
     notify = getattr(spec, "retrying", None)
+    notify_cancelled = getattr(spec, "retry_cancelled", None)
     retry = 0
     while True:
         if not owner.may_retry():
@@ -277,15 +282,15 @@ async def retry_attempts(
             try:
                 raise owner.retry_refused(node, error)
             finally:
-                error = None  # type: ignore[assignment]  # no frame -> error cycle
+                del error  # no frame -> error cycle
         delay = retry_delay(spec, retry)
         if notify is not None:
             notify(error, delay)
         try:
             await asyncio.sleep(delay)
         except CancelledError as exc:
-            if notify is not None:
-                spec.retry_cancelled(exc)  # type: ignore[attr-defined]
+            if notify_cancelled is not None:
+                notify_cancelled(exc)
             raise
         owner.attempting(node, retry + 2)
         try:
@@ -293,7 +298,7 @@ async def retry_attempts(
         except Exception as exc:
             retry += 1
             if retry >= spec.retries or not is_retryable(exc, spec.retryable):
-                error = None  # type: ignore[assignment]  # no frame -> error cycle
+                del error  # no frame -> error cycle
                 raise
             error = exc
 
@@ -452,7 +457,7 @@ class Continuation(Coroutine[Any, Any, None]):
             return self._coro.throw(exc)
         except BaseException as err:
             # This frame is in err's traceback: it must not hold err itself.
-            typ = val = exc = None  # type: ignore[assignment]
+            del typ, val, exc
             return self._ended(err)
 
     def close(self) -> None:
@@ -484,15 +489,19 @@ class Continuation(Coroutine[Any, Any, None]):
         else:
             outcome, error = FAILED, exc
         spec = self._spec
-        if outcome == FAILED and self._cancelling >= 0 and first_retry_due(spec, error):  # type: ignore[arg-type]
+        if (
+            outcome == FAILED
+            and self._cancelling >= 0
+            and error is not None
+            and first_retry_due(spec, error)
+        ):
             self._cancelling = -1
-            assert error is not None
             self._coro = retry_attempts(spec, self._owner.ctx, error, self._owner, self._node)
             return self.send(None)
         owner, task = self._owner, self._task
         # The task keeps its coroutine (this object) until the task is freed:
         # let go of the task, the run and the finished attempt now.
-        self._owner = self._task = self._coro = None  # type: ignore[assignment]
+        self._owner = self._task = self._coro = _RELEASED
         owner.report(task, self._node, outcome, error)
         raise StopIteration
 
@@ -557,7 +566,7 @@ class LazyContinuation(Continuation):
         self._coro.close()
         self._timer = None
         owner, task = self._owner, self._task
-        self._owner = self._task = self._coro = None  # type: ignore[assignment]
+        self._owner = self._task = self._coro = _RELEASED
         owner.report(task, self._node, NOT_STARTED, None)
         raise StopIteration
 

@@ -160,14 +160,14 @@ class TaskFunction(Generic[T]):
             Whatever the function returns (an awaitable).
         """
         if self.has_task_group_argument:
-            return self.function(arg, task_group)  # type: ignore[call-arg]
+            return self.function(arg, task_group)  # type: ignore[call-arg]  # arity per has_task_group_argument
         if self.executor is not None:
             from sdax._executors import run_in_executor
 
             fn: Any = self.function
             call = fn if isinstance(fn, SyncCall) else SyncCall(fn)
             return run_in_executor(call, self.executor, arg, None)
-        return self.function(arg)  # type: ignore[call-arg]
+        return self.function(arg)  # type: ignore[call-arg]  # arity per has_task_group_argument
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -57,7 +57,7 @@ class SdaxExecutionError(BaseExceptionGroup[BaseException]):
         """The original exceptions, with every nested group flattened."""
         return flatten_exceptions(self)
 
-    def derive(self, excs: Sequence[BaseException]) -> SdaxExecutionError:  # type: ignore[override]
+    def derive(self, excs: Sequence[BaseException]) -> SdaxExecutionError:  # type: ignore[override]  # typeshed's overloads
         """Build a group of the same kind from a subset (used by ``except*``)."""
         return SdaxExecutionError(self.message, excs)
 

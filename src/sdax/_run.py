@@ -285,7 +285,8 @@ class Run(CallStarter, Cleanup):
             elif self._phase is _POST:
                 self._state.post_done(node, self._ready)
         elif outcome == CANCELLED:
-            failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
+            assert error is not None  # a cancelled call reports its CancelledError
+            failure = self.cancel_failure(node, error)
             if failure is not None:
                 self._failed(node, failure)
             elif self._phase is _POST:
@@ -294,7 +295,8 @@ class Run(CallStarter, Cleanup):
             if self._phase is _PRE:
                 self._state.unstart(node)
         else:
-            self._failed(node, error)  # type: ignore[arg-type]
+            assert error is not None  # a failed call reports its exception
+            self._failed(node, error)
 
     async def _drain(self) -> None:
         """Wait for the reports of suspended calls and handle them.

@@ -157,7 +157,7 @@ class CallStarter(RunParts):
                 EAGER_RUNS[loop] = outer
             set_current_task(loop, previous)
             # A traceback may keep this frame alive: it must not keep the spare.
-            task = None  # type: ignore[assignment]
+            del task
             del ready[:pos]
 
     def _call_ready_public(self, ready: list[int], specs: Sequence[Any], done: Any) -> None:
@@ -171,6 +171,9 @@ class CallStarter(RunParts):
         limit = self._limit
         running = self._running
         pos = 0
+        task: asyncio.Task[Any] | None = None
+        cont: Any = None  # a Continuation (a LazyContinuation on 3.11)
+        first: Any = None
         try:
             for node in ready:  # also yields what calls that ended at once append
                 if limit is not None and len(running) >= limit:
@@ -183,7 +186,7 @@ class CallStarter(RunParts):
                 first = first_attempt(spec, self.ctx, self, node)
                 cont = _PUBLIC_CONTINUATION(self, node, spec, first, NOTHING, None, False)
                 if LAZY_START:
-                    cont.watch(asyncio.current_task())  # type: ignore[attr-defined]
+                    cont.watch(asyncio.current_task())
                 task = start_task(cont, loop, copy_context())
                 if task.done():
                     # The call ended in its first step and reported (task None).
@@ -209,7 +212,7 @@ class CallStarter(RunParts):
                     task.cancel()  # a post still begins first (LazyContinuation on 3.11)
         finally:
             del ready[:pos]
-            task = cont = first = None  # type: ignore[assignment]
+            task = cont = first = None
 
     _call_ready = _call_ready_fast if FAST else _call_ready_public
 
@@ -289,7 +292,8 @@ class CallStarter(RunParts):
         if LAZY_START and outcome != OK and outcome != NOT_STARTED:
             if outcome == CANCELLED:
                 # Judged now, before an early stop makes it look asked for.
-                failure = self.cancel_failure(node, error)  # type: ignore[arg-type]
+                assert error is not None  # a cancelled call reports its CancelledError
+                failure = self.cancel_failure(node, error)
                 if failure is not None:
                     outcome, error = FAILED, failure
             if outcome == FAILED and self._stops_phase(error):

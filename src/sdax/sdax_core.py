@@ -82,7 +82,7 @@ class AsyncTaskProcessor(ABC, Generic[T, K]):
     """
 
     def __class_getitem__(cls, params: Any) -> Any:
-        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]
+        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]  # typeshed: no Generic.__class_getitem__
 
     @abstractmethod
     async def process_tasks(self, ctx: T) -> None:
@@ -143,7 +143,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         return self.analysis.plan
 
     @staticmethod
-    def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]
+    def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]  # 0.7's API: a graph builder here, a level builder in the base
         """A builder that takes explicit dependencies between tasks."""
         return AsyncDagTaskProcessorBuilder()
 
@@ -261,7 +261,7 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
     observers: list[RunObserver] = field(default_factory=list)
 
     def __class_getitem__(cls, params: Any) -> Any:
-        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]
+        return super().__class_getitem__(_one_or_two(params))  # type: ignore[misc]  # typeshed: no Generic.__class_getitem__
 
     def add_task(
         self, task: AsyncTask[T, K], depends_on: Iterable[K] | K = ()

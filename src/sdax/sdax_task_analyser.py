@@ -124,7 +124,7 @@ class TaskAnalyzer(TaskTable[T, K]):
         assert isinstance(other, TaskAnalyzer)
         return (self.tasks, self.dependencies) == (other.tasks, other.dependencies)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as dict; typeshed wants a method
 
     def analyze(self) -> TaskAnalysis[T, K]:
         """Validate the graph and compute the plan.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from concurrent.futures import Executor
+from functools import update_wrapper
 from typing import Any, TypeVar
 
 from sdax import _validate
@@ -42,6 +43,11 @@ __all__ = [
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
+
+
+def _limits(limits: CapacityLimit | Iterable[CapacityLimit]) -> tuple[CapacityLimit, ...]:
+    """The limits as the tuple a TaskFunction holds (with TaskFunction's own message)."""
+    return _validate.instances(limits, CapacityLimit, "limits")
 
 
 def task(
@@ -120,7 +126,7 @@ def task_func(
         initial_delay,
         backoff_factor,
         retryable_exceptions,
-        limits=limits,  # type: ignore[arg-type]
+        limits=_limits(limits),
     )
 
 
@@ -159,7 +165,7 @@ def task_group_func(
         backoff_factor,
         retryable_exceptions,
         True,
-        limits,  # type: ignore[arg-type]
+        _limits(limits),
     )
 
 
@@ -223,16 +229,14 @@ def task_sync_func(
             backoff_factor,
             retryable_exceptions,
             False,
-            limits,  # type: ignore[arg-type]
+            _limits(limits),
             executor,
         )
 
     async def run_inline(ctx: T) -> Any:
         return function(ctx)
 
-    run_inline.__name__ = getattr(function, "__name__", run_inline.__name__)
-    run_inline.__qualname__ = getattr(function, "__qualname__", run_inline.__qualname__)
-    run_inline.__wrapped__ = function  # type: ignore[attr-defined]
+    update_wrapper(run_inline, function, assigned=("__name__", "__qualname__"), updated=())
     return TaskFunction(
         run_inline,
         timeout,
@@ -240,5 +244,5 @@ def task_sync_func(
         initial_delay,
         backoff_factor,
         retryable_exceptions,
-        limits=limits,  # type: ignore[arg-type]
+        limits=_limits(limits),
     )

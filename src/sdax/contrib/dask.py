@@ -41,7 +41,7 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
-    from distributed import Client  # type: ignore[import-not-found, unused-ignore]
+    from distributed import Client  # type: ignore[import-not-found, unused-ignore]  # optional extra
 
 __all__ = ["DaskExecutor", "dask_executor"]
 

@@ -124,7 +124,7 @@ class Event:
     @property
     def call(self) -> Call:
         """``(task, phase)`` of the event."""
-        return (self.task, self.phase)  # type: ignore[return-value]
+        return (self.task, self.phase)  # type: ignore[return-value]  # (None, None) for run events
 
     def line(self) -> str:
         """The event as one line of a report."""

@@ -53,6 +53,8 @@ COMMON_ACTIONS = [
     FLAKY,
     FLAKY_TIMEOUT,
 ]
+# The actions of a calm scenario: nothing fails, so a run can do all its work.
+CALM_ACTIONS = [OK_NOW, OK_NOW, SUSPEND, SUSPEND, SLEEP]
 DELAYS = [0.0005, 0.001, 0.002, 0.005]
 ATTEMPT_TIMEOUTS = [0.0, 0.001, 0.003]
 RUN_SECONDS = [None, None, None, None, 0.0, 0.0005, 0.002, 0.005, 0.02]
@@ -93,6 +95,8 @@ _phase_sets = st.sets(st.sampled_from(PHASES))
 _name_styles = st.sampled_from(["str", "int", "tuple", "mixed"])
 _builders = st.sampled_from(["graph", "level"])
 _levels = st.integers(-1, 3)
+# Tasks declared after their dependencies: the plan then walks declaration order.
+_in_order = st.sampled_from([False, False, True])
 _rare = st.integers(0, 9)
 _kinds = {
     sync: st.sampled_from(["async", "async", "async", "group"] + ["sync"] * sync)
@@ -176,14 +180,35 @@ def _run_lists(low: int, high: int) -> st.SearchStrategy[list[RunSpec]]:
 
 @st.composite
 def scenarios(
-    draw: st.DrawFn, max_tasks: int = 7, min_runs: int = 1, max_runs: int = 4
+    draw: st.DrawFn,
+    max_tasks: int = 7,
+    min_runs: int = 1,
+    max_runs: int = 4,
+    *,
+    calm: bool = False,
+    plain_first: bool = False,
+    min_tasks: int = 1,
 ) -> Scenario:
-    """A processor (graph or levels) and the concurrent runs to make of it."""
-    n = draw(_ints(1, max_tasks))
+    """A processor (graph or levels) and the concurrent runs to make of it.
+
+    Args:
+        draw: Hypothesis's draw function.
+        max_tasks: The most tasks.
+        min_tasks: The fewest tasks.
+        min_runs: The fewest runs.
+        max_runs: The most runs.
+        calm: Half of the scenarios are calm: their functions never fail
+            (``CALM_ACTIONS``).
+        plain_first: The first run has no deadline, budget, cancellation or
+            outer timeout, so that nothing but a failure stops it.
+    """
+    n = draw(_ints(min_tasks, max_tasks))
     style = draw(_name_styles)
     names = [task_name(style, i) for i in range(n)]
     builder = draw(_builders)
     runs = tuple(draw(_run_lists(min_runs, max_runs)))
+    if plain_first and runs:
+        runs = (RunSpec(), *runs[1:])
 
     rare = draw(_rare)  # 3 in 10 scenarios may interrupt or self-cancel
     actions = list(COMMON_ACTIONS)
@@ -191,6 +216,8 @@ def scenarios(
         actions += [INTERRUPT_NOW, INTERRUPT_AFTER_SUSPEND]
     if rare in (1, 2):
         actions += [CANCEL_RUN_NOW, CANCEL_RUN_NOW, SELF_CANCEL_NOW, SELF_CANCEL]
+    if calm and draw(st.booleans()):
+        actions = list(CALM_ACTIONS)
     # A function that hangs needs every run to have something that ends it.
     stoppable = all(r.timeout is not None or r.cancel or r.outer_timeout for r in runs)
     budgeted = all(r.cleanup_timeout is not None for r in runs)
@@ -210,5 +237,5 @@ def scenarios(
     for i, name in enumerate(names):
         picked = draw(_dep_sets(i)) if i else set()
         deps[name] = tuple(names[j] for j in sorted(picked))
-    order = draw(st.permutations(range(n)))
+    order = range(n) if draw(_in_order) else draw(st.permutations(range(n)))
     return Scenario("graph", tuple(tasks[i] for i in order), deps=deps, runs=runs)

@@ -12,9 +12,13 @@ deadline, a cleanup budget, an outside cancellation at a random point, an
 against every rule of ``_stress_rules.RULES``; a failure names the rule and
 shows the run's event log.
 
+A quick profile of the same harness runs larger graphs (5 to 40 tasks, half
+of the scenarios calm: nothing fails) on both twins of the core.
+
 Options (environment variables):
     SDAX_STRESS_EXAMPLES=N   cases per property test (default 300; the
-                             many-runs test makes N // 5). For a long soak:
+                             many-runs test makes N // 5, the larger graphs
+                             N // 10 per twin). For a long soak:
                              ``SDAX_STRESS_EXAMPLES=5000 pytest tests/stress``.
     SDAX_STRESS_REPORT=FILE  also write the figures (cases, runs, rules,
                              violations, longest case) to FILE as JSON.
@@ -105,6 +109,27 @@ def test_random_graphs_and_runs(scenario: Scenario) -> None:
 @settings(STRESS, max_examples=max(10, EXAMPLES // 5))
 @given(scenarios(max_tasks=4, min_runs=8, max_runs=16))
 def test_many_concurrent_runs_of_one_processor(scenario: Scenario) -> None:
+    run_and_check(scenario)
+
+
+# The engine_core fixture sets a module attribute once per test; every example
+# of the test then builds with that twin, which is what is wanted here.
+GRAPH_PROFILE = settings(
+    STRESS,
+    max_examples=max(10, EXAMPLES // 10),
+    suppress_health_check=[*STRESS.suppress_health_check, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.usefixtures("engine_core")
+@GRAPH_PROFILE
+@given(scenarios(max_tasks=40, max_runs=2, calm=True, plain_first=True, min_tasks=5))
+def test_larger_random_graphs_on_both_twins_of_the_core(scenario: Scenario) -> None:
+    """5 to 40 tasks; half the scenarios never fail; the first run is plain.
+
+    A calm graph run without deadline or cancellation must do all its work:
+    every pre, every execute and every post, in order.
+    """
     run_and_check(scenario)
 
 

@@ -18,7 +18,7 @@ from asyncio import CancelledError
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sdax._call import CallOwner, attempt, is_retryable
+from sdax._attempt import CallOwner, attempt, is_retryable
 from sdax._events import PhaseEvent, RunInfo, RunObserver
 from sdax._phases import PhaseId
 from sdax._plan import KIND_ASYNC, PhaseSpec

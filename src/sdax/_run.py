@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, cast
 
-from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines, NotAwaitable
+from sdax._attempt import NotAwaitable
+from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines
 from sdax._cleanup import Cleanup
 from sdax._current import CallInfo
 from sdax._eager import FAST, PhaseTask, new_phase_task

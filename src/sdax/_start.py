@@ -18,6 +18,13 @@ from contextvars import copy_context
 from sys import getrefcount
 from typing import TYPE_CHECKING, Any
 
+from sdax._attempt import (
+    attempt,
+    first_attempt,
+    first_retry_due,
+    make_coroutine,
+    retry_attempts,
+)
 from sdax._call import (
     CANCELLED,
     FAILED,
@@ -27,11 +34,6 @@ from sdax._call import (
     Continuation,
     Deadlines,
     LazyContinuation,
-    attempt,
-    first_attempt,
-    first_retry_due,
-    make_coroutine,
-    retry_attempts,
 )
 from sdax._eager import (
     EAGER_TASKS,

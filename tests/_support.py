@@ -10,7 +10,8 @@
   ``Entry(name, phase, event)`` records (events: ``start``; ``end`` when it
   returned; ``fail`` when it raised anything but a cancellation; ``cancel`` when
   a ``CancelledError`` reached it), :func:`no_new_pending_tasks`, the
-  thread-safe :class:`Trace`, :func:`leaf_types`, :class:`Quiet`,
+  thread-safe :class:`Trace`, :func:`guarded`, :func:`assign`,
+  :func:`leaf_types`, :class:`Quiet`,
   :class:`Interrupt` and the sample run :func:`retry_then_fail`.
 
 Nothing here keeps state between tests: each test makes its own objects.
@@ -24,11 +25,19 @@ import os
 import random
 import threading
 from array import array
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -36,6 +45,7 @@ from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, TaskFunct
 from sdax.observe import RunObserver
 
 HANG_GUARD = 10.0  # seconds; only ever reached when the engine hangs
+T = TypeVar("T")
 
 # -- the twins -------------------------------------------------------------------
 
@@ -433,6 +443,18 @@ class Trace:
         """Whether ``events``, each logged exactly once, were logged in this order."""
         positions = [self.index(e) for e in events]
         return positions == sorted(positions)
+
+
+async def guarded(awaitable: Awaitable[T], seconds: float = HANG_GUARD) -> T:
+    """Await ``awaitable``; fail if it takes ``seconds`` or leaves a new task pending."""
+    with no_new_pending_tasks():
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+
+def assign(obj: object, attribute: str, value: object) -> None:
+    """Plain attribute assignment, spelled so that type checkers let the test try it."""
+    setattr(obj, attribute, value)
 
 
 def leaf_types(error: BaseException) -> list[type[BaseException]]:

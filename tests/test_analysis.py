@@ -21,7 +21,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pytest
-from _support import csr, random_dag
+from _support import assign, csr, random_dag
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -62,11 +62,6 @@ def analyze(
 
 def shape(graph: ExecutionGraph[Any]) -> list[WaveShape]:
     return [(w.wave_num, tuple(w.tasks), tuple(w.depends_on_tasks)) for w in graph.waves]
-
-
-def assign(obj: object, attribute: str, value: object) -> None:
-    """Plain attribute assignment, spelled so that type checkers let the test try it."""
-    setattr(obj, attribute, value)
 
 
 def assert_well_numbered(graph: ExecutionGraph[Any]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _support import assign
 
 import sdax
 from sdax import (
@@ -104,11 +105,6 @@ PUBLIC_NAMES = [
 @dataclass
 class Ctx:
     value: int = 0
-
-
-def assign(obj: object, attribute: str, value: object) -> None:
-    """Plain attribute assignment, spelled so that type checkers let the test try it."""
-    setattr(obj, attribute, value)
 
 
 async def bump(ctx: Ctx) -> None:

@@ -10,7 +10,6 @@ passes as the function's argument. Skipped where ``distributed`` is not installe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -26,7 +25,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from _support import Trace, leaf_types, no_new_pending_tasks  # noqa: E402
+from _support import Trace, guarded, leaf_types  # noqa: E402
 
 from sdax import (  # noqa: E402
     AsyncDagTaskProcessor,
@@ -157,12 +156,6 @@ def executor(request: pytest.FixtureRequest, client: Any) -> Iterator[Executor]:
     yield made
 
 
-async def guarded(awaitable: Any) -> Any:
-    with no_new_pending_tasks():
-        async with asyncio.timeout(HANG_GUARD):
-            return await awaitable
-
-
 def one_task(work: TaskFunction[Any], post: TaskFunction[Any] | None = None) -> Any:
     return (
         AsyncDagTaskProcessor.builder()
@@ -185,7 +178,7 @@ async def test_a_blocking_step_runs_on_a_dask_worker(executor: Executor) -> None
         square, executor=executor, arg=lambda ctx: ctx["n"], result=store
     )
     ctx: dict[str, Any] = {"n": 12}
-    await guarded(one_task(work).process_tasks(ctx))
+    await guarded(one_task(work).process_tasks(ctx), HANG_GUARD)
     value, pid, thread_name = ctx["result"]
     assert value == 144
     assert pid == os.getpid()  # processes=False: worker threads in this process
@@ -202,7 +195,7 @@ async def test_a_failure_on_the_cluster_fails_the_phase(executor: Executor, prob
 
     work: TaskFunction[Any] = task_sync_func(fails, executor=executor, arg=lambda ctx: probe.key)
     with pytest.raises(SdaxExecutionError) as info:
-        await guarded(one_task(work, task_func(post)).process_tasks(object()))
+        await guarded(one_task(work, task_func(post)).process_tasks(object()), HANG_GUARD)
     assert leaf_types(info.value) == [ValueError]
     assert "the worker failed" in str(info.value.leaf_exceptions()[0])
     assert probe.calls == 1
@@ -219,7 +212,7 @@ async def test_retries_resubmit_to_the_cluster(executor: Executor, probe: Probe)
         result=lambda ctx, value: ctx.__setitem__("calls", value),
     )
     ctx: dict[str, Any] = {}
-    await guarded(one_task(work).process_tasks(ctx))
+    await guarded(one_task(work).process_tasks(ctx), HANG_GUARD)
     assert ctx == {"calls": 2}
     assert probe.calls == 2
 
@@ -248,7 +241,7 @@ def _timeout_graph(executor: Executor, probe: Probe) -> Any:
 
 async def _time_out_while_the_task_runs(executor: Executor, probe: Probe) -> None:
     with pytest.raises(SdaxExecutionError) as info:
-        await guarded(_timeout_graph(executor, probe).process_tasks(object()))
+        await guarded(_timeout_graph(executor, probe).process_tasks(object()), HANG_GUARD)
     assert leaf_types(info.value) == [TimeoutError]
 
 
@@ -279,7 +272,7 @@ async def test_dask_executor_connects_to_a_scheduler_address(client: Any, probe:
             result=lambda ctx, value: ctx.__setitem__("value", value),
         )
         ctx: dict[str, Any] = {}
-        await guarded(one_task(work).process_tasks(ctx))
+        await guarded(one_task(work).process_tasks(ctx), HANG_GUARD)
         assert ctx == {"value": 1}
     finally:
         executor.shutdown()
@@ -302,7 +295,8 @@ async def test_dask_executor_reads_a_scheduler_file(
         await guarded(
             one_task(
                 task_sync_func(record_and_square, executor=executor, arg=lambda ctx: probe.key)
-            ).process_tasks(object())
+            ).process_tasks(object()),
+            HANG_GUARD,
         )
         assert probe.calls == 1
     finally:
@@ -367,7 +361,7 @@ async def test_steps_on_worker_processes_succeed_fail_retry_and_time_out(
     ):
         executor = dask_executor(process_client)
         with pytest.raises(SdaxExecutionError) as info:
-            await guarded(_process_graph(executor).process_tasks(ctx))
+            await guarded(_process_graph(executor).process_tasks(ctx), HANG_GUARD)
     errors = sorted(info.value.leaf_exceptions(), key=lambda e: type(e).__name__)
     assert [type(e) for e in errors] == [TimeoutError, ValueError]
     assert "cannot handle 9" in str(errors[1])

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _support import HANG_GUARD, Quiet, Trace, leaf_types, no_new_pending_tasks
+from _support import HANG_GUARD, Quiet, Trace, guarded, leaf_types
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -82,12 +82,6 @@ def executor(request: pytest.FixtureRequest, pool: CountingPool) -> Executor | s
     # picked up at once (starting a thread is what can take long on a busy machine).
     default_thread_pool().submit(int).result()
     return "thread"
-
-
-async def guarded(awaitable: Any) -> Any:
-    with no_new_pending_tasks():
-        async with asyncio.timeout(HANG_GUARD):
-            return await awaitable
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

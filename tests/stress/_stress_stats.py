@@ -15,6 +15,7 @@ from _stress_loop import ScenarioResult
 from _stress_rules import RULES, Verdict
 
 import sdax
+from sdax import _plan
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Stats:
     events: int = 0
     violations: int = 0
     features: Counter[str] = field(default_factory=Counter)
+    cores: Counter[str] = field(default_factory=Counter)  # cases per twin that built them
     longest: float = 0.0
     longest_cpu: float = 0.0
     longest_gc: float = 0.0
@@ -36,6 +38,9 @@ class Stats:
     def add(self, result: ScenarioResult, verdict: Verdict, scenario: object = None) -> None:
         """Count one checked scenario."""
         self.cases += 1
+        # The twin the processor was built with: the active one, unless a test
+        # asked for each in turn (the engine_core fixture).
+        self.cores["cython" if _plan.core.__name__ == "sdax._core" else "python"] += 1
         self.runs += len(result.records)
         self.events += sum(len(r.events) for r in result.records)
         self.violations += len(verdict.violations)
@@ -55,6 +60,7 @@ class Stats:
         return {
             "implementation": sdax.IMPLEMENTATION,
             "cases": self.cases,
+            "cases_by_core": dict(sorted(self.cores.items())),
             "runs": self.runs,
             "events": self.events,
             "rules_checked": len(RULES),
@@ -72,8 +78,10 @@ class Stats:
     def summary(self) -> str:
         """A few lines for the terminal."""
         feats = ", ".join(f"{k} {v}" for k, v in sorted(self.features.items()))
+        by_core = ", ".join(f"{k} {v}" for k, v in sorted(self.cores.items()))
         return (
-            f"sdax stress ({sdax.IMPLEMENTATION} core): {self.cases} cases, {self.runs} runs, "
+            f"sdax stress ({sdax.IMPLEMENTATION} core; cases by core: {by_core}): "
+            f"{self.cases} cases, {self.runs} runs, "
             f"{self.events} events; {len(RULES)} rules checked; {self.violations} violations; "
             f"longest case {self.longest * 1000:.1f} ms "
             f"(CPU {self.longest_cpu * 1000:.1f} ms; without the cyclic GC's pauses "

@@ -69,6 +69,9 @@ class CallOwner(Protocol):
     def describe(self, node: int) -> str:
         """``task 'name' <phase>`` for messages and reprs."""
 
+    def cancels(self, node: int) -> None:
+        """The run's cancel request reaches the call of ``node`` where it next waits."""
+
     def attempting(self, node: int, number: int) -> None:
         """The call of ``node`` begins attempt ``number`` (2 for the first retry)."""
 

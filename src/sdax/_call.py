@@ -300,9 +300,10 @@ class LazyContinuation(Continuation):
             # suspends. The request is moved, not added: the count of cancel
             # requests stays as the canceller left it, which tells a timeout
             # from another cancellation.
-            task = self._task
-            yielded = Continuation.send(self, None)
+            task, owner, node = self._task, self._owner, self._node
+            yielded = Continuation.send(self, None)  # a first step that ends raises here
             task.uncancel()
+            owner.cancels(node)  # from now on, a CancelledError is the canceller's
             task.cancel()
             return yielded
         try:

@@ -52,6 +52,11 @@ class RunParts:
     _budget_expired: bool
     _asked: set[int]
     _eager_node: int  # the node whose first step runs now (fast path)
+    _attempts: dict[tuple[PhaseId, int], int] | None  # calls on a retry
+    failures: list[BaseException]
+    _cancel: asyncio.CancelledError | None
+    _interrupt: BaseException | None
+    _expired: bool
 
     # Steps, as the parts call them (the call-owner contract, ``_call.CallOwner``).
     _finished: Callable[[int, int, BaseException | None], None]
@@ -65,6 +70,8 @@ class RunParts:
     unfinished: Callable[[int, Future[Any]], None]
     describe: Callable[[int], str]
     attempting: Callable[[int, int], None]
+    cancels: Callable[[int], None]
+    _budget_failure: Callable[[int], TimeoutError]
     report: Callable[[asyncio.Task[Any] | None, int, int, BaseException | None], None]
 
     if TYPE_CHECKING:

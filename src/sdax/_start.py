@@ -210,8 +210,11 @@ class CallStarter(RunParts):
                         cont.expire()  # already due: before the next step, as asyncio.timeout(0)
                 running[task] = node
                 if self._budget_expired:
-                    self._asked.add(node)
-                    task.cancel()  # a post still begins first (LazyContinuation on 3.11)
+                    if not LAZY_START:
+                        self._asked.add(node)
+                    # else the LazyContinuation says so once the post has begun:
+                    # what its first step raises is its own.
+                    task.cancel()
         finally:
             del ready[:pos]
             task = cont = first = None

@@ -100,31 +100,30 @@ class _SpecWrapper:
         "_node",
         "_owner",
         "backoff_factor",
-        "executor",
-        "fast",
         "initial_delay",
-        "kind",
-        "limits",
         "retries",
         "retryable",
         "task_function",
-        "timeout",
     )
+
+    # What the run reads as the call's shape: a plain ``async def`` with no
+    # timeout, limits or executor (the wrapped spec applies its own).
+    kind = KIND_ASYNC
+    timeout = None
+    limits = ()
+    executor = None
+    fast = True
 
     def __init__(self, inner: Any, owner: CallOwner, node: int) -> None:
         self._inner = inner
         self._owner = owner
         self._node = node
+        # The declaration and its retry policy are the wrapped spec's.
         self.task_function = inner.task_function
         self.retries = inner.retries
         self.retryable = inner.retryable
         self.initial_delay = inner.initial_delay
         self.backoff_factor = inner.backoff_factor
-        self.kind = KIND_ASYNC
-        self.timeout = None
-        self.limits = ()
-        self.executor = None
-        self.fast = True
 
 
 class ObservedSpec(_SpecWrapper):

@@ -148,3 +148,51 @@ async def test_only_task_group_callbacks_get_a_child_scope() -> None:
     )
     await grouped_run.build().process_tasks(None)
     assert finished == ["plain", "grouped"]
+
+
+@pytest.mark.parametrize("wrapper", ["asyncio.timeout", "wait_for"])
+async def test_a_timeout_around_the_run_ends_it_whatever_a_post_does(wrapper: str) -> None:
+    # The post never returns by itself: the caller's timeout lands while it
+    # waits, its grace runs out, it is cut, and the not-yet-started post of
+    # the task it depends on still runs. The caller gets its TimeoutError.
+    log: list[str] = []
+    never = asyncio.Event()
+
+    async def stuck(ctx: Any) -> None:
+        log.append("stuck begins")
+        try:
+            await never.wait()
+        finally:
+            log.append("stuck cut")
+
+    async def release(ctx: Any) -> None:
+        log.append("released")
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(
+            AsyncTask("base", pre_execute=task_func(release), post_execute=task_func(release))
+        )
+        .add_task(
+            AsyncTask("top", pre_execute=task_func(release), post_execute=task_func(stuck)),
+            depends_on="base",
+        )
+        .build()
+    )
+
+    async def call() -> None:
+        if wrapper == "wait_for":
+            await asyncio.wait_for(processor.process_tasks(None, cleanup_grace=0.01), 0.02)
+        else:
+            async with asyncio.timeout(0.02):
+                await processor.process_tasks(None, cleanup_grace=0.01)
+
+    guard = asyncio.ensure_future(call())
+    done, _ = await asyncio.wait({guard}, timeout=10)
+    if not done:
+        never.set()
+        await guard
+        pytest.fail("the run outlived its caller's timeout")
+    with pytest.raises(TimeoutError):
+        guard.result()
+    assert log == ["released", "released", "stuck begins", "stuck cut", "released"]

@@ -124,8 +124,13 @@ def test_a_wrong_call_into_the_core_fails_type_checking(tmp_path: Path) -> None:
         pytest.skip("mypy is not installed")
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET, encoding="utf-8")
-    # Point mypy at the sdax that the tests import, whatever the install mode.
-    env = {**os.environ, "MYPYPATH": str(Path(sdax.__file__).parent.parent)}
+    # Point mypy at the sdax that the tests import: an installed copy is found
+    # in site-packages (it ships py.typed; mypy refuses site-packages on
+    # MYPYPATH), a source tree (editable install) through MYPYPATH.
+    home = Path(sdax.__file__).parent.parent
+    env = dict(os.environ)
+    if home.name not in ("site-packages", "dist-packages"):
+        env["MYPYPATH"] = str(home)
     done = subprocess.run(
         [
             sys.executable,

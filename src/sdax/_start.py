@@ -211,7 +211,7 @@ class CallStarter(RunParts):
                 running[task] = node
                 if self._budget_expired:
                     if not LAZY_START:
-                        self._asked.add(node)
+                        self.cancels(node)
                     # else the LazyContinuation says so once the post has begun:
                     # what its first step raises is its own.
                     task.cancel()
@@ -281,7 +281,7 @@ class CallStarter(RunParts):
             cont.start_timer(deadline, self._deadlines)
         self._running[task] = node
         if self._budget_expired:
-            self._asked.add(node)
+            self.cancels(node)
             task.cancel()
 
     def report(

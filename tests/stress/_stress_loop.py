@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -27,8 +26,8 @@ from typing import Any
 from _stress_harness import HANG_GUARD, RUN_VAR, Ctx, RunSpec, Scenario, Shared, build
 from _stress_log import Event, GraphModel, LoopFindings, RunRecord
 
-import sdax
 from sdax import AsyncDagTaskProcessor
+from sdax._start import LAZY_START
 from sdax.observe import RunInfo, RunObserver
 
 _ENGINE_TIMERS = {"_expire_deadline": "deadline", "_expire_budget": "budget"}
@@ -243,8 +242,8 @@ class _GcClock:
             self.total += time.perf_counter() - self._started
 
 
-# The public asyncio path on 3.11 has no eager tasks: a call's task starts late.
-LATE_TASKS = sdax.ASYNCIO_PATH == "public" and sys.version_info < (3, 12)
+# The public asyncio path without eager tasks (3.11): a call's task starts late.
+LATE_TASKS = LAZY_START
 
 
 def _run_scenario(scenario: Scenario) -> ScenarioResult:

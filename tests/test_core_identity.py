@@ -1,8 +1,9 @@
 """Which integer core a build actually runs.
 
-In a compiled build (``SDAX_REQUIRE_EXTENSIONS=1``) the engine must call the
-compiled module's objects, not merely have the module around; with
-``SDAX_NO_EXTENSIONS=1`` it must call the pure twin's.
+Wherever the compiled core is built (and always under
+``SDAX_REQUIRE_EXTENSIONS=1``) the engine must call the compiled module's
+objects, not merely have the module around; with ``SDAX_NO_EXTENSIONS=1`` it
+must call the pure twin's. A skip names what is missing.
 """
 
 from __future__ import annotations
@@ -56,11 +57,73 @@ def test_the_active_core_is_public_and_consistent() -> None:
     assert vars(_plan)["core"] is _accel.core
 
 
+def why_the_compiled_core_is_not_checked() -> str | None:
+    """What keeps this session from checking the compiled core, or ``None``.
+
+    The check runs wherever the compiled core is active, and wherever
+    ``SDAX_REQUIRE_EXTENSIONS=1`` says it must be (then a missing one fails).
+    """
+    if env_flag("SDAX_NO_EXTENSIONS"):
+        return "SDAX_NO_EXTENSIONS=1 makes the pure core the active one"
+    if env_flag("SDAX_REQUIRE_EXTENSIONS"):
+        return None
+    try:
+        importlib.import_module("sdax._core")
+    except ImportError as exc:
+        return (
+            f"the compiled core is not built ({exc}), so the pure core is active; "
+            "SDAX_REQUIRE_EXTENSIONS is not set, which would make this a failure"
+        )
+    return None
+
+
+@pytest.mark.parametrize(
+    ("env", "built", "reason"),
+    [
+        ({"SDAX_NO_EXTENSIONS": "1"}, True, "SDAX_NO_EXTENSIONS=1"),
+        ({"SDAX_NO_EXTENSIONS": "1", "SDAX_REQUIRE_EXTENSIONS": "1"}, True, "SDAX_NO_EXTENSIONS=1"),
+        ({}, False, "the compiled core is not built"),
+        ({}, True, None),
+        ({"SDAX_REQUIRE_EXTENSIONS": "1"}, False, None),
+        ({"SDAX_REQUIRE_EXTENSIONS": "1"}, True, None),
+    ],
+    ids=[
+        "pure-forced",
+        "pure-forced-required",
+        "not-built",
+        "built",
+        "required-missing",
+        "required",
+    ],
+)
+def test_the_skip_reason_names_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], built: bool, reason: str | None
+) -> None:
+    for name in ("SDAX_NO_EXTENSIONS", "SDAX_REQUIRE_EXTENSIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    real_import = importlib.import_module
+
+    def import_module(name: str) -> types.ModuleType:
+        if name == "sdax._core" and not built:
+            raise ImportError("No module named 'sdax._core'")
+        return types.ModuleType(name) if name == "sdax._core" else real_import(name)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    found = why_the_compiled_core_is_not_checked()
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(reason), found
+
+
 def test_the_engine_runs_the_compiled_core_in_a_compiled_build(
     request: pytest.FixtureRequest,
 ) -> None:
-    if not env_flag("SDAX_REQUIRE_EXTENSIONS") or env_flag("SDAX_NO_EXTENSIONS"):
-        pytest.skip("not a compiled build (SDAX_REQUIRE_EXTENSIONS=1) with extensions enabled")
+    reason = why_the_compiled_core_is_not_checked()
+    if reason is not None:
+        pytest.skip(reason)
     compiled = request.getfixturevalue("compiled_core")
     assert compiled.__file__ is not None
     assert compiled.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))

@@ -7,6 +7,7 @@ check the structure of what a real run records, never its times.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Hashable
 
 import pytest
@@ -57,8 +58,8 @@ failed: SdaxExecutionError: SDAX task execution failed (1 sub-exception)
 
 task      phase    try     start      time  |0           500.0 ms|
 A         pre        1    0.0 ms  100.0 ms  |====                |
-('b', 1)  pre        1    0.0 ms   50.0 ms  |~~                  |  retried after 25.0 ms: \
-ConnectionError: reset
+('b', 1)  pre        1    0.0 ms   50.0 ms  |~~                  |  retry planned after 25.0 ms, \
+began after 25.0 ms: ConnectionError: reset
 ('b', 1)  pre        2   75.0 ms   75.0 ms  |   ===              |
 A         execute    1  150.0 ms  100.0 ms  |      XXXX          |  FAILED: ValueError: bad
 ('b', 1)  execute    1  150.0 ms   75.0 ms  |      ///           |  cancelled
@@ -149,7 +150,7 @@ def test_a_retry_that_never_ran_is_shown_as_abandoned() -> None:
     )
     assert timeline.render(10).splitlines()[3] == (
         "r     execute    1  0.0 ms  50.0 ms  |~~~~~     |  "
-        "retry after 500.0 ms abandoned: ConnectionError: x"
+        "retry planned after 500.0 ms, abandoned: ConnectionError: x"
     )
 
 
@@ -291,7 +292,8 @@ async def test_a_real_run_records_retries_failures_and_cleanup() -> None:
     db_pre, _, flags_ok, fetch, db_post = timeline.records
     assert db_pre.end <= flags_ok.start and flags_ok.end <= fetch.start <= db_post.start
     chart = report.render()
-    assert "retried after 0.0 ms: ConnectionError: once" in chart
+    assert "retry planned after 0.0 ms, began after " in chart
+    assert "ms: ConnectionError: once" in chart
     assert "FAILED: ValueError: bad" in chart
 
 
@@ -381,5 +383,6 @@ async def test_a_run_cancelled_during_a_retry_pause_leaves_the_retry_abandoned()
     # The retry that never ran is reported as a cancelled attempt.
     assert _summary(timeline) == [("r", EXEC, 0, "retried"), ("r", EXEC, 1, "cancelled")]
     rendered = timeline.render()
-    assert "retried after" in rendered and "ConnectionError: down" in rendered
+    assert re.search(r"retry planned after [\d.]+ ms, abandoned: ConnectionError: down", rendered)
+    assert "began after" not in rendered
     assert "cancelled" in rendered

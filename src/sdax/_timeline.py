@@ -80,11 +80,15 @@ class PhaseRecord:
         task: The task's name.
         phase: The phase.
         attempt: 0 for the first attempt, 1 for the first retry, ...
-        start: When the attempt started, in seconds after the run started.
+        start: When the attempt started, in seconds after the run started (an
+            attempt that never began, cancelled before it could, starts and ends
+            at the cancel).
         end: When it ended, in seconds after the run started.
         outcome: How it ended (see :data:`Outcome`).
         error: The exception it ended with (failures and cancellations).
-        retry_delay: For a retried attempt: the pause before the next one.
+        retry_delay: For a retried attempt: the pause its retry policy planned
+            before the next one (the next attempt may begin later: the loop
+            may be busy).
     """
 
     task: Hashable
@@ -166,9 +170,12 @@ class RunTimeline:
         One row per attempt, in order of start time: task, phase, attempt
         number (from 1), start and duration, a bar on a time axis ``width``
         characters wide, and how the attempt ended when it did not simply
-        succeed (a retried attempt whose next attempt is not among the records
-        is shown as ``retry ... abandoned``). The result depends only on the
-        records.
+        succeed. A retried attempt shows two times: the pause its policy
+        planned (``retry planned after 9.6 ms``) and the time until the next
+        attempt really began, measured (``began after 10.3 ms``); one whose
+        next attempt never began (it is not among the records, or is a
+        cancelled one of zero length) shows ``abandoned`` instead.
+        The result depends only on the records.
 
         Args:
             width: Characters of the time axis (at least 10).
@@ -205,18 +212,24 @@ def _bar(record: PhaseRecord, span: float, width: int) -> str:
     return " " * first + BAR_CHARS[record.outcome] * (last - first) + " " * (width - last)
 
 
-def _status(record: PhaseRecord, unit: tuple[float, str, int], followed: bool) -> str:
+def _status(record: PhaseRecord, unit: tuple[float, str, int], retry: PhaseRecord | None) -> str:
     error = "" if record.error is None else f": {describe_error(record.error)}"
     if record.outcome == "ok":
         return ""
     if record.outcome == "retried":
-        delay = (
-            "" if record.retry_delay is None else f" after {_format_time(record.retry_delay, unit)}"
+        # Two different times: the pause the policy drew, and the time until
+        # the retry really began (later when the loop was busy).
+        planned = (
+            []
+            if record.retry_delay is None
+            else [f"planned after {_format_time(record.retry_delay, unit)}"]
         )
-        if not followed:
-            # The run stopped (cancelled, deadline) during the pause before the retry.
-            return f"retry{delay} abandoned{error}"
-        return f"retried{delay}{error}"
+        if retry is None or (retry.outcome == "cancelled" and retry.end <= retry.start):
+            # The run stopped (cancelled, deadline) during the pause before the
+            # retry: the retry is missing, or a cancelled record of zero length.
+            return f"retry {', '.join([*planned, 'abandoned'])}{error}"
+        began = f"began after {_format_time(max(retry.start - record.end, 0.0), unit)}"
+        return f"retry {', '.join([*planned, began])}{error}"
     if record.outcome == "cancelled":
         return "cancelled"
     return f"{record.outcome.upper()}{error}"
@@ -236,7 +249,7 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
     if not records:
         lines.append("(no phase was called)")
         return "\n".join(lines)
-    attempts = {(r.task, r.phase, r.attempt) for r in records}
+    attempts = {(r.task, r.phase, r.attempt): r for r in records}
     names = [describe_name(r.task) for r in records]
     phases = [PHASE_LABELS[r.phase] for r in records]
     starts = [_format_time(r.start, unit) for r in records]
@@ -258,8 +271,8 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
             f"{name:<{name_w}}  {phase:<{phase_w}}  {record.attempt + 1:>{try_w}}  "
             f"{start:>{start_w}}  {took:>{time_w}}  |{_bar(record, span, width)}|"
         )
-        followed = (record.task, record.phase, record.attempt + 1) in attempts
-        status = _status(record, unit, followed)
+        retry = attempts.get((record.task, record.phase, record.attempt + 1))
+        status = _status(record, unit, retry)
         lines.append(f"{row}  {status}" if status else row)
     used = [o for o in BAR_CHARS if any(r.outcome == o for r in records)]
     lines.append("")

@@ -80,8 +80,8 @@ class _Recording:
         self, event: PhaseEvent, outcome: Outcome, error: BaseException | None = None
     ) -> None:
         row = self.open.pop((event.task, id(event.phase), event.attempt), None)
-        if row is None:  # no start seen: place the record at its end
-            row = [event.task, event.phase, event.attempt, event.started, None, None, None, None]
+        if row is None:  # never began (cancelled in a retry pause or for a slot): zero length
+            row = [event.task, event.phase, event.attempt, event.time, None, None, None, None]
             self.rows.append(row)
         row[4] = event.time
         row[5] = outcome

@@ -297,6 +297,72 @@ def test_rejected_level_task_leaves_level_builder_usable() -> None:
     assert "A" in processor.analysis.tasks
 
 
+@pytest.mark.parametrize("level", [-1, -(10**12)])
+async def test_a_negative_level_is_a_level_like_any_other(level: int) -> None:
+    # As in the reference (its level keys hold any int): levels run in
+    # increasing order, so level -1 comes before level 0.
+    rec = Recorder()
+    processor = (
+        AsyncTaskProcessor.builder()
+        .add_task(rec.task("zero", pre={"steps": 2}), level=0)
+        .add_task(rec.task("below", pre={"steps": 2}), level=level)
+        .build()
+    )
+    await processor.process_tasks(object())
+    assert rec.names("pre", "end") == ["below", "zero"]
+    assert rec.names("post", "end") == ["zero", "below"]
+
+
+# -- tasks without phase functions ------------------------------------------------------------
+
+
+def test_a_task_without_phase_functions_is_a_join_node() -> None:
+    # The reference's join() is exactly such a task ("a join node has no
+    # pre_execute, execute, or post_execute functions"): accepted, as a join.
+    from sdax.export import plan_text
+
+    def plan(node: AsyncTask[Any, Any]) -> str:
+        return plan_text(
+            AsyncDagTaskProcessor.builder()
+            .add_task(make("A"))
+            .add_task(make("B"))
+            .add_task(node, depends_on=("A", "B"))
+            .add_task(make("C"), depends_on="J")
+            .build()
+        )
+
+    assert AsyncTask("J") == join("J")
+    assert plan(AsyncTask("J")) == plan(join("J"))
+
+
+@pytest.mark.parametrize("level_builder", [False, True], ids=["graph", "levels"])
+async def test_a_task_without_phase_functions_runs_nothing_and_orders_the_rest(
+    level_builder: bool,
+) -> None:
+    rec = Recorder()
+    low, high = rec.task("low", pre={"steps": 2}), rec.task("high")
+    if level_builder:
+        processor: Any = (
+            AsyncTaskProcessor.builder()
+            .add_task(low, level=0)
+            .add_task(AsyncTask("empty"), level=1)
+            .add_task(high, level=2)
+            .build()
+        )
+    else:
+        processor = (
+            AsyncDagTaskProcessor.builder()
+            .add_task(low)
+            .add_task(AsyncTask("empty"), depends_on="low")
+            .add_task(high, depends_on="empty")
+            .build()
+        )
+    await processor.process_tasks(object())
+    assert rec.names("pre", "end") == ["low", "high"]
+    assert rec.names("post", "end") == ["high", "low"]
+    assert "empty" not in {entry.name for entry in rec.log}
+
+
 # -- runtime type errors ----------------------------------------------------------------------
 
 

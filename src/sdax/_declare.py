@@ -174,6 +174,9 @@ class TaskFunction(Generic[T]):
 class AsyncTask(Generic[T, K]):
     """A named task with up to three phase functions.
 
+    A task with none is a join node (see :func:`sdax.join`): it only groups
+    dependencies.
+
     Attributes:
         name: The task's key in the graph; any hashable value.
         pre_execute: Acquires resources; runs in dependency order.

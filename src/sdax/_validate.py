@@ -79,7 +79,10 @@ def bounded_int(value: object, minimum: int, what: str, *, optional: bool = Fals
 
 
 def level(task_name: object, value: object) -> int:
-    """Check the level of a task added to a level builder (any int).
+    """Check the level of a task added to a level builder.
+
+    Any int is a level, negative ones and gaps included (levels run in
+    increasing order), as in the reference, whose level keys hold any int.
 
     Raises:
         TypeError: ``value`` is not an int.

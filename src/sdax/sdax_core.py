@@ -268,6 +268,9 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
     ) -> AsyncDagTaskProcessorBuilder[T, K]:
         """Add ``task``, which waits for the tasks named in ``depends_on``.
 
+        A task without phase functions is a join node (what ``join(name)``
+        makes), as in the reference.
+
         Args:
             task: The task.
             depends_on: Names of the tasks it depends on; a bare string is one
@@ -323,7 +326,10 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
         return self
 
     def add_task(self, task: AsyncTask[T, Any], level: int) -> AsyncDagLevelAdapterBuilder[T]:
-        """Add ``task`` on ``level`` (any int; levels run in increasing order).
+        """Add ``task`` on ``level`` (any int, negative too; levels run in increasing order).
+
+        A task without phase functions is accepted, as in the reference: it
+        runs nothing (the levels order the rest).
 
         Raises:
             TypeError: Bad task, name or phase function, or a level that is

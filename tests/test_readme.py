@@ -1,7 +1,8 @@
 """The README is a landing page that keeps its promises.
 
-Its Python examples run as written: ``tests/test_docs_examples.py`` runs them
-with those of docs/ (and checks the output the first processor documents).
+Its Python examples run as written: ``tests/test_docs_examples.py`` runs each
+as a program from a file, like those of docs/ (and checks the output they
+document).
 """
 
 from __future__ import annotations

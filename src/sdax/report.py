@@ -2,8 +2,10 @@
 
 Attach a :class:`RunReport` to a processor or to one run; once the run has
 ended, read its timeline as data (:attr:`RunReport.last`, a
-:class:`RunTimeline` of :class:`PhaseRecord` objects) or as a text Gantt
-chart (:meth:`RunReport.render`)::
+:class:`RunTimeline` of :class:`PhaseRecord` objects), as a text Gantt
+chart (:meth:`RunReport.render`), as a self-contained HTML page
+(:meth:`RunReport.write_html`) or as a trace for Perfetto
+(:meth:`RunReport.write_trace`)::
 
     report = RunReport()
     await processor.process_tasks(ctx, observer=report)
@@ -15,8 +17,11 @@ exactly the same every time.
 
 from __future__ import annotations
 
+import json
+import os
 from collections import deque
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 from sdax import _validate
@@ -175,6 +180,18 @@ class RunReport(RunObserver):
     def render(self, width: int = 40) -> str:
         """The text Gantt chart of the last finished run (see :meth:`RunTimeline.render`)."""
         return self.last.render(width)
+
+    def write_html(self, path: str | os.PathLike[str], width: int = 960) -> None:
+        """Write the last finished run as an HTML page (see :meth:`RunTimeline.to_html`)."""
+        Path(path).write_text(self.last.to_html(width), encoding="utf-8")
+
+    def write_svg(self, path: str | os.PathLike[str], width: int = 960) -> None:
+        """Write the last finished run's picture as an SVG file (see :meth:`RunTimeline.to_svg`)."""
+        Path(path).write_text(self.last.to_svg(width), encoding="utf-8")
+
+    def write_trace(self, path: str | os.PathLike[str]) -> None:
+        """Write the last finished run as a Chrome trace-event JSON file (Perfetto opens it)."""
+        Path(path).write_text(json.dumps(self.last.to_trace()), encoding="utf-8")
 
     def clear(self) -> None:
         """Forget the finished runs (runs in progress go on being recorded)."""

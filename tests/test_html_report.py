@@ -397,3 +397,15 @@ def test_sdax_demo_says_when_it_cannot_write(
     missing = tmp_path / "no-such-folder" / "demo.html"
     assert main(["demo", "--html", str(missing)]) == 2
     assert f"sdax demo: error: cannot write {missing}" in capsys.readouterr().err
+
+
+def test_the_docs_picture_of_the_demo_is_drawn_by_this_code() -> None:
+    picture = Path(__file__).resolve().parent.parent / "docs" / "img" / "demo-timeline.svg"
+    if not picture.exists():  # a copy of the tests without the docs
+        pytest.skip("docs/img/demo-timeline.svg is not here")
+    root, _ = parse(picture.read_text(encoding="utf-8"))
+    outcomes = [b.attrs["data-outcome"] for b in root.find_all("rect", "bar")]
+    # The demo's story (tools/make-doc-pictures remakes the picture).
+    assert len(outcomes) == 9
+    assert sorted(outcomes) == ["failed"] + ["ok"] * 7 + ["retried"]
+    assert len(root.find_all("g", "row")) == 6

@@ -26,7 +26,7 @@ from _support.png import Image, read_png
 
 from sdax._demo import DemoContext, build_processor
 from sdax._errors import SdaxExecutionError
-from sdax.report import PhaseRecord, RunReport, RunTimeline
+from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_html
 from sdax.sdax_core import PhaseId
 
 PRE, EXEC, POST = PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC
@@ -161,7 +161,7 @@ def _every_mark() -> RunTimeline:
 
 def test_every_kind_of_bar_is_drawn_where_the_dom_says(tmp_path: Path) -> None:
     timeline = _every_mark()
-    checked = _check_screenshot(timeline.to_html(), tmp_path)
+    checked = _check_screenshot(timeline_html(timeline), tmp_path)
     assert checked == len(timeline.records)
 
 
@@ -171,7 +171,7 @@ async def test_the_demo_page_is_drawn_where_the_dom_says(tmp_path: Path) -> None
         await build_processor().process_tasks(DemoContext(), observer=report)
     except SdaxExecutionError:
         pass
-    html = report.last.to_html()
+    html = timeline_html(report.last)
     checked = await asyncio.to_thread(_check_screenshot, html, tmp_path)
     # Every attempt of the demo is wide enough to sample except, at most, the shortest posts.
     assert checked >= len(report.last.records) - 2

@@ -1,4 +1,4 @@
-"""The run as a page: RunReport.write_html / RunTimeline.to_html (and to_svg).
+"""The run as a page: RunReport.write_html / timeline_html (and timeline_svg).
 
 Every check reads the parsed document (tests/_support/dom.py): which elements
 and attributes are there, never the page's times. Real runs make each kind of
@@ -19,7 +19,7 @@ from _support.dom import Element, parse
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, SdaxTimeoutError, task_func
 from sdax._cli import main
-from sdax.report import PhaseRecord, RunReport, RunTimeline
+from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_html, timeline_svg
 from sdax.sdax_core import PhaseId
 
 PRE, EXEC, POST = PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC
@@ -60,7 +60,7 @@ async def _record(
         await processor.process_tasks({}, observer=report, **options)
     except (SdaxExecutionError, SdaxTimeoutError):
         pass
-    return report.last, report.last.to_html()
+    return report.last, timeline_html(report.last)
 
 
 def _processor(*tasks: AsyncTask[Any, Any]) -> AsyncDagTaskProcessor[Any, Any]:
@@ -237,7 +237,7 @@ async def test_the_grace_of_an_outside_cancellation_cuts_a_post() -> None:
     with pytest.raises(asyncio.CancelledError):
         await run
     expected = {("sticky", "pre", 1): "ok", ("sticky", "post", 1): "grace-cut"}
-    _check_page(report.last, report.last.to_html(), expected)
+    _check_page(report.last, timeline_html(report.last), expected)
 
 
 def _every_mark() -> RunTimeline:
@@ -284,7 +284,7 @@ EVERY_MARK = {
 
 def test_every_mark_is_drawn_listed_and_explained() -> None:
     timeline = _every_mark()
-    root = _check_page(timeline, timeline.to_html(), EVERY_MARK)
+    root = _check_page(timeline, timeline_html(timeline), EVERY_MARK)
     legend = {g.attrs["data-outcome"] for g in root.find_all("g", "legend-item")}
     assert legend == set(EVERY_MARK.values()) | {"retry-delay"}
     # The table of what went wrong, in order of start: all but the ok and cancelled attempts.
@@ -318,7 +318,7 @@ def test_every_mark_is_drawn_listed_and_explained() -> None:
 
 def test_the_svg_draws_the_same_bars_as_the_page() -> None:
     timeline = _every_mark()
-    svg = timeline.to_svg()
+    svg = timeline_svg(timeline)
     root, _ = parse(svg)
     (document,) = root.children
     assert document.tag == "svg" and document.attrs["xmlns"] == "http://www.w3.org/2000/svg"
@@ -334,7 +334,7 @@ def test_a_run_of_a_thousand_tasks_has_a_row_each_and_an_overview() -> None:
         records.append(PhaseRecord(f"task-{i:04d}", EXEC, 0, 0.2, 0.25 + i * 1e-5, "ok"))
     records.append(PhaseRecord("task-0007", EXEC, 1, 0.3, 0.31, "failed", ValueError("x")))
     timeline = RunTimeline(1, 1000, 0.4, tuple(records))
-    root, _ = parse(timeline.to_html())
+    root, _ = parse(timeline_html(timeline))
     rows = root.find_all("g", "row")
     assert len(rows) == 1000
     assert len(root.find_all("rect", "bar")) == len(records)
@@ -347,7 +347,7 @@ def test_a_run_of_a_thousand_tasks_has_a_row_each_and_an_overview() -> None:
 
 def test_an_empty_run_still_makes_a_page() -> None:
     timeline = RunTimeline(1, 0, 0.0, ())
-    root, _ = parse(timeline.to_html())
+    root, _ = parse(timeline_html(timeline))
     assert not root.find_all("rect", "bar")
     assert "Nothing went wrong" in root.all_text()
 
@@ -357,7 +357,7 @@ def test_an_empty_run_still_makes_a_page() -> None:
 )
 def test_the_width_is_checked(width: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="width"):
-        _every_mark().to_html(width)
+        timeline_html(_every_mark(), width)
 
 
 async def test_write_html_writes_the_last_run(tmp_path: Path) -> None:
@@ -365,10 +365,10 @@ async def test_write_html_writes_the_last_run(tmp_path: Path) -> None:
     await _processor(AsyncTask("only", execute=task_func(_noop))).process_tasks({}, observer=report)
     path = tmp_path / "run.html"
     report.write_html(path)
-    assert path.read_text(encoding="utf-8") == report.last.to_html()
+    assert path.read_text(encoding="utf-8") == timeline_html(report.last)
     svg = tmp_path / "run.svg"
     report.write_svg(str(svg))
-    assert svg.read_text(encoding="utf-8") == report.last.to_svg()
+    assert svg.read_text(encoding="utf-8") == timeline_svg(report.last)
 
 
 def test_write_html_before_any_run_raises() -> None:

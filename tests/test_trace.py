@@ -1,4 +1,4 @@
-"""The run as a trace: RunReport.write_trace / RunTimeline.to_trace.
+"""The run as a trace: RunReport.write_trace / timeline_trace.
 
 The trace must be what the Chrome trace-event format asks (the JSON object
 form): every event with ``ph``, ``name``, ``pid``, ``tid`` and ``ts``;
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
-from sdax.report import PhaseRecord, RunReport, RunTimeline
+from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_trace
 from sdax.sdax_core import PhaseId
 
 PRE, EXEC, POST = PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC
@@ -66,7 +66,7 @@ def _timeline() -> RunTimeline:
 
 def test_trace_is_valid_and_has_a_track_per_task() -> None:
     timeline = _timeline()
-    events = _validate(timeline.to_trace())
+    events = _validate(timeline_trace(timeline))
     assert {e["pid"] for e in events} == {timeline.run_id}
     names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
     assert names == {0: "run", 1: "db", 2: "('user', 1)"}  # in order of first start
@@ -78,7 +78,7 @@ def test_trace_is_valid_and_has_a_track_per_task() -> None:
 
 def test_each_attempt_is_a_complete_event_with_its_facts() -> None:
     timeline = _timeline()
-    events = _validate(timeline.to_trace())
+    events = _validate(timeline_trace(timeline))
     tid = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
     attempts = [e for e in events if e["ph"] == "X" and e["tid"] != 0]
     assert len(attempts) == len(timeline.records)
@@ -106,7 +106,7 @@ def test_each_attempt_is_a_complete_event_with_its_facts() -> None:
 
 def test_failures_and_cancels_are_instant_events_at_their_end() -> None:
     timeline = _timeline()
-    events = _validate(timeline.to_trace())
+    events = _validate(timeline_trace(timeline))
     tid = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
     instants = {
         (e["tid"], round(e["ts"]), e["name"]) for e in events if e["ph"] == "i" and e["s"] == "t"
@@ -123,7 +123,7 @@ def test_failures_and_cancels_are_instant_events_at_their_end() -> None:
 
 def test_run_metadata_is_in_other_data() -> None:
     timeline = _timeline()
-    other = timeline.to_trace()["otherData"]
+    other = timeline_trace(timeline)["otherData"]
     assert other["run_id"] == 5 and other["tasks"] == 3 and other["attempts"] == 6
     assert other["outcome"] == "failed"
     assert other["summary"] == timeline.summary()
@@ -132,7 +132,7 @@ def test_run_metadata_is_in_other_data() -> None:
 
 def test_a_run_that_succeeded_has_no_instant_events() -> None:
     timeline = RunTimeline(1, 1, 0.1, (PhaseRecord("a", EXEC, 0, 0.0, 0.1, "ok"),))
-    events = _validate(timeline.to_trace())
+    events = _validate(timeline_trace(timeline))
     assert not [e for e in events if e["ph"] == "i"]
 
 
@@ -158,7 +158,7 @@ async def test_write_trace_writes_a_real_run(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     report.write_trace(path)
     trace = json.loads(path.read_text(encoding="utf-8"))
-    assert trace == json.loads(json.dumps(report.last.to_trace()))
+    assert trace == json.loads(json.dumps(timeline_trace(report.last)))
     events = _validate(trace)
     outcomes = [(e["name"], e["args"]["outcome"]) for e in events if e["ph"] == "X" and e["tid"]]
     assert outcomes == [("a pre", "retried"), ("a pre", "ok"), ("b execute", "ok")]

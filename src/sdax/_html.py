@@ -505,7 +505,23 @@ def _problem_table(picture: _Picture, row_of: dict[Hashable, int]) -> str:
 
 
 def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
-    """The run as a self-contained HTML page (see the module's docstring).
+    """Draw ``timeline`` as a self-contained HTML page: inline SVG and CSS, no script.
+
+    The page fetches nothing (no script, font, image or link) and opens
+    offline. Top to bottom: the run's summary and its attempts counted by
+    outcome; a legend; how many attempts ran at once over time, and a strip
+    of every attempt that went wrong (which keep a run of thousands of tasks
+    readable); the timeline, one row per task in order of first start, each
+    attempt a bar on a time axis that stays in view while the rows scroll;
+    and a table of what went wrong, linked to the rows.
+
+    Each bar's colour *and* pattern say how the attempt ended (retried,
+    failed, timed out, cancelled, cut by the grace or the cleanup budget,
+    unfinished); failures and cuts also get a marker after the bar, and a
+    retried attempt is joined to the next by its retry delay. Each bar has a
+    hover title (task, phase, attempt, times, outcome, error) and ``data-``
+    attributes with the same facts (``data-phase``, ``data-attempt``,
+    ``data-outcome``, ``data-start``, ``data-end``; the row's ``data-task``).
 
     Args:
         timeline: The recorded run.
@@ -549,10 +565,14 @@ def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
 
 
 def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
-    """The run's picture as one standalone SVG document (title, legend, overview, rows).
+    """Draw ``timeline`` as one standalone SVG document.
 
-    For documents and slides, where a page does not fit; it shows what the
-    page shows above its table.
+    The picture of :func:`timeline_html` (title, legend, overview, rows)
+    without the page around it and its table: for documents and slides.
+
+    Args:
+        timeline: The recorded run.
+        width: Pixels of the time axis (at least 200).
 
     Raises:
         TypeError: ``width`` is not an int.

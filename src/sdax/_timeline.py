@@ -12,7 +12,7 @@ import asyncio
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sdax import _validate
 from sdax._errors import SdaxTimeoutError
@@ -180,34 +180,6 @@ class RunTimeline:
             ValueError: ``width`` is below 10.
         """
         return render_timeline(self, width)
-
-    def to_html(self, width: int = 960) -> str:
-        """The timeline as a self-contained HTML page: inline SVG and CSS, no script.
-
-        One row per task, each attempt a bar on a time axis ``width`` pixels
-        wide, drawn by its outcome (colour and pattern), with a hover title,
-        a legend, how many attempts ran at once, and what went wrong.
-        """
-        from sdax._html import timeline_html
-
-        return timeline_html(self, width)
-
-    def to_svg(self, width: int = 960) -> str:
-        """The picture of :meth:`to_html`, less its table, as one SVG document."""
-        from sdax._html import timeline_svg
-
-        return timeline_svg(self, width)
-
-    def to_trace(self) -> dict[str, Any]:
-        """The timeline in the Chrome trace-event format (for Perfetto, ``chrome://tracing``).
-
-        A track per task, a complete event per attempt, instant events for
-        failures and cancellations, the run's facts in ``otherData``;
-        ``json.dump`` it to a file.
-        """
-        from sdax._trace import timeline_trace
-
-        return timeline_trace(self)
 
 
 def _unit_for(span: float) -> tuple[float, str, int]:

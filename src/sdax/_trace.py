@@ -49,9 +49,18 @@ def _attempt_args(record: PhaseRecord, outcome: str) -> dict[str, Any]:
 
 
 def timeline_trace(timeline: RunTimeline) -> dict[str, Any]:
-    """The run as a trace-event JSON object (see the module's docstring).
+    """``timeline`` in the Chrome trace-event format, as a JSON-ready dict.
 
-    ``json.dump`` it to a file; Perfetto and ``chrome://tracing`` open it.
+    ``json.dump`` it to a file; Perfetto's UI and ``chrome://tracing`` open
+    it. The run is one process (``pid``: the run's number); track 0 is the
+    run itself, and each task that was called has its own track (``tid`` 1,
+    2, ... in order of first start, named by ``thread_name`` metadata). Each
+    attempt is a complete event (``"ph": "X"``) named ``"<task> <phase>"``,
+    with the task, phase, attempt (from 1), outcome, error and retry delay in
+    its ``args``; attempts that failed, were retried, cancelled or cut also
+    get an instant event (``"ph": "i"``) at their end, and a run that did not
+    succeed one at its end. Times are microseconds from the run's start; the
+    run's facts are in ``otherData``.
     """
     pid = timeline.run_id
     records = sorted(timeline.records, key=lambda r: r.start)

@@ -26,6 +26,7 @@ from typing import Any
 
 from sdax import _validate
 from sdax._events import PhaseEvent, RunInfo, RunObserver
+from sdax._html import timeline_html, timeline_svg
 from sdax._phases import PHASE_LABELS as PHASE_LABELS  # the chart's phase names
 from sdax._timeline import BAR_CHARS as BAR_CHARS  # the chart's characters
 from sdax._timeline import (
@@ -36,6 +37,7 @@ from sdax._timeline import (
     render_timeline,
     run_outcome,
 )
+from sdax._trace import timeline_trace
 
 __all__ = [
     "Outcome",
@@ -45,6 +47,9 @@ __all__ = [
     "describe_error",
     "render_timeline",
     "run_outcome",
+    "timeline_html",
+    "timeline_svg",
+    "timeline_trace",
 ]
 
 
@@ -182,16 +187,16 @@ class RunReport(RunObserver):
         return self.last.render(width)
 
     def write_html(self, path: str | os.PathLike[str], width: int = 960) -> None:
-        """Write the last finished run as an HTML page (see :meth:`RunTimeline.to_html`)."""
-        Path(path).write_text(self.last.to_html(width), encoding="utf-8")
+        """Write the last finished run as a self-contained HTML page (see :func:`timeline_html`)."""
+        Path(path).write_text(timeline_html(self.last, width), encoding="utf-8")
 
     def write_svg(self, path: str | os.PathLike[str], width: int = 960) -> None:
-        """Write the last finished run's picture as an SVG file (see :meth:`RunTimeline.to_svg`)."""
-        Path(path).write_text(self.last.to_svg(width), encoding="utf-8")
+        """Write the last finished run's picture as one SVG file (see :func:`timeline_svg`)."""
+        Path(path).write_text(timeline_svg(self.last, width), encoding="utf-8")
 
     def write_trace(self, path: str | os.PathLike[str]) -> None:
-        """Write the last finished run as a Chrome trace-event JSON file (Perfetto opens it)."""
-        Path(path).write_text(json.dumps(self.last.to_trace()), encoding="utf-8")
+        """Write the last finished run as a trace-event JSON file (see :func:`timeline_trace`)."""
+        Path(path).write_text(json.dumps(timeline_trace(self.last)), encoding="utf-8")
 
     def clear(self) -> None:
         """Forget the finished runs (runs in progress go on being recorded)."""

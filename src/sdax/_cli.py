@@ -2,7 +2,8 @@
 
 Subcommands:
 
-- ``sdax demo``: run a built-in example request and print its timeline;
+- ``sdax demo [--html FILE] [--trace FILE]``: run a built-in example request
+  and print its timeline (and write it as a page or a trace);
 - ``sdax graph MODULE:ATTR [--format text|mermaid|dot]``: print the plan of a
   processor defined in your code;
 - ``sdax info``: version, Python, platform and the active integer core;
@@ -142,8 +143,23 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sdax._demo import run_demo
+    from sdax.report import RunReport
 
-    return asyncio.run(run_demo(sys.stdout, args.width))
+    report = RunReport()
+    code = asyncio.run(run_demo(sys.stdout, args.width, report))
+    return _write_pictures("demo", report, args.html, args.trace) or code
+
+
+def _write_pictures(command: str, report: Any, html: str | None, trace: str | None) -> int:
+    """Write the last run of ``report`` as a page and/or a trace; 2 if a file cannot be written."""
+    for path, write in ((html, report.write_html), (trace, report.write_trace)):
+        if path is not None:
+            try:
+                write(path)
+            except OSError as exc:
+                return _fail(command, f"cannot write {path}: {exc.strerror or exc}")
+            print(f"wrote {path}")
+    return 0
 
 
 def _load_callable(target: str, option: str) -> Any:
@@ -287,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--width", type=_width, default=40, help="width of the timeline's time axis (default 40)"
+    )
+    demo.add_argument("--html", metavar="FILE", help="also write the run as an HTML page")
+    demo.add_argument(
+        "--trace", metavar="FILE", help="also write the run as a trace (Perfetto, chrome://tracing)"
     )
     demo.set_defaults(handler=_cmd_demo)
 

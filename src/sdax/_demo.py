@@ -177,19 +177,21 @@ def build_processor() -> AsyncDagTaskProcessor[DemoContext, str]:
     )
 
 
-async def run_demo(out: TextIO, width: int = 40) -> int:
+async def run_demo(out: TextIO, width: int = 40, report: RunReport | None = None) -> int:
     """Run the demo request, printing what happens and the timeline.
 
     Args:
         out: Where to print.
         width: Width of the timeline's time axis.
+        report: The report that records the run (default: a new one); pass
+            one to keep the timeline (``sdax demo --html/--trace``).
 
     Returns:
         0 when the run went as the story says (the recommendation failure
         reported, every cleanup done), 1 otherwise.
     """
     processor = build_processor()
-    report = RunReport()
+    report = RunReport() if report is None else report
     ctx = DemoContext(out=out)
     print(f"sdax demo: {REQUEST}, as {processor.analysis.total_tasks} tasks", file=out)
     print("(simulated I/O; the flag service and the recommendation service misbehave)", file=out)

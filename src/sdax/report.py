@@ -2,8 +2,10 @@
 
 Attach a :class:`RunReport` to a processor or to one run; once the run has
 ended, read its timeline as data (:attr:`RunReport.last`, a
-:class:`RunTimeline` of :class:`PhaseRecord` objects) or as a text Gantt
-chart (:meth:`RunReport.render`)::
+:class:`RunTimeline` of :class:`PhaseRecord` objects), as a text Gantt
+chart (:meth:`RunReport.render`), as a self-contained HTML page
+(:meth:`RunReport.write_html`) or as a trace for Perfetto
+(:meth:`RunReport.write_trace`)::
 
     report = RunReport()
     await processor.process_tasks(ctx, observer=report)
@@ -15,12 +17,16 @@ exactly the same every time.
 
 from __future__ import annotations
 
+import json
+import os
 from collections import deque
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 from sdax import _validate
 from sdax._events import PhaseEvent, RunInfo, RunObserver
+from sdax._html import timeline_html, timeline_svg
 from sdax._phases import PHASE_LABELS as PHASE_LABELS  # the chart's phase names
 from sdax._timeline import BAR_CHARS as BAR_CHARS  # the chart's characters
 from sdax._timeline import (
@@ -31,6 +37,7 @@ from sdax._timeline import (
     render_timeline,
     run_outcome,
 )
+from sdax._trace import timeline_trace
 
 __all__ = [
     "Outcome",
@@ -40,6 +47,9 @@ __all__ = [
     "describe_error",
     "render_timeline",
     "run_outcome",
+    "timeline_html",
+    "timeline_svg",
+    "timeline_trace",
 ]
 
 
@@ -175,6 +185,18 @@ class RunReport(RunObserver):
     def render(self, width: int = 40) -> str:
         """The text Gantt chart of the last finished run (see :meth:`RunTimeline.render`)."""
         return self.last.render(width)
+
+    def write_html(self, path: str | os.PathLike[str], width: int = 960) -> None:
+        """Write the last finished run as a self-contained HTML page (see :func:`timeline_html`)."""
+        Path(path).write_text(timeline_html(self.last, width), encoding="utf-8")
+
+    def write_svg(self, path: str | os.PathLike[str], width: int = 960) -> None:
+        """Write the last finished run's picture as one SVG file (see :func:`timeline_svg`)."""
+        Path(path).write_text(timeline_svg(self.last, width), encoding="utf-8")
+
+    def write_trace(self, path: str | os.PathLike[str]) -> None:
+        """Write the last finished run as a trace-event JSON file (see :func:`timeline_trace`)."""
+        Path(path).write_text(json.dumps(timeline_trace(self.last)), encoding="utf-8")
 
     def clear(self) -> None:
         """Forget the finished runs (runs in progress go on being recorded)."""

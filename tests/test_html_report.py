@@ -1,0 +1,411 @@
+"""The run as a page: RunReport.write_html / timeline_html (and timeline_svg).
+
+Every check reads the parsed document (tests/_support/dom.py): which elements
+and attributes are there, never the page's times. Real runs make each kind of
+attempt happen (retries, timeouts, failures, cancels, cuts by the budget and
+the grace); hand-built timelines cover the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support.dom import Element, parse
+
+from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, SdaxTimeoutError, task_func
+from sdax._cli import main
+from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_html, timeline_svg
+from sdax.sdax_core import PhaseId
+
+PRE, EXEC, POST = PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC
+Key = tuple[str, str, int]  # task, phase label, attempt from 1
+
+
+async def _noop(ctx: Any) -> None:
+    await asyncio.sleep(0)
+
+
+async def _sleep_long(ctx: Any) -> None:
+    await asyncio.sleep(10)
+
+
+def _flaky() -> Callable[[Any], Any]:
+    calls = 0
+
+    async def phase(ctx: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.001)
+        if calls == 1:
+            raise ConnectionError("reset")
+
+    return phase
+
+
+async def _fail_soon(ctx: Any) -> None:
+    await asyncio.sleep(0.005)
+    raise ValueError("bad input")
+
+
+async def _record(
+    processor: AsyncDagTaskProcessor[Any, Any], **options: Any
+) -> tuple[RunTimeline, str]:
+    report = RunReport()
+    try:
+        await processor.process_tasks({}, observer=report, **options)
+    except (SdaxExecutionError, SdaxTimeoutError):
+        pass
+    return report.last, timeline_html(report.last)
+
+
+def _processor(*tasks: AsyncTask[Any, Any]) -> AsyncDagTaskProcessor[Any, Any]:
+    builder = AsyncDagTaskProcessor[Any, Any].builder()
+    for task in tasks:
+        builder.add_task(task)
+    return builder.build()
+
+
+def _bars(root: Element) -> dict[Key, Element]:
+    """The bars by (task, phase, attempt), each once."""
+    bars: dict[Key, Element] = {}
+    for bar in root.find_all("rect", "bar"):
+        row = next(a for a in bar.ancestors() if "row" in a.attrs.get("class", "").split())
+        key = (row.attrs["data-task"], bar.attrs["data-phase"], int(bar.attrs["data-attempt"]))
+        assert key not in bars, f"two bars for {key}"
+        bars[key] = bar
+    return bars
+
+
+def _row_of(root: Element, task: str) -> Element:
+    return next(g for g in root.find_all("g", "row") if g.attrs["data-task"] == task)
+
+
+SCENARIOS: dict[
+    str, tuple[Callable[[], AsyncDagTaskProcessor[Any, Any]], dict[str, Any], dict[Key, str]]
+] = {
+    "a retry": (
+        lambda: _processor(
+            AsyncTask("flaky", pre_execute=task_func(_flaky(), retries=1, initial_delay=0.001))
+        ),
+        {},
+        {("flaky", "pre", 1): "retried", ("flaky", "pre", 2): "ok"},
+    ),
+    "timeouts, retried then final": (
+        lambda: _processor(
+            AsyncTask("slow", execute=task_func(_sleep_long, timeout=0.01, retries=1))
+        ),
+        {},
+        {("slow", "execute", 1): "timeout-retried", ("slow", "execute", 2): "timeout"},
+    ),
+    "a failure cancels a sibling": (
+        lambda: _processor(
+            AsyncTask("doomed", pre_execute=task_func(_fail_soon)),
+            AsyncTask("patient", pre_execute=task_func(_sleep_long)),
+        ),
+        {},
+        {("doomed", "pre", 1): "failed", ("patient", "pre", 1): "cancelled"},
+    ),
+    "the cleanup budget cuts a post": (
+        lambda: _processor(
+            AsyncTask("sticky", pre_execute=task_func(_noop), post_execute=task_func(_sleep_long))
+        ),
+        {"cleanup_timeout": 0.02},
+        {("sticky", "pre", 1): "ok", ("sticky", "post", 1): "budget-cut"},
+    ),
+    "the deadline cancels an execute": (
+        lambda: _processor(AsyncTask("long", execute=task_func(_sleep_long))),
+        {"timeout": 0.02},
+        {("long", "execute", 1): "cancelled"},
+    ),
+}
+
+LABELS = {
+    "ok": "ok",
+    "retried": "failed, retried",
+    "timeout-retried": "timed out, retried",
+    "failed": "failed",
+    "timeout": "timed out",
+    "cancelled": "cancelled",
+    "grace-cut": "cut by the grace",
+    "budget-cut": "cut by the cleanup budget",
+    "unfinished": "unfinished",
+}
+
+
+def _check_page(timeline: RunTimeline, page: str, expected: dict[Key, str]) -> Element:
+    """The checks every page must pass; returns its tree."""
+    root, doctype = parse(page)
+    assert doctype is not None and doctype.lower() == "doctype html"
+    bars = _bars(root)
+    assert {k: b.attrs["data-outcome"] for k, b in bars.items()} == expected
+    assert len(bars) == len(timeline.records)
+    records = {(str(r.task), _label(r.phase), r.attempt + 1): r for r in timeline.records}
+    for key, bar in bars.items():
+        record = records[key]
+        title = bar.child("title")
+        assert title is not None, f"{key}: no hover title"
+        lines = title.text.split("\n")
+        assert lines[0] == f"{key[0]} · {key[1]} · attempt {key[2]}"
+        value, unit = re.match(r"([\d.]+) (s|ms|µs) \(", lines[1]).groups()  # type: ignore[union-attr]
+        scale = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}[unit]
+        assert float(value) * scale == pytest.approx(record.duration, abs=scale)
+        assert lines[2].startswith(LABELS[bar.attrs["data-outcome"]])
+        assert float(bar.attrs["data-end"]) - float(bar.attrs["data-start"]) == pytest.approx(
+            record.duration, abs=1e-5
+        )
+    used = {b.attrs["data-outcome"] for b in bars.values()}
+    legend = {g.attrs["data-outcome"] for g in root.find_all("g", "legend-item")}
+    assert used - {"ok"} <= legend - {"ok", "retry-delay"}
+    assert "ok" in legend  # the phases' colours
+    counts = {
+        s.attrs["data-outcome"]: int(s.attrs["data-count"])
+        for s in root.find_all("span")
+        if "data-count" in s.attrs
+    }
+    assert counts == {m: list(expected.values()).count(m) for m in used}
+    _check_self_contained(root, page)
+    return root
+
+
+def _label(phase: PhaseId) -> str:
+    return {PRE: "pre", EXEC: "execute", POST: "post"}[phase]
+
+
+def _check_self_contained(root: Element, page: str) -> None:
+    for tag in ("script", "link", "img", "iframe", "object", "embed", "image", "use", "audio"):
+        assert not root.find_all(tag), f"the page holds a <{tag}>"
+    ids = {e.attrs["id"] for e in root.iter() if "id" in e.attrs}
+    for element in root.iter():
+        assert "src" not in element.attrs
+        for name, value in element.attrs.items():
+            if name in ("href", "xlink:href"):
+                assert value.startswith("#") and value[1:] in ids, value
+            for ref in re.findall(r"url\(([^)]*)\)", value):
+                assert ref.startswith("#") and ref[1:] in ids, ref
+    style = "".join(s.all_text() for s in root.find_all("style"))
+    assert "url(" not in style and "@import" not in style
+    assert "://" not in page  # no address of anything, anywhere
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_page_draws_one_bar_per_attempt_with_its_outcome(scenario: str) -> None:
+    make, options, expected = SCENARIOS[scenario]
+    timeline, page = await _record(make(), **options)
+    root = _check_page(timeline, page, expected)
+    for key, outcome in expected.items():
+        row = _row_of(root, key[0])
+        markers = {
+            m.attrs["data-outcome"] for m in row.iter() if "marker" in m.attrs.get("class", "")
+        }
+        # Failures and cuts carry a marker after the bar, not colour alone.
+        assert (outcome in markers) == (outcome in {"failed", "timeout", "budget-cut", "grace-cut"})
+
+
+async def test_a_retried_attempt_is_joined_to_the_next_by_the_retry_delay() -> None:
+    make, options, expected = SCENARIOS["a retry"]
+    timeline, page = await _record(make(), **options)
+    root = _check_page(timeline, page, expected)
+    links = _row_of(root, "flaky").find_all("line", "retry-link")
+    assert len(links) == 1
+    bars = _bars(root)
+    first, second = bars[("flaky", "pre", 1)], bars[("flaky", "pre", 2)]
+    assert float(links[0].attrs["x1"]) == pytest.approx(
+        float(first.attrs["x"]) + float(first.attrs["width"]), abs=0.01
+    )
+    assert float(links[0].attrs["x2"]) == pytest.approx(float(second.attrs["x"]), abs=0.01)
+
+
+async def test_the_grace_of_an_outside_cancellation_cuts_a_post() -> None:
+    started = asyncio.Event()
+
+    async def sticky_post(ctx: Any) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    processor = _processor(
+        AsyncTask("sticky", pre_execute=task_func(_noop), post_execute=task_func(sticky_post))
+    )
+    report = RunReport()
+    run = asyncio.ensure_future(processor.process_tasks({}, observer=report, cleanup_grace=0.01))
+    await started.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    expected = {("sticky", "pre", 1): "ok", ("sticky", "post", 1): "grace-cut"}
+    _check_page(report.last, timeline_html(report.last), expected)
+
+
+def _every_mark() -> RunTimeline:
+    """By hand: every kind of attempt, including one the run never heard the end of."""
+    return RunTimeline(
+        3,
+        6,
+        1.0,
+        (
+            PhaseRecord("a", PRE, 0, 0.0, 0.1, "ok"),
+            PhaseRecord("b", PRE, 0, 0.0, 0.05, "retried", ConnectionError("reset"), 0.02),
+            PhaseRecord("b", PRE, 1, 0.07, 0.12, "retried", TimeoutError(), 0.01),
+            PhaseRecord("b", PRE, 2, 0.13, 0.2, "failed", TimeoutError()),
+            PhaseRecord("c", PRE, 0, 0.0, 0.2, "failed", KeyError("k")),
+            PhaseRecord("d", PRE, 0, 0.0, 0.2, "cancelled"),
+            PhaseRecord("a", POST, 0, 0.2, 0.6, "cancelled", asyncio.CancelledError()),
+            PhaseRecord(
+                "e",
+                POST,
+                0,
+                0.2,
+                0.9,
+                "failed",
+                TimeoutError("task 'e' <post> was cancelled: the cleanup budget of 0.5 s ran out"),
+            ),
+            PhaseRecord(("f", 1), POST, 0, 0.3, 1.0, "unfinished"),
+        ),
+        asyncio.CancelledError(),
+    )
+
+
+EVERY_MARK = {
+    ("a", "pre", 1): "ok",
+    ("b", "pre", 1): "retried",
+    ("b", "pre", 2): "timeout-retried",
+    ("b", "pre", 3): "timeout",
+    ("c", "pre", 1): "failed",
+    ("d", "pre", 1): "cancelled",
+    ("a", "post", 1): "grace-cut",
+    ("e", "post", 1): "budget-cut",
+    ("('f', 1)", "post", 1): "unfinished",
+}
+
+
+def test_every_mark_is_drawn_listed_and_explained() -> None:
+    timeline = _every_mark()
+    root = _check_page(timeline, timeline_html(timeline), EVERY_MARK)
+    legend = {g.attrs["data-outcome"] for g in root.find_all("g", "legend-item")}
+    assert legend == set(EVERY_MARK.values()) | {"retry-delay"}
+    # The table of what went wrong, in order of start: all but the ok and cancelled attempts.
+    rows = [tr for tr in root.find_all("tr") if "data-outcome" in tr.attrs]
+    assert [tr.attrs["data-outcome"] for tr in rows] == [
+        "retried",
+        "failed",
+        "timeout-retried",
+        "timeout",
+        "grace-cut",
+        "budget-cut",
+        "unfinished",
+    ]
+    for tr in rows:  # each names its task's row, which exists
+        link = tr.find_all("a")[0].attrs["href"]
+        assert root.find_all("g", "row")[int(link.removeprefix("#row-"))].attrs["data-task"] == (
+            tr.find_all("a")[0].all_text()
+        )
+    strip = [r.attrs["data-outcome"] for r in root.find_all("rect", "problem")]
+    assert sorted(strip) == sorted(tr.attrs["data-outcome"] for tr in rows)
+    # Patterned bars use a pattern of the page; each pattern shows its ink.
+    patterns = {p.attrs["id"]: p for p in root.find_all("pattern")}
+    for bar in root.find_all("rect", "bar"):
+        fill = bar.attrs["fill"]
+        if fill.startswith("url("):
+            pattern = patterns[fill[5:-1]]
+            assert pattern.find_all("rect") and pattern.find_all("path")
+        else:
+            assert bar.attrs["data-outcome"] == "ok"
+
+
+def test_the_svg_draws_the_same_bars_as_the_page() -> None:
+    timeline = _every_mark()
+    svg = timeline_svg(timeline)
+    root, _ = parse(svg)
+    (document,) = root.children
+    assert document.tag == "svg" and document.attrs["xmlns"] == "http://www.w3.org/2000/svg"
+    assert {k: b.attrs["data-outcome"] for k, b in _bars(root).items()} == EVERY_MARK
+    assert not root.find_all("script") and not root.find_all("image")
+
+
+def test_a_run_of_a_thousand_tasks_has_a_row_each_and_an_overview() -> None:
+    records = []
+    for i in range(1000):
+        start = (i % 100) * 0.001
+        records.append(PhaseRecord(f"task-{i:04d}", PRE, 0, start, start + 0.002, "ok"))
+        records.append(PhaseRecord(f"task-{i:04d}", EXEC, 0, 0.2, 0.25 + i * 1e-5, "ok"))
+    records.append(PhaseRecord("task-0007", EXEC, 1, 0.3, 0.31, "failed", ValueError("x")))
+    timeline = RunTimeline(1, 1000, 0.4, tuple(records))
+    root, _ = parse(timeline_html(timeline))
+    rows = root.find_all("g", "row")
+    assert len(rows) == 1000
+    assert len(root.find_all("rect", "bar")) == len(records)
+    # All thousand executes overlap: the overview's peak says so.
+    (peak,) = [t for t in root.find_all("text") if "data-peak" in t.attrs]
+    assert int(peak.attrs["data-peak"]) == 1000
+    (went_wrong,) = [t for t in root.find_all("text") if "data-problems" in t.attrs]
+    assert went_wrong.attrs["data-problems"] == "1"
+
+
+def test_an_empty_run_still_makes_a_page() -> None:
+    timeline = RunTimeline(1, 0, 0.0, ())
+    root, _ = parse(timeline_html(timeline))
+    assert not root.find_all("rect", "bar")
+    assert "Nothing went wrong" in root.all_text()
+
+
+@pytest.mark.parametrize(
+    ("width", "error"), [(199, ValueError), ("wide", TypeError), (True, TypeError)]
+)
+def test_the_width_is_checked(width: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="width"):
+        timeline_html(_every_mark(), width)
+
+
+async def test_write_html_writes_the_last_run(tmp_path: Path) -> None:
+    report = RunReport()
+    await _processor(AsyncTask("only", execute=task_func(_noop))).process_tasks({}, observer=report)
+    path = tmp_path / "run.html"
+    report.write_html(path)
+    assert path.read_text(encoding="utf-8") == timeline_html(report.last)
+    svg = tmp_path / "run.svg"
+    report.write_svg(str(svg))
+    assert svg.read_text(encoding="utf-8") == timeline_svg(report.last)
+
+
+def test_write_html_before_any_run_raises() -> None:
+    with pytest.raises(LookupError):
+        RunReport().write_html("unused.html")
+
+
+def test_sdax_demo_writes_its_page_and_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page, trace = tmp_path / "demo.html", tmp_path / "demo.json"
+    assert main(["demo", "--html", str(page), "--trace", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {page}" in out and f"wrote {trace}" in out
+    root, _ = parse(page.read_text(encoding="utf-8"))
+    outcomes = [b.attrs["data-outcome"] for b in root.find_all("rect", "bar")]
+    # The demo's story: one retried attempt, one failed execute, the rest ok.
+    assert sorted(set(outcomes)) == ["failed", "ok", "retried"]
+    assert outcomes.count("retried") == 1 and outcomes.count("failed") == 1
+    assert trace.stat().st_size > 0
+
+
+def test_sdax_demo_says_when_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder" / "demo.html"
+    assert main(["demo", "--html", str(missing)]) == 2
+    assert f"sdax demo: error: cannot write {missing}" in capsys.readouterr().err
+
+
+def test_the_docs_picture_of_the_demo_is_drawn_by_this_code() -> None:
+    picture = Path(__file__).resolve().parent.parent / "docs" / "img" / "demo-timeline.svg"
+    if not picture.exists():  # a copy of the tests without the docs
+        pytest.skip("docs/img/demo-timeline.svg is not here")
+    root, _ = parse(picture.read_text(encoding="utf-8"))
+    outcomes = [b.attrs["data-outcome"] for b in root.find_all("rect", "bar")]
+    # The demo's story (tools/make-doc-pictures remakes the picture).
+    assert len(outcomes) == 9
+    assert sorted(outcomes) == ["failed"] + ["ok"] * 7 + ["retried"]
+    assert len(root.find_all("g", "row")) == 6

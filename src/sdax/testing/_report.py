@@ -1,8 +1,10 @@
 """The results of an exploration: what broke, in which scenario, and how to see it again.
 
 A report groups the broken scenarios by cause (the same broken rules, word
-for word) and shows one trace per cause, from its simplest scenario, with the
-ids of all of them: a bug that breaks 26 scenarios reads as one finding.
+for word, by the first line of each: pytest's assertion rewriting adds lines
+of values that differ from run to run) and shows one trace per cause, from
+its simplest scenario, with the ids of all of them: a bug that breaks 26
+scenarios reads as one finding.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ WIDTH = 100
 def plural(count: int, word: str) -> str:
     """``count`` and ``word``, with an ``s`` unless the count is one."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _first_lines(broken: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(text.split("\n", 1)[0] for text in broken)
+
+
+def _bullets(broken: tuple[str, ...]) -> list[str]:
+    # A message of several lines keeps them, indented under its bullet.
+    return [f"    - {text}".replace("\n", "\n      ") for text in broken]
 
 
 def python_hint(scenario: str) -> str:
@@ -55,7 +66,7 @@ class Finding:
         """
         lines = [f"BROKEN  {self.scenario}", f"  reproduce: {reproduce(self.scenario)}"]
         lines.append("  what broke:")
-        lines.extend(f"    - {text}" for text in self.broken)
+        lines.extend(_bullets(self.broken))
         lines.extend(self._story())
         return "\n".join(lines)
 
@@ -72,7 +83,8 @@ class Cause:
     """The findings that broke the same rules, word for word: most likely one bug.
 
     Attributes:
-        broken: The rules broken, one sentence each (those of every finding).
+        broken: The rules broken, one sentence each: the first line of each
+            of every finding's :attr:`Finding.broken`.
         findings: The scenarios that broke them, in the order they ran.
     """
 
@@ -100,7 +112,7 @@ class Cause:
         example = self.example
         lines = [f"CAUSE {number} of {of}: {plural(len(self.findings), 'scenario')}"]
         lines.append("  what broke:")
-        lines.extend(f"    - {text}" for text in self.broken)
+        lines.extend(_bullets(example.broken))
         lines.append("  scenarios:")
         lines.extend(f"    {line}" for line in _wrap(self.scenarios, WIDTH - 4))
         lines.append(f"  shown: {example.scenario}")
@@ -156,7 +168,7 @@ class ExploreResult:
         """The findings grouped by what they broke, the most frequent cause first."""
         groups: dict[tuple[str, ...], list[Finding]] = {}
         for finding in self.findings:
-            groups.setdefault(finding.broken, []).append(finding)
+            groups.setdefault(_first_lines(finding.broken), []).append(finding)
         causes = [Cause(broken, tuple(found)) for broken, found in groups.items()]
         # Stable: causes as frequent as each other keep the order they were met in.
         return tuple(sorted(causes, key=lambda c: -len(c.findings)))

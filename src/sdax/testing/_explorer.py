@@ -1,9 +1,11 @@
 """``explore()``: run a processor once per fault scenario and report what broke.
 
-Each scenario runs on a fresh event loop. With ``looptime`` installed
+Each scenario runs on a fresh event loop of asyncio's own class, whatever
+event loop policy is installed (uvloop's too). With ``looptime`` installed
 (``pip install "sdax[testing]"``) the loop's clock is virtual: retry delays,
 timeouts and deadlines pass at once, while the order of events stays what
-real time would give. Without it the scenarios run in real time.
+real time would give. Without it, or when looptime cannot drive the loop,
+the scenarios run in real time.
 """
 
 from __future__ import annotations
@@ -150,9 +152,7 @@ def _wants_scenario(check: CheckFn | None) -> bool:
         return False
     try:
         inspect.signature(check).bind(None, None)
-    except TypeError:
-        return False
-    except ValueError:  # no signature to read (some builtins): one argument
+    except (TypeError, ValueError):  # ValueError: no signature to read (a builtin)
         return False
     return True
 

@@ -12,13 +12,15 @@ When the compiled module cannot be imported, its case is skipped, unless
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 import pytest
-from _loops import loop_factories
+from _loops import install_policy, loop_factories, program_runner
 from _support import load_core
 
 import sdax
@@ -74,6 +76,46 @@ def compiled_core() -> ModuleType:
 
 
 _LOOP_FACTORIES = loop_factories()
+_RUN_IN_PROGRAM = program_runner()
+_UNDO_POLICY: list[Callable[[], None]] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``SDAX_TEST_LOOPS=uvloop-install`` or ``uvloop-policy``: install uvloop for the session."""
+    undo = install_policy()
+    if undo is not None:
+        _UNDO_POLICY.append(undo)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put asyncio's own policy back."""
+    while _UNDO_POLICY:
+        _UNDO_POLICY.pop()()
+
+
+def _explorer_test(item: pytest.Function) -> bool:
+    name = item.path.name
+    return name.startswith(("test_explore", "test_testing_"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """``uvloop-factory``, ``uvloop-run``: a sync explorer test runs inside a uvloop program.
+
+    It runs in a worker thread of ``asyncio.run(..., loop_factory=uvloop.new_event_loop)``
+    or of ``uvloop.run(...)``, which is where ``explore_async`` runs ``explore``.
+    """
+    if (
+        _RUN_IN_PROGRAM is None
+        or inspect.iscoroutinefunction(pyfuncitem.function)
+        or not _explorer_test(pyfuncitem)
+    ):
+        return None
+    args: dict[str, Any] = {
+        name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames
+    }
+    _RUN_IN_PROGRAM(lambda: pyfuncitem.obj(**args))
+    return True
 
 
 def pytest_asyncio_loop_factories(

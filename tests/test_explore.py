@@ -281,13 +281,16 @@ def test_the_progress_bar_goes_to_stderr_when_asked(capsys: pytest.CaptureFixtur
 def test_the_report_shows_the_scenario_its_id_what_broke_and_the_trace() -> None:
     result = explore(small(), Box, never_ok, only="raise-start@pre:a")
     text = result.report()
-    assert text.splitlines()[0].startswith("sdax explore: 1 scenarios, 1 broken")
-    assert "BROKEN  raise-start@pre:a" in text
+    assert text.splitlines()[0].startswith("sdax explore: 1 scenario, 1 broken (1 cause), ")
+    assert "  1. 1 scenario: check(ctx) returned False" in text
+    assert "CAUSE 1 of 1: 1 scenario" in text
+    assert "    raise-start@pre:a\n  shown: raise-start@pre:a" in text
     assert 'reproduce: explore(..., only="raise-start@pre:a")' in text
     assert "- check(ctx) returned False" in text
     assert "explorer: fault InjectedFault (raise-start, at its start)" in text
-    with pytest.raises(AssertionError, match="BROKEN"):
+    with pytest.raises(AssertionError, match="CAUSE 1 of 1"):
         result.assert_ok()
+    assert "BROKEN  raise-start@pre:a" in result.findings[0].render()
 
 
 # -- the promise checks themselves, on traces sdax would never produce ---------------

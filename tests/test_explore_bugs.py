@@ -292,3 +292,37 @@ def test_the_scenario_that_shows_a_bug_is_among_the_findings(
     again = explore(build(**bug), Ctx, check, only=scenario)
     assert again.scenarios_run == 1
     assert [f.scenario for f in again.findings] == [scenario]
+
+
+def test_a_processor_with_two_bugs_reads_as_two_causes() -> None:
+    # The pre that keeps its connection only at the end, and the post that
+    # always commits: many scenarios show each bug, the report groups them.
+    result = run(build(take=take_connection_keeps_it_only_at_the_end, finish=finish_always_commits))
+    causes = result.causes
+    assert [c.broken for c in causes] == [
+        ("check(ctx) failed: connection(s) [2] never released",),
+        ("check(ctx) failed: the ledger holds half a transfer: [-10]",),
+    ]
+    # Every finding is in exactly one cause; the most frequent cause comes first.
+    grouped = [s for c in causes for s in c.scenarios]
+    assert sorted(grouped) == sorted(f.scenario for f in result.findings)
+    assert len(causes[0].scenarios) >= len(causes[1].scenarios) > 1
+    # The trace shown is that of a single fault where there is one.
+    assert [c.example.scenario for c in causes] == [
+        "raise-suspend@pre:conn",
+        "raise-suspend#2@execute:transfer",
+    ]
+    text = result.report()
+    head = text.split("\n\nCAUSE ")[0].splitlines()
+    assert head[0].startswith(f"sdax explore: {result.scenarios_run} scenarios, ")
+    assert f"{len(result.findings)} broken (2 causes)" in head[0]
+    assert head[-2:] == [
+        f"  1. {len(causes[0].scenarios)} scenarios: {causes[0].broken[0]}",
+        f"  2. {len(causes[1].scenarios)} scenarios: {causes[1].broken[0]}",
+    ]
+    # One trace per cause, with the ids of all its scenarios.
+    assert text.count("trace (loop time, call, event):") == 2
+    assert text.count("CAUSE ") == 2
+    listed = text.replace(",\n    ", ", ")
+    for cause in causes:
+        assert ", ".join(cause.scenarios) in listed

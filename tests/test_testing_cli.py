@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -80,9 +82,18 @@ def test_check_reports_the_broken_scenario_and_exits_1(tmp_path: Path) -> None:
         tmp_path, "workflow:wrong", "--ctx", "workflow:make_ctx", "--check", "workflow:released"
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "BROKEN  raise-suspend@pre:slot" in done.stdout
+    assert "raise-suspend@pre:slot" in done.stdout
     assert "check(ctx) failed: the slot is still held" in done.stdout
     assert done.stdout.startswith("sdax explore: ")
+    # The hint is this command again, with --only (quoted for a shell).
+    shown = re.search(r"  shown: (.+)", done.stdout)
+    assert shown is not None
+    hint = (
+        "reproduce: sdax check workflow:wrong --ctx workflow:make_ctx "
+        f"--check workflow:released --only {shlex.quote(shown[1])}"
+    )
+    assert hint in done.stdout
+    assert "explore(..., only=" not in done.stdout
 
 
 def test_check_passes_a_correct_processor_given_as_a_builder(tmp_path: Path) -> None:
@@ -115,6 +126,10 @@ def test_check_runs_only_the_scenarios_asked_for(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("sdax explore: 2 scenarios, 0 broken")
     assert "(real time)" in done.stdout
+    done = sdax(
+        tmp_path, "workflow:wrong", "--ctx", "workflow:make_ctx", "--only", "raise-start@pre:slot"
+    )
+    assert done.stdout.startswith("sdax explore: 1 scenario, 0 broken"), done.stdout
 
 
 def test_check_rejects_bad_targets_with_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -139,3 +154,15 @@ def test_check_needs_ctx_and_known_kinds(tmp_path: Path) -> None:
     done = sdax(tmp_path, "workflow:wrong", "--ctx", "workflow:make_ctx", "--kinds", "melt")
     assert done.returncode == 2
     assert "unknown fault kind(s) melt" in done.stderr
+    done = sdax(tmp_path, "workflow:wrong", "--ctx", "workflow:make_ctx", "--phases", "pre,melt")
+    assert done.returncode == 2
+    assert "unknown phase(s) melt; known: pre, execute, post" in done.stderr
+
+
+def test_check_leaves_out_the_phases_not_asked_for(tmp_path: Path) -> None:
+    args = ("workflow:wrong", "--ctx", "workflow:make_ctx", "--check", "workflow:released")
+    # The leak needs a fault in the pre: without pre faults every scenario holds.
+    done = sdax(tmp_path, *args, "--phases", "post")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = sdax(tmp_path, *args, "--phases", "pre")
+    assert done.returncode == 1, done.stdout + done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -105,14 +106,17 @@ def test_the_fixture_fails_a_test_with_the_report_and_passes_correct_code(tmp_pa
     assert done.returncode == 1, out + done.stderr
     assert "1 failed, 2 passed" in out
     assert "FAILED test_user.py::test_wrong" in out
-    assert "BROKEN  interrupt@post:db" in out
     assert "check(ctx) failed: 1 connection(s) left open" in out
+    # The hint reruns the scenario shown, in this test.
+    shown = re.search(r"shown: (\S+)", out)
+    assert shown is not None, out
+    assert f"reproduce: pytest test_user.py::test_wrong --sdax-only {shown[1]}" in out
 
 
 def test_sdax_only_reruns_one_scenario(tmp_path: Path) -> None:
     done = run_pytest(tmp_path, "--sdax-only", "interrupt@post:db", "-k", "wrong")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "sdax explore: 1 scenarios, 1 broken" in done.stdout
+    assert "sdax explore: 1 scenario, 1 broken (1 cause)" in done.stdout
     done = run_pytest(tmp_path, "--sdax-only", "baseline", "-k", "wrong")
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -25,8 +25,9 @@ import importlib.util
 import inspect
 import os
 import platform
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sdax._accel import IMPLEMENTATION
@@ -190,8 +191,30 @@ def _kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
+def _phases(text: str) -> tuple[str, ...]:
+    from sdax.testing import PHASES
+
+    phases = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown or not phases:
+        given = ", ".join(unknown) or "(none given)"
+        raise argparse.ArgumentTypeError(f"unknown phase(s) {given}; known: {', '.join(PHASES)}")
+    return phases
+
+
+def _rerun_hint(args: argparse.Namespace) -> Callable[[str], str]:
+    """How the report says to run one scenario again: this command with ``--only ID``."""
+    command = ["sdax", "check", args.target, "--ctx", args.ctx]
+    if args.check:
+        command += ["--check", args.check]
+    if args.real_time:
+        command.append("--real-time")
+    prefix = shlex.join(command)
+    return lambda scenario: f"{prefix} --only {shlex.quote(scenario)}"
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    from sdax.testing import KINDS, explore
+    from sdax.testing import KINDS, PHASES, explore
 
     try:
         source = load_target(args.target)
@@ -210,6 +233,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             check,
             only=args.only or None,
             kinds=args.kinds or KINDS,
+            phases=args.phases or PHASES,
             pairs=args.pairs,
             seed=args.seed,
             virtual_time=False if args.real_time else None,
@@ -217,7 +241,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return _fail("check", str(exc))
-    print(result.report())
+    print(result.report(_rerun_hint(args)))
     return 0 if result.ok else 1
 
 
@@ -355,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--check",
         metavar="MODULE:FUNC",
-        help="check(ctx) after each run: raise AssertionError or return False when broken",
+        help="check(ctx) or check(ctx, scenario) after each run: raise AssertionError or "
+        "return False when broken",
     )
     check.add_argument(
         "--only",
@@ -369,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="KIND,...",
         help="fault kinds to use, comma-separated (default: all; see sdax.testing.KINDS)",
+    )
+    check.add_argument(
+        "--phases",
+        type=_phases,
+        default=None,
+        metavar="PHASE,...",
+        help="phases whose calls get faults, comma-separated: pre, execute, post (default: all)",
     )
     check.add_argument("--pairs", type=int, default=50, help="two-fault scenarios at most (50)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random pairs (0)")

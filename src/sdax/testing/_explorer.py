@@ -1,14 +1,17 @@
 """``explore()``: run a processor once per fault scenario and report what broke.
 
-Each scenario runs on a fresh event loop. With ``looptime`` installed
+Each scenario runs on a fresh event loop of asyncio's own class, whatever
+event loop policy is installed (uvloop's too). With ``looptime`` installed
 (``pip install "sdax[testing]"``) the loop's clock is virtual: retry delays,
 timeouts and deadlines pass at once, while the order of events stays what
-real time would give. Without it the scenarios run in real time.
+real time would give. Without it, or when looptime cannot drive the loop,
+the scenarios run in real time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -21,8 +24,8 @@ from sdax.observe import PhaseEvent, RunObserver
 from sdax.sdax_core import AsyncDagTaskProcessor, PhaseId
 from sdax.testing._checks import check_promises, describe
 from sdax.testing._faults import KINDS, PHASE_NAMES, RunState, task_label
-from sdax.testing._report import ExploreResult, Finding
-from sdax.testing._scenarios import Plan, Scenario
+from sdax.testing._report import ExploreResult, Finding, plural
+from sdax.testing._scenarios import PHASES, Plan, Scenario, phase_ids
 
 __all__ = ["explore", "explore_async", "have_virtual_time"]
 
@@ -32,7 +35,8 @@ HANG_DEADLINE = 30.0
 REAL_TIME_HANG_DEADLINE = 0.1
 """The same, when loop time is real (no ``looptime``)."""
 
-CheckFn = Callable[[Any], "bool | Awaitable[bool | None] | None"]
+CheckFn = Callable[..., "bool | Awaitable[bool | None] | None"]
+"""``check(ctx)`` or ``check(ctx, scenario)``, sync or async."""
 
 
 def have_virtual_time() -> bool:
@@ -40,19 +44,38 @@ def have_virtual_time() -> bool:
     return importlib.util.find_spec("looptime") is not None
 
 
-def _loop_factory(virtual: bool) -> Callable[[], asyncio.AbstractEventLoop]:
-    if not virtual:
-        return asyncio.new_event_loop
+def _plain_loop() -> asyncio.AbstractEventLoop:
+    # asyncio's own loop class, whatever event loop policy is installed: a
+    # global uvloop policy (uvloop.install()) must not decide what the
+    # explorer runs on, and looptime can patch only asyncio's own loops.
+    cls: Callable[[], asyncio.AbstractEventLoop] = (
+        getattr(asyncio, "EventLoop", None) or asyncio.SelectorEventLoop
+    )
+    return cls()
+
+
+def _virtual_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """Makes asyncio loops patched by looptime; raises if looptime cannot drive one."""
     # Imported by name: looptime is optional (sdax[testing]), and type
     # checkers must not depend on whether it is installed.
     looptime: Any = importlib.import_module("looptime")
 
     def new_loop() -> asyncio.AbstractEventLoop:
-        # A patched loop of asyncio's own class, its virtual clock on from
-        # the start (looptime's default when enabled outside its plugin).
-        loop: asyncio.AbstractEventLoop = looptime.new_event_loop()
-        return loop
+        loop = _plain_loop()
+        try:
+            # The loop's class becomes looptime's subclass of it, its virtual
+            # clock on from the start (looptime's default outside its plugin).
+            patched: asyncio.AbstractEventLoop = looptime.patch_event_loop(loop)
+        except BaseException:
+            loop.close()  # never a half-made loop left to the garbage collector
+            raise
+        return patched
 
+    probe = new_loop()  # one loop made and run: proof that looptime drives it
+    try:
+        probe.run_until_complete(asyncio.sleep(0))
+    finally:
+        probe.close()
     return new_loop
 
 
@@ -123,18 +146,37 @@ async def _open_ctx(make_ctx: Callable[[], Any]) -> tuple[Any, Callable[[], Awai
     return await _maybe_await(make_ctx()), nothing
 
 
-async def _user_check(check: CheckFn | None, ctx: Any) -> str | None:
+def _wants_scenario(check: CheckFn | None) -> bool:
+    """Whether ``check`` takes the scenario too (it accepts two positional arguments)."""
+    if check is None:
+        return False
+    try:
+        inspect.signature(check).bind(None, None)
+    except (TypeError, ValueError):  # ValueError: no signature to read (a builtin)
+        return False
+    return True
+
+
+async def _user_check(check: CheckFn | None, ctx: Any, scenario: Scenario | None) -> str | None:
+    # ``scenario`` is None for a one-parameter check.
     if check is None:
         return None
+    label = "check(ctx)" if scenario is None else "check(ctx, scenario)"
     try:
-        verdict = await _maybe_await(check(ctx))
+        verdict = await _maybe_await(check(ctx) if scenario is None else check(ctx, scenario))
     except AssertionError as exc:
-        return f"check(ctx) failed: {exc}" if str(exc) else "check(ctx) failed"
+        return f"{label} failed: {exc}" if str(exc) else f"{label} failed"
     except Exception as exc:
-        return f"check(ctx) raised {type(exc).__name__}: {exc}"
+        return f"{label} raised {type(exc).__name__}: {exc}"
     if verdict is False:
-        return "check(ctx) returned False"
+        return f"{label} returned False"
     return None
+
+
+def _as_run(scenario: Scenario, state: RunState) -> Scenario:
+    """The scenario as it ran: each fault says whether it struck."""
+    faults = tuple(dataclasses.replace(f, struck=f in state.reached) for f in scenario.faults)
+    return Scenario(faults)
 
 
 def _run_options(
@@ -162,6 +204,7 @@ async def _run_one(
     hang_deadline: float,
     max_time: float,
     virtual: bool,
+    with_scenario: bool,
 ) -> tuple[list[str], str, RunState]:
     loop = asyncio.get_running_loop()
     loop_errors: list[str] = []
@@ -198,7 +241,7 @@ async def _run_one(
     if left:
         broken.append(f"{len(left)} task(s) left pending on the loop: {left[0]!r}")
     broken.extend(f"the event loop reported: {message}" for message in loop_errors)
-    verdict = await _user_check(check, ctx)
+    verdict = await _user_check(check, ctx, _as_run(scenario, state) if with_scenario else None)
     if verdict is not None:
         broken.append(verdict)
     plan.holder.state = None
@@ -219,7 +262,9 @@ class _Progress:
         width = 30
         filled = width * done // max(self.total, 1)
         bar = "#" * filled + "-" * (width - filled)
-        self.out.write(f"\rsdax explore [{bar}] {done}/{self.total} scenarios, {broken} broken")
+        self.out.write(
+            f"\rsdax explore [{bar}] {done}/{plural(self.total, 'scenario')}, {broken} broken"
+        )
         if done == self.total:
             self.out.write("\n")
         self.out.flush()
@@ -232,6 +277,7 @@ def explore(
     *,
     only: str | Iterable[str] | None = None,
     kinds: Iterable[str] = KINDS,
+    phases: Iterable[str | PhaseId] = PHASES,
     pairs: int = 50,
     seed: int = 0,
     depth: int = 3,
@@ -245,8 +291,9 @@ def explore(
 
     The scenarios are the baseline (no fault), one per fault kind and phase
     call, and up to ``pairs`` seeded random pairs of faults. Each runs a new
-    context from ``make_ctx`` on a fresh event loop, then checks sdax's
-    promises and ``check(ctx)``.
+    context from ``make_ctx`` on a fresh event loop of asyncio's own class
+    (whatever event loop policy is installed: uvloop's too), then checks
+    sdax's promises and ``check(ctx)``.
 
     Args:
         processor: The processor to explore (it is not changed).
@@ -255,13 +302,20 @@ def explore(
             yields it once and cleans up after the checks.
         check: ``check(ctx)`` after each run (sync or async): raise
             AssertionError or return False when an invariant of yours broke.
+            A check that accepts two positional arguments is called as
+            ``check(ctx, scenario)`` with the :class:`Scenario` that ran,
+            each fault saying whether it struck (:attr:`Fault.struck`).
         only: Scenario id(s) to run instead of all (see
             :attr:`Finding.scenario`).
         kinds: Fault kinds to use (default: all of :data:`KINDS`).
+        phases: The phases whose calls get faults: ``"pre"``,
+            ``"execute"``, ``"post"`` (or :class:`~sdax.PhaseId` values);
+            default all three. ``only`` ignores it.
         pairs: How many two-fault scenarios at most.
         seed: Seed of the random pairs.
-        depth: ``raise-suspend``, ``hang`` and ``cancel`` strike at each of
-            the first ``depth`` suspensions a call had in the baseline run.
+        depth: ``raise-suspend``, ``hang``, ``cancel`` and ``retry-once``
+            strike at each of the first ``depth`` suspensions a call had in
+            the baseline run.
         run_options: Keyword arguments for every ``process_tasks`` call
             (``timeout``, ``cleanup_timeout``, ``cleanup_grace``, ...).
         hang_deadline: Deadline a ``hang`` gets when neither its call nor
@@ -272,6 +326,8 @@ def explore(
             and no call runs in an executor; ``True``: require it; ``False``:
             real time. A virtual clock does not wait for threads that
             ``loop.run_in_executor`` did not start (see docs/testing.md).
+            When looptime cannot drive asyncio's loop, ``None`` falls back
+            to real time and the result's notes say why.
         progress: Show a progress bar on stderr: ``None`` when stderr is a
             terminal and there are more than 20 scenarios.
 
@@ -280,8 +336,10 @@ def explore(
 
     Raises:
         RuntimeError: Called from a running event loop (use
-            :func:`explore_async`), or ``virtual_time=True`` without looptime.
-        ValueError: ``only`` names no scenario of this processor.
+            :func:`explore_async`), or ``virtual_time=True`` without looptime
+            (or with a looptime that cannot drive asyncio's loop).
+        ValueError: ``only`` names no scenario of this processor, or
+            ``kinds`` or ``phases`` names something unknown.
     """
     try:
         asyncio.get_running_loop()
@@ -296,6 +354,7 @@ def explore(
     available = have_virtual_time()
     if virtual_time and not available:
         raise RuntimeError('virtual_time=True needs looptime: pip install "sdax[testing]"')
+    wanted_phases = phase_ids(phases)
     plan = Plan(processor)
     virtual = available if virtual_time is None else virtual_time
     if plan.unwrapped:
@@ -311,11 +370,24 @@ def explore(
             'looptime is not installed (pip install "sdax[testing]"): scenarios ran in '
             "real time, so timeouts, deadlines and retry delays were really waited for"
         )
+    factory: Callable[[], asyncio.AbstractEventLoop] = _plain_loop
+    if virtual:
+        try:
+            factory = _virtual_loop_factory()
+        except Exception as exc:
+            if virtual_time:
+                raise RuntimeError(
+                    f"virtual_time=True: looptime cannot drive a loop: {exc!r}"
+                ) from exc
+            virtual = False
+            notes.append(
+                f"real time was used: looptime could not drive asyncio's event loop ({exc!r})"
+            )
     if hang_deadline is None:
         hang_deadline = HANG_DEADLINE if virtual else REAL_TIME_HANG_DEADLINE
     if max_time is None:
         max_time = 600.0 if virtual else 30.0
-    factory = _loop_factory(virtual)
+    with_scenario = _wants_scenario(check)
     findings: list[Finding] = []
     not_reached: list[str] = []
     started = time.perf_counter()
@@ -324,7 +396,17 @@ def explore(
     def run(scenario: Scenario) -> RunState:
         with asyncio.Runner(loop_factory=factory) as runner:
             broken, outcome, state = runner.run(
-                _run_one(plan, scenario, make_ctx, check, base, hang_deadline, max_time, virtual)
+                _run_one(
+                    plan,
+                    scenario,
+                    make_ctx,
+                    check,
+                    base,
+                    hang_deadline,
+                    max_time,
+                    virtual,
+                    with_scenario,
+                )
             )
         if any(f not in state.reached for f in scenario.faults):
             not_reached.append(scenario.id)
@@ -338,7 +420,7 @@ def explore(
         # The baseline first: how often each call waits there tells how deep
         # into a call the faults that strike at a suspension can go.
         baseline = run(Scenario())
-        scenarios = plan.scenarios(kinds, pairs, seed, baseline.suspensions, depth)
+        scenarios = plan.scenarios(kinds, pairs, seed, baseline.suspensions, depth, wanted_phases)
     total = len(scenarios) + (only is None)
     show = progress if progress is not None else (sys.stderr.isatty() and total > 20)
     bar = _Progress(total, sys.stderr if show else None)

@@ -71,15 +71,27 @@ class Fault:
         kind: One of :data:`KINDS`.
         task: The task's name.
         phase: The phase whose call the fault strikes.
+        retry_with: For ``retry-once``: the retryable exception class the
+            call is failed with.
+        at: For the kinds that strike where the call waits: at its
+            ``at``-th suspension (1 for ``raise-start``).
+        struck: Whether the fault struck in the run. Only the scenario a
+            two-parameter ``check(ctx, scenario)`` gets knows it; a fault
+            that did not strike (its call never started, or never waited
+            that often) left the run alone.
     """
 
     kind: str
     task: Hashable
     phase: PhaseId
     retry_with: type[BaseException] | None = field(default=None, compare=False)
-    """For ``retry-once``: the retryable exception class the call is failed with."""
     at: int = 1
-    """For the kinds that strike where the call waits: at its ``at``-th suspension."""
+    struck: bool = field(default=False, compare=False)
+
+    @property
+    def phase_name(self) -> str:
+        """The phase as scenario ids write it: ``"pre"``, ``"execute"`` or ``"post"``."""
+        return PHASE_NAMES[self.phase]
 
     @property
     def call(self) -> Call:
@@ -90,7 +102,7 @@ class Fault:
     def id(self) -> str:
         """The fault's id, e.g. ``hang@pre:Database``."""
         kind = self.kind if self.at == 1 else f"{self.kind}#{self.at}"
-        return f"{kind}@{PHASE_NAMES[self.phase]}:{task_label(self.task)}"
+        return f"{kind}@{self.phase_name}:{task_label(self.task)}"
 
 
 @dataclass(frozen=True, slots=True)

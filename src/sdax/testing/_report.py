@@ -1,12 +1,42 @@
-"""The results of an exploration: what broke, in which scenario, and how to see it again."""
+"""The results of an exploration: what broke, in which scenario, and how to see it again.
+
+A report groups the broken scenarios by cause (the same broken rules, word
+for word, by the first line of each: pytest's assertion rewriting adds lines
+of values that differ from run to run) and shows one trace per cause, from
+its simplest scenario, with the ids of all of them: a bug that breaks 26
+scenarios reads as one finding.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sdax.testing._faults import Event
 
-__all__ = ["ExploreResult", "Finding"]
+__all__ = ["Cause", "ExploreResult", "Finding", "plural", "python_hint"]
+
+WIDTH = 100
+"""Lines of scenario ids are wrapped at this width."""
+
+
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, with an ``s`` unless the count is one."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _first_lines(broken: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(text.split("\n", 1)[0] for text in broken)
+
+
+def _bullets(broken: tuple[str, ...]) -> list[str]:
+    # A message of several lines keeps them, indented under its bullet.
+    return [f"    - {text}".replace("\n", "\n      ") for text in broken]
+
+
+def python_hint(scenario: str) -> str:
+    """How to run a scenario again from Python (the default reproduce hint)."""
+    return f'explore(..., only="{scenario}")'
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +58,82 @@ class Finding:
     outcome: str
     trace: tuple[Event, ...]
 
-    def render(self) -> str:
-        """The finding as a readable block of text."""
-        lines = [f"BROKEN  {self.scenario}"]
-        lines.append(f'  reproduce: explore(..., only="{self.scenario}")')
+    def render(self, reproduce: Callable[[str], str] = python_hint) -> str:
+        """The finding as a readable block of text.
+
+        Args:
+            reproduce: Writes how to run the scenario again, given its id.
+        """
+        lines = [f"BROKEN  {self.scenario}", f"  reproduce: {reproduce(self.scenario)}"]
         lines.append("  what broke:")
-        lines.extend(f"    - {text}" for text in self.broken)
-        lines.append(f"  the caller got: {self.outcome}")
-        lines.append("  trace (loop time, call, event):")
+        lines.extend(_bullets(self.broken))
+        lines.extend(self._story())
+        return "\n".join(lines)
+
+    def _story(self) -> list[str]:
+        lines = [f"  the caller got: {self.outcome}", "  trace (loop time, call, event):"]
         # sdax's "started" repeats the call's own "start": left out.
         shown = (ev for ev in self.trace if not (ev.source == "sdax" and ev.what == "started"))
         lines.extend(f"    {ev.line()}" for ev in shown)
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The findings that broke the same rules, word for word: most likely one bug.
+
+    Attributes:
+        broken: The rules broken, one sentence each: the first line of each
+            of every finding's :attr:`Finding.broken`.
+        findings: The scenarios that broke them, in the order they ran.
+    """
+
+    broken: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """The ids of the scenarios, in the order they ran."""
+        return tuple(f.scenario for f in self.findings)
+
+    @property
+    def example(self) -> Finding:
+        """The simplest finding: the fewest faults, then the shortest trace, then the first."""
+        return min(self.findings, key=lambda f: (f.scenario.count(" + "), len(f.trace)))
+
+    def render(self, number: int, of: int, reproduce: Callable[[str], str] = python_hint) -> str:
+        """The cause as a block of text: what broke, every id, one trace.
+
+        Args:
+            number: Its number in the report (from 1).
+            of: How many causes the report has.
+            reproduce: Writes how to run a scenario again, given its id.
+        """
+        example = self.example
+        lines = [f"CAUSE {number} of {of}: {plural(len(self.findings), 'scenario')}"]
+        lines.append("  what broke:")
+        lines.extend(_bullets(example.broken))
+        lines.append("  scenarios:")
+        lines.extend(f"    {line}" for line in _wrap(self.scenarios, WIDTH - 4))
+        lines.append(f"  shown: {example.scenario}")
+        lines.append(f"  reproduce: {reproduce(example.scenario)}")
+        lines.extend(example._story())
         return "\n".join(lines)
+
+
+def _wrap(ids: tuple[str, ...], width: int) -> list[str]:
+    # Ids may hold spaces (" + "): lines break between ids only.
+    lines: list[str] = []
+    line = ""
+    for text in ids:
+        if line and len(line) + 3 + len(text) > width:  # ', ' and the ','
+            lines.append(line + ",")
+            line = text
+        else:
+            line = f"{line}, {text}" if line else text
+    if line:
+        lines.append(line)
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +163,50 @@ class ExploreResult:
         """True when no scenario broke a rule."""
         return not self.findings
 
+    @property
+    def causes(self) -> tuple[Cause, ...]:
+        """The findings grouped by what they broke, the most frequent cause first."""
+        groups: dict[tuple[str, ...], list[Finding]] = {}
+        for finding in self.findings:
+            groups.setdefault(_first_lines(finding.broken), []).append(finding)
+        causes = [Cause(broken, tuple(found)) for broken, found in groups.items()]
+        # Stable: causes as frequent as each other keep the order they were met in.
+        return tuple(sorted(causes, key=lambda c: -len(c.findings)))
+
     def summary(self) -> str:
-        """One line: scenarios run, scenarios broken, time taken."""
+        """One line: scenarios run, scenarios broken (and by how many causes), time taken."""
         clock = "virtual time" if self.virtual_time else "real time"
+        broken = f"{len(self.findings)} broken"
+        if self.findings:
+            broken += f" ({plural(len(self.causes), 'cause')})"
         return (
-            f"sdax explore: {self.scenarios_run} scenarios, {len(self.findings)} broken, "
+            f"sdax explore: {plural(self.scenarios_run, 'scenario')}, {broken}, "
             f"{len(self.not_reached)} with a fault not reached; "
             f"{self.seconds:.2f} s ({clock})"
         )
 
-    def report(self) -> str:
-        """The summary, the notes and every finding, as text."""
-        parts = [self.summary()]
-        parts.extend(f"note: {note}" for note in self.notes)
-        parts.extend(f.render() for f in self.findings)
-        return "\n\n".join(parts) if self.findings else "\n".join(parts)
+    def report(self, reproduce: Callable[[str], str] = python_hint) -> str:
+        """The summary, the notes, a line per cause, then each cause with one trace.
+
+        Args:
+            reproduce: Writes how to run a scenario again, given its id
+                (default: ``explore(..., only="ID")``; ``sdax check`` writes
+                its ``--only`` option).
+        """
+        head = [self.summary()]
+        head.extend(f"note: {note}" for note in self.notes)
+        if not self.findings:
+            return "\n".join(head)
+        causes = self.causes
+        head.append("")
+        head.append("causes:")
+        for number, cause in enumerate(causes, 1):
+            first = cause.broken[0] if cause.broken else "(nothing said)"
+            more = f" (and {len(cause.broken) - 1} more)" if len(cause.broken) > 1 else ""
+            head.append(f"  {number}. {plural(len(cause.findings), 'scenario')}: {first}{more}")
+        parts = ["\n".join(head)]
+        parts.extend(c.render(n, len(causes), reproduce) for n, c in enumerate(causes, 1))
+        return "\n\n".join(parts)
 
     def assert_ok(self) -> None:
         """Raise AssertionError with the report when a scenario broke a rule."""

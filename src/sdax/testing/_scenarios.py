@@ -16,12 +16,15 @@ from typing import Any
 
 from sdax.sdax_core import AsyncDagTaskProcessor, AsyncTask, PhaseId, TaskFunction
 from sdax.sdax_task_analyser import TaskAnalyzer
-from sdax.testing._faults import KINDS, Attempt, Call, Fault, RunState
+from sdax.testing._faults import KINDS, PHASE_NAMES, Attempt, Call, Fault, RunState
 
-__all__ = ["BASELINE", "DEEP_KINDS", "Plan", "Scenario"]
+__all__ = ["BASELINE", "DEEP_KINDS", "PHASES", "Plan", "Scenario", "phase_ids"]
 
-DEEP_KINDS = ("raise-suspend", "hang", "cancel")
+DEEP_KINDS = ("raise-suspend", "hang", "cancel", "retry-once")
 """The kinds that also strike at later suspensions of a call."""
+
+PHASES: tuple[str, ...] = ("pre", "execute", "post")
+"""The phase names ``phases=`` takes (as scenario ids write them)."""
 
 BASELINE = "baseline"
 """The id of the scenario without faults."""
@@ -37,8 +40,12 @@ _FIELDS: dict[PhaseId, str] = {
 class Scenario:
     """The faults of one run (none for the baseline).
 
+    A two-parameter check, ``check(ctx, scenario)``, gets the scenario that
+    just ran, with each fault's :attr:`Fault.struck` set: it can then excuse
+    exactly the work a fault undid (a release that was itself cut short).
+
     Attributes:
-        faults: At most one fault per phase call.
+        faults: At most one fault per phase call, in the order of the id.
     """
 
     faults: tuple[Fault, ...] = ()
@@ -47,6 +54,38 @@ class Scenario:
     def id(self) -> str:
         """The one-line id that selects this scenario again (``only=``)."""
         return " + ".join(f.id for f in self.faults) or BASELINE
+
+    def struck(self, phase: str | PhaseId | None = None, task: Hashable = None) -> bool:
+        """Whether a fault struck in the run (in ``phase``, of ``task``, when given).
+
+        Args:
+            phase: ``"pre"``, ``"execute"``, ``"post"`` or a :class:`PhaseId`;
+                ``None``: any phase.
+            task: A task's name; ``None``: any task.
+        """
+        wanted = None if phase is None else phase_ids([phase])[0]
+        return any(
+            f.struck and (wanted is None or f.phase is wanted) and (task is None or f.task == task)
+            for f in self.faults
+        )
+
+
+def phase_ids(phases: Iterable[str | PhaseId]) -> tuple[PhaseId, ...]:
+    """The phases named (``"pre"``, ``"execute"``, ``"post"``, or :class:`PhaseId` values).
+
+    Raises:
+        ValueError: A name that is not a phase.
+    """
+    by_name = {name: phase for phase, name in PHASE_NAMES.items()}
+    out: list[PhaseId] = []
+    for phase in [phases] if isinstance(phases, str) else phases:
+        if isinstance(phase, PhaseId):
+            out.append(phase)
+        elif isinstance(phase, str) and phase.strip() in by_name:
+            out.append(by_name[phase.strip()])
+        else:
+            raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
+    return tuple(out)
 
 
 def _retryable_class(tf: TaskFunction[Any]) -> type[BaseException] | None:
@@ -181,23 +220,26 @@ class Plan:
         kinds: Iterable[str] = KINDS,
         suspensions: dict[Call, int] | None = None,
         depth: int = 3,
+        phases: Iterable[str | PhaseId] = PHASES,
     ) -> list[Fault]:
         """One fault per applicable kind per wrapped phase call, in plan order.
 
         Args:
             kinds: The fault kinds wanted.
             suspensions: How many times each call waited in the baseline run:
-                ``raise-suspend``, ``hang`` and ``cancel`` then also strike at
-                the 2nd, 3rd, ... suspension, up to ``depth``.
+                the kinds of :data:`DEEP_KINDS` then also strike at the 2nd,
+                3rd, ... suspension, up to ``depth``.
             depth: The deepest suspension a fault strikes at.
+            phases: The phases whose calls get faults.
         """
         wanted = set(kinds)
         unknown = wanted - set(KINDS)
         if unknown:
             raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {list(KINDS)}")
+        in_phases = set(phase_ids(phases))
         faults: list[Fault] = []
         for call, tf in self.functions.items():
-            if call in self.unwrapped:
+            if call in self.unwrapped or call[1] not in in_phases:
                 continue
             waits = min(depth, (suspensions or {}).get(call, 1))
             for kind in KINDS:
@@ -208,14 +250,15 @@ class Plan:
                     # only test the user's check. raise-suspend covers a
                     # failing post (and that the other posts still run).
                     continue
+                retry_with = None
                 if kind == "retry-once":
-                    cls = _retryable_class(tf) if tf.retries > 0 else None
-                    if cls is not None:
-                        faults.append(Fault(kind, call[0], call[1], cls))
-                    continue
-                faults.append(Fault(kind, call[0], call[1]))
-                if kind in DEEP_KINDS:
-                    faults.extend(Fault(kind, call[0], call[1], at=n) for n in range(2, waits + 1))
+                    retry_with = _retryable_class(tf) if tf.retries > 0 else None
+                    if retry_with is None:
+                        continue
+                last = waits if kind in DEEP_KINDS else 1
+                faults.extend(
+                    Fault(kind, call[0], call[1], retry_with, at=n) for n in range(1, last + 1)
+                )
         return faults
 
     def scenarios(
@@ -225,9 +268,10 @@ class Plan:
         seed: int = 0,
         suspensions: dict[Call, int] | None = None,
         depth: int = 3,
+        phases: Iterable[str | PhaseId] = PHASES,
     ) -> list[Scenario]:
         """Every single fault, then up to ``pairs`` random pairs (no baseline)."""
-        singles = self.single_faults(kinds, suspensions, depth)
+        singles = self.single_faults(kinds, suspensions, depth, phases)
         out = [Scenario((f,)) for f in singles]
         out.extend(_pairs(singles, pairs, seed))
         return out

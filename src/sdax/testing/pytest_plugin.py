@@ -16,6 +16,7 @@ exploration.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +54,19 @@ class Explorer:
     Args:
         defaults: Keyword arguments from the command line, used unless a
             call gives its own.
+        nodeid: The test's node id: a report says to rerun a scenario with
+            ``pytest NODEID --sdax-only ID``.
     """
 
-    def __init__(self, defaults: dict[str, Any]) -> None:
+    def __init__(self, defaults: dict[str, Any], nodeid: str = "") -> None:
         self.defaults = defaults
+        self.nodeid = nodeid
         self.results: list[ExploreResult] = []
         """Every result of this test, in order."""
+
+    def _rerun(self, scenario: str) -> str:
+        test = f"{shlex.quote(self.nodeid)} " if self.nodeid else ""
+        return f"pytest {test}--sdax-only {shlex.quote(scenario)}"
 
     def _options(self, options: dict[str, Any]) -> dict[str, Any]:
         return {**self.defaults, **options}
@@ -66,7 +74,7 @@ class Explorer:
     def _judge(self, result: ExploreResult) -> ExploreResult:
         self.results.append(result)
         if not result.ok:
-            pytest.fail(result.report(), pytrace=False)
+            pytest.fail(result.report(self._rerun), pytrace=False)
         return result
 
     def __call__(
@@ -107,4 +115,4 @@ def sdax_explore(request: pytest.FixtureRequest) -> Explorer:
         value = config.getoption(option)
         if value is not None:
             defaults[key] = value
-    return Explorer(defaults)
+    return Explorer(defaults, request.node.nodeid)

@@ -12,14 +12,15 @@ checked once on this interpreter) or ``"public"`` (public asyncio API only,
 also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 """
 
-from sdax._accel import IMPLEMENTATION
-from sdax._current import CallInfo, current_call
-from sdax._eager import ASYNCIO_PATH
-from sdax._errors import (
+from sdax._engine import (
+    ASYNCIO_PATH,
+    CallInfo,
     SdaxExecutionError,
     SdaxTimeoutError,
+    current_call,
     flatten_exceptions,
 )
+from sdax._kernels import IMPLEMENTATION
 from sdax._version import __version__
 from sdax.limits import CapacityLimit
 from sdax.sdax_core import (

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from sdax._phases import PHASE_FIELDS, PHASE_LABELS, PhaseId
+from sdax._build import PHASE_FIELDS, PHASE_LABELS, PhaseId
 from sdax.sdax_core import (
     AsyncDagLevelAdapterBuilder,
     AsyncDagTaskProcessor,

@@ -19,6 +19,6 @@ A limit belongs to one event loop at a time (it is not thread-safe).
 
 from __future__ import annotations
 
-from sdax._capacity import CapacityLimit
+from sdax._build import CapacityLimit
 
 __all__ = ["CapacityLimit"]

@@ -15,6 +15,6 @@ Times are ``time.monotonic()`` seconds.
 
 from __future__ import annotations
 
-from sdax._events import PhaseEvent, RunInfo, RunObserver
+from sdax._engine import PhaseEvent, RunInfo, RunObserver
 
 __all__ = ["PhaseEvent", "RunInfo", "RunObserver"]

@@ -19,13 +19,15 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-from sdax import _validate
-from sdax._events import PhaseEvent, RunInfo, RunObserver
-from sdax._phases import PHASE_LABELS as PHASE_LABELS  # the chart's phase names
-from sdax._timeline import BAR_CHARS as BAR_CHARS  # the chart's characters
-from sdax._timeline import (
+from sdax._build import PHASE_LABELS as PHASE_LABELS  # the chart's phase names
+from sdax._build import validate
+from sdax._engine import BAR_CHARS as BAR_CHARS  # the chart's characters
+from sdax._engine import (
     Outcome,
+    PhaseEvent,
     PhaseRecord,
+    RunInfo,
+    RunObserver,
     RunTimeline,
     describe_error,
     render_timeline,
@@ -138,7 +140,7 @@ class RunReport(RunObserver):
     """
 
     def __init__(self, max_runs: int | None = 100) -> None:
-        _validate.bounded_int(max_runs, 1, "max_runs", optional=True)
+        validate.bounded_int(max_runs, 1, "max_runs", optional=True)
         # Finished runs; a _Recording becomes a RunTimeline when first read.
         self._runs: deque[RunTimeline | _Recording] = deque(maxlen=max_runs)
         self._active: dict[int, _Recording] = {}

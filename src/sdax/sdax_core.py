@@ -13,14 +13,15 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
-from sdax import _validate
-from sdax._analysis import check_task
-from sdax._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
-from sdax._levels import LevelBoundary, add_levels
-from sdax._phase_runner import AsyncPhaseRunner
-from sdax._phases import PhaseId
-from sdax._plan import Plan
-from sdax._run import DEFAULT_CLEANUP_GRACE, Run
+from sdax._build import LevelBoundary, PhaseId, Plan, add_levels, check_task, validate
+from sdax._engine import (
+    DEFAULT_CLEANUP_GRACE,
+    AsyncPhaseRunner,
+    Run,
+    SdaxExecutionError,
+    SdaxTimeoutError,
+    flatten_exceptions,
+)
 from sdax.observe import RunObserver
 from sdax.sdax_task_analyser import (
     ExecutionGraph,
@@ -65,7 +66,7 @@ LevelKey: TypeAlias = tuple[int, Literal["below"]] | tuple[int, Literal["above"]
 
 
 def _observer(value: Any) -> RunObserver:
-    return _validate.instance_of(value, RunObserver, "observer must be a sdax.observe.RunObserver")
+    return validate.instance_of(value, RunObserver, "observer must be a sdax.observe.RunObserver")
 
 
 def _one_or_two(params: Any) -> Any:
@@ -136,7 +137,7 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
     def __post_init__(self) -> None:
         if not isinstance(self.analysis, TaskAnalysis):
             raise TypeError(f"AsyncDagTaskProcessor needs a TaskAnalysis, got {self.analysis!r}")
-        object.__setattr__(self, "cleanup_grace", _validate.cleanup_grace(self.cleanup_grace))
+        object.__setattr__(self, "cleanup_grace", validate.cleanup_grace(self.cleanup_grace))
 
     @property
     def _plan(self) -> Plan[K]:
@@ -214,11 +215,11 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         return Run(
             self._plan,
             ctx,
-            _validate.seconds(timeout, "timeout"),
-            _validate.seconds(cleanup_timeout, "cleanup_timeout"),
+            validate.seconds(timeout, "timeout"),
+            validate.seconds(cleanup_timeout, "cleanup_timeout"),
             observers,
-            _validate.optional_int_at_least(max_concurrency, 1, "max_concurrency"),
-            self.cleanup_grace if cleanup_grace is None else _validate.cleanup_grace(cleanup_grace),
+            validate.optional_int_at_least(max_concurrency, 1, "max_concurrency"),
+            self.cleanup_grace if cleanup_grace is None else validate.cleanup_grace(cleanup_grace),
         )
 
     def open(
@@ -331,7 +332,7 @@ class AsyncDagLevelAdapterBuilder(AsyncTaskProcessorBuilder[T, LevelKey]):
             ValueError: The name is taken (the builder stays usable).
         """
         check_task(task)
-        _validate.level(task.name, level)
+        validate.level(task.name, level)
         if task.name in self._names:
             raise ValueError(f"Task {task.name!r} already exists")
         self._names.add(task.name)

@@ -22,10 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Generic, TypeVar
 
-from sdax._analysis import TaskTable
-from sdax._declare import AsyncTask
-from sdax._phases import describe_name
-from sdax._plan import Plan
+from sdax._build import AsyncTask, Plan, TaskTable, describe_name
 
 __all__ = ["ExecutionGraph", "ExecutionWave", "TaskAnalysis", "TaskAnalyzer"]
 

@@ -15,16 +15,17 @@ from concurrent.futures import Executor
 from functools import update_wrapper
 from typing import Any, TypeVar
 
-from sdax import _validate
-from sdax._capacity import CapacityLimit
-from sdax._declare import (
+from sdax._build import (
     DEFAULT_RETRYABLE_EXCEPTIONS,
     AsyncTask,
+    CapacityLimit,
     RetryableException,
     SdaxTaskGroup,
+    SyncCall,
     TaskFunction,
+    check_executor,
+    validate,
 )
-from sdax._executors import SyncCall, check_executor
 
 __all__ = [
     "DEFAULT_RETRYABLE_EXCEPTIONS",
@@ -47,7 +48,7 @@ K = TypeVar("K", bound=Hashable)
 
 def _limits(limits: CapacityLimit | Iterable[CapacityLimit]) -> tuple[CapacityLimit, ...]:
     """The limits as the tuple a TaskFunction holds (with TaskFunction's own message)."""
-    return _validate.instances(limits, CapacityLimit, "limits")
+    return validate.instances(limits, CapacityLimit, "limits")
 
 
 def task(
@@ -191,7 +192,7 @@ def task_sync_func(
     Without ``executor`` the function runs inline on the event loop thread, as
     ``function(ctx)``: it blocks the loop while it runs, so keep it short (a
     timeout cannot interrupt it). With ``executor`` each attempt runs there
-    and the loop stays free; see :mod:`sdax._executors` for the rules
+    and the loop stays free; see :mod:`sdax._build._executors` for the rules
     (contextvars reach thread pools; process pools get picklable data only;
     the task's cleanup waits for work that outlived a timeout or a
     cancellation).
@@ -217,7 +218,7 @@ def task_sync_func(
         TypeError: If ``function`` (or ``arg``/``result``) is not callable, or
             ``executor`` is not an executor.
     """
-    _validate.callables("task_sync_func", function, arg=arg, result=result)
+    validate.callables("task_sync_func", function, arg=arg, result=result)
     check_executor(executor)
     if executor is not None or arg is not None or result is not None:
         call = SyncCall(function, arg, result)

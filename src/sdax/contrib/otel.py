@@ -41,7 +41,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
-from sdax._phases import PHASE_FIELDS, PhaseId, describe_name
+from sdax._build import PHASE_FIELDS, PhaseId, describe_name
 from sdax._version import __version__
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
 from sdax.report import describe_error, run_outcome

@@ -14,10 +14,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sdax._call import Continuation
-from sdax._executors import CALL_IN_THREAD
-from sdax._phases import PhaseId
-from sdax._start import EAGER_RUNS
+from sdax._build import CALL_IN_THREAD, PhaseId
+from sdax._engine._call import Continuation
+from sdax._engine._start import EAGER_RUNS
 
 __all__ = ["CallInfo", "current_call"]
 

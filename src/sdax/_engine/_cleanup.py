@@ -15,9 +15,9 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
-from sdax._observe import after_work
-from sdax._phases import PhaseId
-from sdax._run_parts import RunParts
+from sdax._build import PhaseId
+from sdax._engine._observe import after_work
+from sdax._engine._run_parts import RunParts
 
 __all__ = ["Cleanup"]
 

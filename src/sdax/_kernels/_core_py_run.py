@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sdax._core_py_order import POST, PRE, _check_csr
+from sdax._kernels._core_py_order import POST, PRE, _check_csr
 
 # Per-run node states (see RunState).
 _WAITING = 0

@@ -18,14 +18,15 @@ from contextvars import copy_context
 from sys import getrefcount
 from typing import TYPE_CHECKING, Any
 
-from sdax._attempt import (
+from sdax._build import KIND_ASYNC, PhaseId, PhaseSpec
+from sdax._engine._attempt import (
     attempt,
     first_attempt,
     first_retry_due,
     make_coroutine,
     retry_attempts,
 )
-from sdax._call import (
+from sdax._engine._call import (
     CANCELLED,
     FAILED,
     NOT_STARTED,
@@ -35,7 +36,7 @@ from sdax._call import (
     Deadlines,
     LazyContinuation,
 )
-from sdax._eager import (
+from sdax._engine._eager import (
     EAGER_TASKS,
     FAST,
     PhaseTask,
@@ -46,9 +47,7 @@ from sdax._eager import (
     settle,
     start_task,
 )
-from sdax._phases import PhaseId
-from sdax._plan import KIND_ASYNC, PhaseSpec
-from sdax._run_parts import RunParts
+from sdax._engine._run_parts import RunParts
 
 __all__ = ["EAGER_RUNS", "CallStarter"]
 
@@ -69,7 +68,7 @@ EAGER_RUNS: dict[asyncio.AbstractEventLoop, Any] = {}
 class CallStarter(RunParts):
     """The part of a run (``_run.Run``) that starts its ready phase calls.
 
-    A phase's spec list holds a :class:`~sdax._plan.PhaseSpec` (or a wrapper
+    A phase's spec list holds a :class:`~sdax._build._plan.PhaseSpec` (or a wrapper
     that looks like one) per node, ``None`` where the task lacks the phase;
     ready nodes always have one.
     """

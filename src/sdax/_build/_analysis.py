@@ -3,7 +3,7 @@
 :class:`TaskTable` is what :class:`sdax.sdax_task_analyser.TaskAnalyzer` is
 made of: it checks each task as it is added, keeps the tasks and their
 dependencies in the cheapest form for a big graph, and hands them to
-:class:`~sdax._plan.Plan`. The checks of a task's shape live here too, for
+:class:`~sdax._build._plan.Plan`. The checks of a task's shape live here too, for
 both builders.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Any, Generic, Self, TypeVar
 
-from sdax._declare import AsyncTask, TaskFunction
-from sdax._plan import Plan
+from sdax._build._declare import AsyncTask, TaskFunction
+from sdax._build._plan import Plan
 
 __all__ = ["TaskTable", "check_task", "depends_on"]
 

@@ -14,10 +14,10 @@ from array import array
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Generic
 
-from sdax._accel import core
-from sdax._declare import AsyncTask, TaskFunction
-from sdax._executors import SyncCall
-from sdax._phases import describe_name
+from sdax._kernels import core
+from sdax._build._declare import AsyncTask, TaskFunction
+from sdax._build._executors import SyncCall
+from sdax._build._phases import describe_name
 
 if TYPE_CHECKING:
     # A default lets the engine write a bare ``Plan`` (keys of any kind)

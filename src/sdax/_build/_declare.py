@@ -16,9 +16,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sdax import _validate
-from sdax._capacity import CapacityLimit
-from sdax._executors import SyncCall, check_executor
+from sdax._build import _validate
+from sdax._build._capacity import CapacityLimit
+from sdax._build._executors import SyncCall, check_executor
 
 __all__ = [
     "DEFAULT_RETRYABLE_EXCEPTIONS",
@@ -162,7 +162,7 @@ class TaskFunction(Generic[T]):
         if self.has_task_group_argument:
             return self.function(arg, task_group)  # type: ignore[call-arg]  # arity per has_task_group_argument
         if self.executor is not None:
-            from sdax._executors import run_in_executor
+            from sdax._build._executors import run_in_executor
 
             fn: Any = self.function
             call = fn if isinstance(fn, SyncCall) else SyncCall(fn)

@@ -28,17 +28,16 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, cast
 
-from sdax._attempt import NotAwaitable
-from sdax._call import CANCELLED, NOT_STARTED, OK, Deadlines
-from sdax._call_policy import CallPolicy
-from sdax._cleanup import Cleanup
-from sdax._eager import FAST, PhaseTask, new_phase_task
-from sdax._errors import SdaxExecutionError, SdaxTimeoutError
-from sdax._events import RunObserver
-from sdax._observe import Dispatch, observed_specs
-from sdax._phases import PHASE_FIELDS, PhaseId
-from sdax._plan import Plan
-from sdax._start import CallStarter
+from sdax._build import PHASE_FIELDS, PhaseId, Plan
+from sdax._engine._attempt import NotAwaitable
+from sdax._engine._call import CANCELLED, NOT_STARTED, OK, Deadlines
+from sdax._engine._call_policy import CallPolicy
+from sdax._engine._cleanup import Cleanup
+from sdax._engine._eager import FAST, PhaseTask, new_phase_task
+from sdax._engine._errors import SdaxExecutionError, SdaxTimeoutError
+from sdax._engine._events import RunObserver
+from sdax._engine._observe import Dispatch, observed_specs
+from sdax._engine._start import CallStarter
 
 __all__ = ["DEFAULT_CLEANUP_GRACE", "Run"]
 

@@ -12,9 +12,9 @@ from asyncio import CancelledError
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from sdax._current import CallInfo
-from sdax._phases import PHASE_FIELDS, PhaseId
-from sdax._run_parts import RunParts
+from sdax._build import PHASE_FIELDS, PhaseId
+from sdax._engine._current import CallInfo
+from sdax._engine._run_parts import RunParts
 
 __all__ = ["CallPolicy"]
 

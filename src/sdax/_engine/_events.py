@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sdax._phases import PhaseId
+from sdax._build import PhaseId
 
 __all__ = ["PhaseEvent", "RunInfo", "RunObserver"]
 

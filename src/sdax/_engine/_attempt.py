@@ -16,11 +16,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from sdax._capacity import CapacityLimit
-from sdax._declare import SdaxTaskGroup
-from sdax._errors import flatten_exceptions
-from sdax._executors import run_in_executor
-from sdax._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec
+from sdax._build import (
+    KIND_ASYNC,
+    KIND_EXECUTOR,
+    KIND_GROUP,
+    CapacityLimit,
+    PhaseSpec,
+    SdaxTaskGroup,
+    run_in_executor,
+)
+from sdax._engine._errors import flatten_exceptions
 
 __all__ = [
     "CallOwner",

@@ -14,9 +14,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-from sdax import _validate
-from sdax._errors import SdaxTimeoutError
-from sdax._phases import PHASE_LABELS, PhaseId, describe_name
+from sdax._build import PHASE_LABELS, PhaseId, describe_name, validate
+from sdax._engine._errors import SdaxTimeoutError
 
 __all__ = [
     "BAR_CHARS",
@@ -228,7 +227,7 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
     Raises:
         ValueError: ``width`` is below 10.
     """
-    _validate.bounded_int(width, 10, "width")
+    validate.bounded_int(width, 10, "width")
     records = sorted(timeline.records, key=lambda r: r.start)
     span = max([timeline.duration, *(r.end for r in records)])
     unit = _unit_for(span)

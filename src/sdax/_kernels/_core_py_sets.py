@@ -5,7 +5,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-from sdax._core_py_order import POST, PRE
+from sdax._kernels._core_py_order import POST, PRE
 
 
 def effective_sets(

@@ -16,7 +16,7 @@ Graph results are ``array('i')`` objects (lists of ints for a cycle path and
 
 from __future__ import annotations
 
-from sdax._core_py_order import (
+from sdax._kernels._core_py_order import (
     EXEC,
     POST,
     PRE,
@@ -29,8 +29,8 @@ from sdax._core_py_order import (
     successors,
     topological_order,
 )
-from sdax._core_py_run import Graph, RunState
-from sdax._core_py_sets import effective_sets, group_unions, post_levels, pre_waves
+from sdax._kernels._core_py_run import Graph, RunState
+from sdax._kernels._core_py_sets import effective_sets, group_unions, post_levels, pre_waves
 
 __all__ = [
     "EXEC",
@@ -52,7 +52,7 @@ __all__ = [
     "topological_order",
 ]
 
-# One twin, one public path: reprs and pickles name sdax._core_py, where the
+# One twin, one public path: reprs and pickles name sdax._kernels._core_py, where the
 # names are importable (the parts are only how the source is laid out).
 for _obj in (Graph, RunState):
     _obj.__module__ = __name__

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
-from sdax._analysis import TaskTable
-from sdax._declare import AsyncTask
+from sdax._build._analysis import TaskTable
+from sdax._build._declare import AsyncTask
 
 __all__ = ["LevelBoundary", "add_levels"]
 

@@ -23,9 +23,9 @@ from heapq import heappop, heappush
 from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any
 
-from sdax._attempt import CallOwner, first_attempt, first_retry_due, retry_attempts
-from sdax._eager import clock_resolution, rearm_yielded
-from sdax._plan import PhaseSpec
+from sdax._build import PhaseSpec
+from sdax._engine._attempt import CallOwner, first_attempt, first_retry_due, retry_attempts
+from sdax._engine._eager import clock_resolution, rearm_yielded
 
 __all__ = [
     "CANCELLED",

@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from sdax._call import Deadlines
-from sdax._eager import PhaseTask
-from sdax._phases import PhaseId
-from sdax._plan import Plan
+from sdax._build import PhaseId, Plan
+from sdax._engine._call import Deadlines
+from sdax._engine._eager import PhaseTask
 
 __all__ = ["RunParts"]
 

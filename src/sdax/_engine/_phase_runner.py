@@ -14,10 +14,9 @@ from collections.abc import Hashable
 from types import TracebackType
 from typing import Generic, Protocol, TypeVar
 
-from sdax._errors import SdaxExecutionError, SdaxTimeoutError
-from sdax._phases import PhaseId
-from sdax._plan import Plan
-from sdax._run import FAILURE_MESSAGE, Run
+from sdax._build import PhaseId, Plan
+from sdax._engine._errors import SdaxExecutionError, SdaxTimeoutError
+from sdax._engine._run import FAILURE_MESSAGE, Run
 
 
 class _Analysis(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from sdax import _validate
+from sdax._build import _validate
 
 __all__ = ["CapacityLimit"]
 

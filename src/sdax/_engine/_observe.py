@@ -18,10 +18,9 @@ from asyncio import CancelledError
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sdax._attempt import CallOwner, attempt, is_retryable
-from sdax._events import PhaseEvent, RunInfo, RunObserver
-from sdax._phases import PhaseId
-from sdax._plan import KIND_ASYNC, PhaseSpec
+from sdax._build import KIND_ASYNC, PhaseId, PhaseSpec
+from sdax._engine._attempt import CallOwner, attempt, is_retryable
+from sdax._engine._events import PhaseEvent, RunInfo, RunObserver
 
 __all__ = ["AfterWorkSpec", "Dispatch", "ObservedSpec", "after_work", "observed_specs"]
 

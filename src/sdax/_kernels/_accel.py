@@ -19,20 +19,20 @@ __all__ = ["IMPLEMENTATION", "core"]
 
 def _load() -> tuple[ModuleType, Literal["cython", "python"]]:
     if os.environ.get("SDAX_NO_EXTENSIONS", "").strip() not in ("", "0"):
-        from sdax import _core_py
+        from sdax._kernels import _core_py
 
         return _core_py, "python"
     try:
         from sdax import _core
     except ImportError:
-        from sdax import _core_py
+        from sdax._kernels import _core_py
 
         return _core_py, "python"
     return _core, "cython"
 
 
 if TYPE_CHECKING:
-    from sdax import _core_py as core
+    from sdax._kernels import _core_py as core
 
     IMPLEMENTATION: Literal["cython", "python"]
 else:

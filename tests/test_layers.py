@@ -47,6 +47,7 @@ APPS = ("__main__", "_cli", "_demo", "contrib", "testing")
 # Private modules at the top that are no app: each with its reason.
 TOP_PRIVATE = {
     "_version": "the version string, read by setuptools and the faces",
+    "_public": "the faces' __module__ fixup, which only faces call",
 }
 
 
@@ -210,9 +211,40 @@ def test_no_import_cycles() -> None:
             visit(module)
 
 
-# -- public classes: their home, as tracebacks and pickles show it -------------------------
+# -- faces: re-exports only, and the home of what they show -------------------------------
 
 FACES = sorted(m for m in MODULES if layer_of(m) == "face" and m.split(".")[-1][0] != "_")
+
+
+def _is_fixup_call(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value) == "fixup_module_metadata(__name__, globals())"
+    )
+
+
+@pytest.mark.parametrize("module", FACES)
+def test_a_face_only_re_exports_and_ends_with_its_fixup(module: str) -> None:
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    body = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+    assert body and _is_fixup_call(body[-1]), f"{module} must end with its fixup call"
+    for node in body[:-1]:
+        if isinstance(node, ast.ImportFrom):
+            # ``X as X``: an explicit re-export (what type checkers and ruff read as one).
+            bad = [a.name for a in node.names if node.module != "__future__" and a.asname != a.name]
+            if node.module == "sdax._public":
+                bad = []
+            assert not bad, f"{module}: re-export {bad} as themselves"
+        else:
+            assert isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__all__", (
+                f"{module} holds code: {ast.unparse(node)[:60]}"
+            )
+
+
+def test_every_face_is_checked() -> None:
+    assert {"sdax", "sdax.sdax_core", "sdax.tasks", "sdax.observe"} <= set(FACES)
+    assert not any(layer_of(m) != "face" for m in FACES)
 
 
 def _public_classes() -> list[tuple[str, str, type]]:

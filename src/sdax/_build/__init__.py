@@ -10,6 +10,7 @@ the plan; nothing here starts a run. The one way in for the layers above.
 
 from sdax._build import _validate as validate
 from sdax._build._analysis import TaskTable, check_task
+from sdax._build._analyzer import ExecutionGraph, ExecutionWave, TaskAnalysis, TaskAnalyzer
 from sdax._build._capacity import CapacityLimit
 from sdax._build._declare import (
     DEFAULT_RETRYABLE_EXCEPTIONS,
@@ -27,6 +28,14 @@ from sdax._build._executors import (
 )
 from sdax._build._levels import LevelBoundary, add_levels
 from sdax._build._phases import PHASE_FIELDS, PHASE_LABELS, PhaseId, describe_name
+from sdax._build._tasks import (
+    join,
+    task,
+    task_func,
+    task_group_func,
+    task_group_task,
+    task_sync_func,
+)
 from sdax._build._plan import KIND_ASYNC, KIND_EXECUTOR, KIND_GROUP, PhaseSpec, Plan
 
 __all__ = [
@@ -39,6 +48,8 @@ __all__ = [
     "PHASE_LABELS",
     "AsyncTask",
     "CapacityLimit",
+    "ExecutionGraph",
+    "ExecutionWave",
     "LevelBoundary",
     "PhaseId",
     "PhaseSpec",
@@ -46,6 +57,8 @@ __all__ = [
     "RetryableException",
     "SdaxTaskGroup",
     "SyncCall",
+    "TaskAnalysis",
+    "TaskAnalyzer",
     "TaskFunction",
     "TaskTable",
     "add_levels",
@@ -53,6 +66,12 @@ __all__ = [
     "check_task",
     "default_thread_pool",
     "describe_name",
+    "join",
     "run_in_executor",
+    "task",
+    "task_func",
+    "task_group_func",
+    "task_group_task",
+    "task_sync_func",
     "validate",
 ]

@@ -84,7 +84,3 @@ class CapacityLimit:
 
     def __repr__(self) -> str:
         return f"CapacityLimit({self.name!r}, {self._capacity}, in_use={self._in_use})"
-
-
-# Users import it from sdax.limits: tracebacks, reprs and pickles name that path.
-CapacityLimit.__module__ = "sdax.limits"

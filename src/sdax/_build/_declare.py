@@ -207,10 +207,3 @@ _set_name = AsyncTask.__dict__["name"].__set__
 _set_pre = AsyncTask.__dict__["pre_execute"].__set__
 _set_exec = AsyncTask.__dict__["execute"].__set__
 _set_post = AsyncTask.__dict__["post_execute"].__set__
-
-
-# Users import these from sdax.tasks (the reference's path): tracebacks,
-# reprs and pickles name that path.
-for _cls in (RetryableException, SdaxTaskGroup, TaskFunction, AsyncTask):
-    _cls.__module__ = "sdax.tasks"
-del _cls

@@ -37,8 +37,6 @@ class LevelBoundary(tuple[int, str]):
     __hash__ = tuple.__hash__
 
 
-# Users import it from sdax.sdax_core: tracebacks, reprs and pickles name that path.
-LevelBoundary.__module__ = "sdax.sdax_core"
 
 
 def add_levels(

@@ -23,9 +23,6 @@ class PhaseId(Enum):
     """Cleanup: ``post_execute`` functions, in reverse dependency order."""
 
 
-# Users import it from sdax.sdax_core (the reference's path): tracebacks,
-# reprs and pickles name that path.
-PhaseId.__module__ = "sdax.sdax_core"
 
 PHASE_FIELDS: dict[PhaseId, str] = {
     PhaseId.PRE_EXEC: "pre_execute",

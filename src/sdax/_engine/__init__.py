@@ -10,7 +10,27 @@ from sdax._engine._current import CallInfo, current_call
 from sdax._engine._eager import ASYNCIO_PATH, PATH_REASON
 from sdax._engine._errors import SdaxExecutionError, SdaxTimeoutError, flatten_exceptions
 from sdax._engine._events import PhaseEvent, RunInfo, RunObserver
+from sdax._engine._export import (
+    FORMATS,
+    NodeKind,
+    PlanNode,
+    PlanSource,
+    plan_dot,
+    plan_mermaid,
+    plan_nodes,
+    plan_text,
+    render_plan,
+)
 from sdax._engine._phase_runner import AsyncPhaseRunner
+from sdax._engine._processor import (
+    AsyncDagLevelAdapterBuilder,
+    AsyncDagTaskProcessor,
+    AsyncDagTaskProcessorBuilder,
+    AsyncTaskProcessor,
+    AsyncTaskProcessorBuilder,
+    LevelKey,
+)
+from sdax._engine._report import RunReport
 from sdax._engine._run import DEFAULT_CLEANUP_GRACE, Run
 from sdax._engine._start import LAZY_START
 from sdax._engine._timeline import (
@@ -27,22 +47,38 @@ __all__ = [
     "ASYNCIO_PATH",
     "BAR_CHARS",
     "DEFAULT_CLEANUP_GRACE",
+    "FORMATS",
     "LAZY_START",
     "PATH_REASON",
+    "AsyncDagLevelAdapterBuilder",
+    "AsyncDagTaskProcessor",
+    "AsyncDagTaskProcessorBuilder",
     "AsyncPhaseRunner",
+    "AsyncTaskProcessor",
+    "AsyncTaskProcessorBuilder",
     "CallInfo",
+    "LevelKey",
+    "NodeKind",
     "Outcome",
     "PhaseEvent",
     "PhaseRecord",
+    "PlanNode",
+    "PlanSource",
     "Run",
     "RunInfo",
     "RunObserver",
+    "RunReport",
     "RunTimeline",
     "SdaxExecutionError",
     "SdaxTimeoutError",
     "current_call",
     "describe_error",
     "flatten_exceptions",
+    "plan_dot",
+    "plan_mermaid",
+    "plan_nodes",
+    "plan_text",
+    "render_plan",
     "render_timeline",
     "run_outcome",
 ]

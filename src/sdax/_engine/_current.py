@@ -92,8 +92,3 @@ def current_call() -> CallInfo | None:
     run, node = found
     info: CallInfo = run.call_info(node)
     return info
-
-
-# Shown where users import them from.
-CallInfo.__module__ = "sdax"
-current_call.__module__ = "sdax"

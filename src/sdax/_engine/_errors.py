@@ -91,9 +91,3 @@ class SdaxTimeoutError(TimeoutError):
     def __init__(self, message: str, failures: Sequence[BaseException] = ()) -> None:
         super().__init__(message)
         self.failures: list[BaseException] = list(failures)
-
-
-# Users import the errors from sdax: tracebacks, reprs and pickles name that path.
-for _cls in (SdaxExecutionError, _SdaxExceptionGroup, SdaxTimeoutError):
-    _cls.__module__ = "sdax"
-del _cls

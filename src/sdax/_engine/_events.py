@@ -119,9 +119,3 @@ class RunObserver:
 
     def phase_cancelled(self, event: PhaseEvent) -> None:
         """An attempt was cancelled (a sibling failed, the run was cancelled, ...)."""
-
-
-# Users import these from sdax.observe: tracebacks, reprs and pickles name that path.
-for _cls in (RunInfo, PhaseEvent, RunObserver):
-    _cls.__module__ = "sdax.observe"
-del _cls

@@ -264,9 +264,3 @@ def render_timeline(timeline: RunTimeline, width: int = 40) -> str:
     lines.append("")
     lines.append("   ".join(f"{BAR_CHARS[o]} {_LEGEND[o]}" for o in used))
     return "\n".join(lines)
-
-
-# Users import these from sdax.report: tracebacks, reprs and pickles name that path.
-for _cls in (PhaseRecord, RunTimeline):
-    _cls.__module__ = "sdax.report"
-del _cls

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sdax._build import PhaseId, Plan
 from sdax._engine._call import Deadlines
 from sdax._engine._eager import PhaseTask
+from sdax._kernels import RunState
 
 __all__ = ["RunParts"]
 
@@ -28,7 +29,7 @@ class RunParts:
 
     ctx: Any
     _plan: Plan
-    _state: Any  # the core's per-run counters (RunState of either twin)
+    _state: RunState  # the core's per-run counters (typed as the pure twin's)
     _loop: asyncio.AbstractEventLoop  # bound when the run first advances
     _phase: PhaseId
     _specs: tuple[Sequence[Any], Sequence[Any], Sequence[Any]]

@@ -16,21 +16,12 @@ Graph results are ``array('i')`` objects (lists of ints for a cycle path and
 
 from __future__ import annotations
 
-from sdax._kernels._core_py_order import (
-    EXEC,
-    POST,
-    PRE,
-    find_cycle,
-    forward_order,
-    memo_map,
-    nodes_with,
-    phase_flags,
-    resolve_names,
-    successors,
-    topological_order,
-)
+from sdax._kernels._core_py_names import memo_map, nodes_with, phase_flags, resolve_names
+from sdax._kernels._core_py_order import find_cycle, forward_order, successors, topological_order
 from sdax._kernels._core_py_run import Graph, RunState
-from sdax._kernels._core_py_sets import effective_sets, group_unions, post_levels, pre_waves
+from sdax._kernels._core_py_sets import effective_sets
+from sdax._kernels._core_py_util import EXEC, POST, PRE
+from sdax._kernels._core_py_waves import group_unions, post_levels, pre_waves
 
 __all__ = [
     "EXEC",

@@ -1,10 +1,10 @@
-"""Pure twin, part 3: the graph of a processor and the bookkeeping of a run (see ``_core_py``)."""
+"""Pure twin: the graph of a processor and the bookkeeping of a run (as ``_core_run.pxi``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sdax._kernels._core_py_order import POST, PRE, _check_csr
+from sdax._kernels._core_py_util import POST, PRE, _check_csr
 
 # Per-run node states (see RunState).
 _WAITING = 0
@@ -33,12 +33,8 @@ class Graph:
         "_flags",
         "_indeg",
         "_pred",
-        "_pred_idx",
-        "_pred_ptr",
         "_roots",
         "_succ",
-        "_succ_idx",
-        "_succ_ptr",
     )
 
     def __init__(
@@ -54,10 +50,6 @@ class Graph:
         _check_csr(n, succ_ptr, succ_idx)
         if len(pred_idx) != len(succ_idx):
             raise ValueError("predecessor and successor lists must have the same length")
-        self._pred_ptr = list(pred_ptr)
-        self._pred_idx = list(pred_idx)
-        self._succ_ptr = list(succ_ptr)
-        self._succ_idx = list(succ_idx)
         self._flags = bytes(flags)
         self._indeg = [pred_ptr[v + 1] - pred_ptr[v] for v in range(n)]
         self._roots = [v for v in range(n) if self._indeg[v] == 0]

@@ -1,7 +1,7 @@
 """Run this sdax on either integer core inside one process.
 
-``sdax._accel`` picks the core once, at import time (``SDAX_NO_EXTENSIONS``), and
-the modules above it keep references to the chosen core (``sdax._plan`` holds it
+``sdax._kernels`` picks the core once, at import time (``SDAX_NO_EXTENSIONS``), and
+the modules above it keep references to the chosen core (``sdax._build._plan`` holds it
 as ``core``). To measure both cores side by side in one process,
 :func:`using_core` rebinds, for the duration of a ``with`` block, every reference
 that a ``sdax.*`` module holds to the active core (the module itself, or a
@@ -36,12 +36,12 @@ __all__ = [
     "using_core",
 ]
 
-from sdax import _accel
+from sdax._kernels import _accel
 
 # Captured before any using_core block rebinds ``_accel.core``.
 _ACTIVE: ModuleType = _accel.core
 
-CORES: dict[str, str] = {"pure": "sdax._core_py", "compiled": "sdax._core"}
+CORES: dict[str, str] = {"pure": "sdax._kernels._core_py", "compiled": "sdax._core"}
 """Bench labels of the twins, and their module names."""
 
 _CONSTANTS = ("PRE", "EXEC", "POST")
@@ -77,7 +77,7 @@ def unavailable_reason(label: str) -> str | None:
 
 
 def active_core() -> ModuleType:
-    """The core that ``sdax._accel`` chose at import time."""
+    """The core that ``sdax._kernels`` chose at import time."""
     return _ACTIVE
 
 

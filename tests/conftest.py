@@ -1,6 +1,6 @@
 """Shared fixtures: the two twins of the integer core.
 
-``core`` runs a test once per twin: the pure-Python ``sdax._core_py`` and the
+``core`` runs a test once per twin: the pure-Python ``sdax._kernels._core_py`` and the
 compiled ``sdax._core``. ``engine_core`` does the same for the engine: it makes
 the twin the core that every processor built during the test plans and runs
 with, so a behaviour test module that asks for it (``pytestmark =
@@ -24,7 +24,7 @@ from _loops import install_policy, loop_factories, program_runner
 from _support import load_core
 
 import sdax
-from sdax import _plan
+from sdax._build import _plan
 
 
 def pytest_report_header() -> list[str]:
@@ -60,8 +60,8 @@ def core(request: pytest.FixtureRequest) -> ModuleType:
 def engine_core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Each twin in turn as the core of the processors the test builds.
 
-    ``sdax._plan`` builds every plan (graph checks, orders, waves and the
-    per-run ``Graph``) with its module attribute ``core``, which ``sdax._accel``
+    ``sdax._build._plan`` builds every plan (graph checks, orders, waves and the
+    per-run ``Graph``) with its module attribute ``core``, which ``sdax._kernels``
     chose at import; a processor keeps the objects its plan was built with.
     """
     twin = load_core(request.param)

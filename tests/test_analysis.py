@@ -31,7 +31,7 @@ from sdax import (
     join,
     task_func,
 )
-from sdax._accel import core
+from sdax._kernels import core
 from sdax.sdax_task_analyser import ExecutionGraph, ExecutionWave, TaskAnalysis, TaskAnalyzer
 
 WaveShape = tuple[int, tuple[Hashable, ...], tuple[Hashable, ...]]

@@ -126,15 +126,45 @@ def test_public_name_is_importable_from_its_reference_module(module_name: str, n
     assert getattr(module, name) is not None
 
 
-@pytest.mark.parametrize("name", TOP_LEVEL_NAMES)
-def test_top_level_name_is_the_same_object_in_every_module(name: str) -> None:
-    found = [
-        getattr(importlib.import_module(module_name), name)
-        for module_name in ("sdax", "sdax.sdax_core", "sdax.tasks")
-        if hasattr(importlib.import_module(module_name), name)
-    ]
-    assert found[0] is getattr(sdax, name)
-    assert all(obj is found[0] for obj in found)
+FACES = (
+    "sdax",
+    "sdax.export",
+    "sdax.limits",
+    "sdax.observe",
+    "sdax.report",
+    "sdax.sdax_core",
+    "sdax.sdax_task_analyser",
+    "sdax.tasks",
+)
+
+
+def _shown() -> dict[str, list[str]]:
+    # Every name a face shows (its __all__), with the faces that show it.
+    shown: dict[str, list[str]] = {}
+    for module_name in FACES:
+        for name in importlib.import_module(module_name).__all__:
+            shown.setdefault(name, []).append(module_name)
+    return shown
+
+
+SHOWN = _shown()
+
+
+def test_the_reference_names_are_shown_where_the_reference_shows_them() -> None:
+    for module_name, name in PUBLIC_NAMES:
+        if name != "__version__":
+            assert module_name in SHOWN.get(name, []), (module_name, name)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, faces in SHOWN.items() if len(faces) > 1))
+def test_a_name_shown_by_several_faces_is_the_same_object_in_each(name: str) -> None:
+    found = [getattr(importlib.import_module(m), name) for m in SHOWN[name]]
+    assert all(obj is found[0] for obj in found), SHOWN[name]
+
+
+@pytest.mark.parametrize(("module_name", "name"), [(m, n) for n, ms in SHOWN.items() for m in ms])
+def test_every_shown_name_is_importable(module_name: str, name: str) -> None:
+    assert hasattr(importlib.import_module(module_name), name)
 
 
 def test_top_level_all_lists_the_public_names() -> None:

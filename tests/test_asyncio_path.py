@@ -1,6 +1,6 @@
 """The two ways phase calls start, the check that picks one, and the test loops.
 
-``sdax._eager.probe()`` checks the fast path's assumptions about asyncio
+``sdax._engine._eager.probe()`` checks the fast path's assumptions about asyncio
 internals in a running loop; ``SDAX_PUBLIC_ASYNCIO=1`` forces the public-API
 path. These tests show that the probe notices each broken assumption, that
 the attribute and ``sdax info`` say which path runs, that the fast path
@@ -24,7 +24,8 @@ import pytest
 from _loops import LOOPS_ENV, loop_factories
 
 import sdax
-from sdax import AsyncDagTaskProcessor, AsyncTask, _eager, task_func
+from sdax import AsyncDagTaskProcessor, AsyncTask, task_func
+from sdax._engine import _eager
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -38,7 +39,7 @@ def _path_in_subprocess(**extra: str) -> str:
         [
             sys.executable,
             "-c",
-            "import sdax, sdax._eager as e; print(sdax.ASYNCIO_PATH, e.PATH_REASON)",
+            "import sdax, sdax._engine._eager as e; print(sdax.ASYNCIO_PATH, e.PATH_REASON)",
         ],
         env=_clean_env(**extra),
         check=True,
@@ -208,7 +209,7 @@ def test_private_asyncio_names_live_in_one_module() -> None:
         for path in sorted(package.rglob("*.py"))
         if (names := _private_names_used(path.read_text(encoding="utf-8")))
     }
-    assert set(users) == {"_eager.py"}, users
+    assert set(users) == {"_engine/_eager.py"}, users
 
 
 def test_the_private_name_check_can_fail() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from _support import PHASE_BITS, Deps, csr, outcome, random_core_graph, sets_of
 
-from sdax import _core_py
+from sdax._kernels import _core_py
 
 PRE, EXEC, POST = PHASE_BITS
 SEEDS = range(520)  # graphs from _support.random_core_graph

@@ -20,7 +20,9 @@ import pytest
 from _support import env_flag
 
 import sdax
-from sdax import AsyncDagTaskProcessor, AsyncTask, TaskFunction, _accel, _core_py, _plan
+from sdax import AsyncDagTaskProcessor, AsyncTask, TaskFunction
+from sdax._build import _plan
+from sdax._kernels import _accel, _core_py
 
 
 async def _nothing(ctx: object) -> None:
@@ -52,7 +54,7 @@ def _implementation_in_child(**env: str) -> str:
 def test_the_active_core_is_public_and_consistent() -> None:
     assert sdax.IMPLEMENTATION in ("cython", "python")
     assert sdax.IMPLEMENTATION == _accel.IMPLEMENTATION
-    expected = "sdax._core" if sdax.IMPLEMENTATION == "cython" else "sdax._core_py"
+    expected = "sdax._core" if sdax.IMPLEMENTATION == "cython" else "sdax._kernels._core_py"
     assert _accel.core.__name__ == expected
     assert vars(_plan)["core"] is _accel.core
 

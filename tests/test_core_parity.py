@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from sdax import _core_py
+from sdax._kernels import _core_py
 
 NAMES = list(_core_py.__all__)
 

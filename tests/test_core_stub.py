@@ -1,6 +1,6 @@
 """The core's type contract: type checkers see the pure twin, and the stub matches it.
 
-``sdax._accel.core`` is typed as ``sdax._core_py`` (whichever twin runs), so a
+``sdax._kernels.core`` is typed as ``sdax._kernels._core_py`` (whichever twin runs), so a
 wrong call into the core is a type error in the engine. ``_core.pyi``
 describes the compiled twin for tools that read the extension directly; it is
 written by hand, so these tests hold it to the pure twin: the same names, the
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import sdax
-from sdax import _core_py
+from sdax._kernels import _core_py
 
 STUB = Path(sdax.__file__).with_name("_core.pyi")
 
@@ -112,7 +112,7 @@ def test_stub_class_members_and_signatures_are_the_pure_twins(name: str) -> None
 SNIPPET = """\
 from array import array
 
-from sdax._accel import core
+from sdax._kernels import core
 
 good: tuple[array[int], array[int]] = core.successors(1, [0, 0], [])
 bad: int = core.successors("not", "ints")

@@ -32,7 +32,7 @@ from sdax import (
     task_func,
     task_sync_func,
 )
-from sdax._executors import default_thread_pool
+from sdax._build import default_thread_pool
 from sdax.observe import RunObserver
 
 WORKER_HANG = 5.0

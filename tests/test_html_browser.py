@@ -24,8 +24,8 @@ import pytest
 from _support.dom import Element, parse
 from _support.png import Image, read_png
 
+from sdax import SdaxExecutionError
 from sdax._demo import DemoContext, build_processor
-from sdax._errors import SdaxExecutionError
 from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_html
 from sdax.sdax_core import PhaseId
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
 
-import sdax._attempt
+import sdax._engine._attempt
 from sdax import (
     AsyncDagTaskProcessor,
     AsyncTask,
@@ -24,7 +24,7 @@ from sdax import (
     task_func,
     task_group_func,
 )
-from sdax._plan import PhaseSpec
+from sdax._build import PhaseSpec
 from sdax.tasks import SdaxTaskGroup
 
 FIELD = {PRE: "pre_execute", EXEC: "execute", POST: "post_execute"}
@@ -83,7 +83,7 @@ def test_retry_delay_formula_uses_backoff_and_jitter(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(random, "uniform", fake_uniform)
     spec = PhaseSpec(task_func(Attempts([], suspend=False), initial_delay=0.2, backoff_factor=3.0))
-    delays = [sdax._attempt.retry_delay(spec, n) for n in range(5)]
+    delays = [sdax._engine._attempt.retry_delay(spec, n) for n in range(5)]
     assert delays == pytest.approx([0.2 * 3.0**n * 0.625 for n in range(5)])
     assert jitter_calls == [(0.5, 1.0)] * 5
 
@@ -92,14 +92,14 @@ def test_retry_delay_stays_within_jitter_bounds() -> None:
     spec = PhaseSpec(task_func(Attempts([], suspend=False), initial_delay=1.0, backoff_factor=2.0))
     for n in range(4):
         for _ in range(50):
-            delay = sdax._attempt.retry_delay(spec, n)
+            delay = sdax._engine._attempt.retry_delay(spec, n)
             assert 0.5 * 2.0**n <= delay <= 1.0 * 2.0**n
 
 
 def test_retry_delay_with_default_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(random, "uniform", lambda a, b: b)
     spec = PhaseSpec(task_func(Attempts([], suspend=False)))
-    assert [sdax._attempt.retry_delay(spec, n) for n in range(3)] == [1.0, 2.0, 4.0]
+    assert [sdax._engine._attempt.retry_delay(spec, n) for n in range(3)] == [1.0, 2.0, 4.0]
 
 
 @pytest.mark.parametrize("suspend", [False, True], ids=["at-once", "after-await"])
@@ -107,14 +107,14 @@ async def test_each_retry_waits_the_delay_of_its_number(
     monkeypatch: pytest.MonkeyPatch, suspend: bool
 ) -> None:
     asked: list[int] = []
-    real = sdax._attempt.retry_delay
+    real = sdax._engine._attempt.retry_delay
 
     def spy(spec: PhaseSpec, retry: int) -> float:
         asked.append(retry)
         real(spec, retry)
         return 0.0
 
-    monkeypatch.setattr(sdax._attempt, "retry_delay", spy)
+    monkeypatch.setattr(sdax._engine._attempt, "retry_delay", spy)
     fn = Attempts([RetryableException(i) for i in range(3)], suspend=suspend)
     rec = Recorder()
     processor = single(PRE, task_func(fn, retries=3, initial_delay=60.0), rec)

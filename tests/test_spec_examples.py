@@ -502,28 +502,25 @@ def lock_processor(
     )
 
 
-async def test_lock_taken_in_pre_is_released_when_a_sibling_pre_fails() -> None:
+@pytest.mark.parametrize(
+    ("acquire", "acquired"),
+    [
+        pytest.param(acquire_lock, True, id="lock-taken-then-sibling-fails"),
+        # The pre is cancelled midway: its cancellation is no failure of its own.
+        pytest.param(acquire_lock_then_stall, False, id="own-pre-cancelled-midway"),
+    ],
+)
+async def test_lock_is_released_once_when_a_sibling_pre_fails(
+    acquire: Callable[[LockContext], Awaitable[None]], acquired: bool
+) -> None:
     log: list[str] = []
     ctx = LockContext(some_lock=FakeLock(log))
     with pytest.raises(SdaxExecutionError) as excinfo:
-        await lock_processor(acquire_lock).process_tasks(ctx)
+        await lock_processor(acquire).process_tasks(ctx)
 
+    # Only the sibling's error is reported.
     assert leaf_summary(excinfo.value) == [(ConnectionRefusedError, "sibling could not connect")]
-    assert ctx.lock_acquired is True
-    assert ctx.some_lock.held is False
-    assert ctx.some_lock.release_calls == 1
-    assert ctx.release_calls == 1
-
-
-async def test_lock_released_when_its_own_pre_is_cancelled_midway() -> None:
-    log: list[str] = []
-    ctx = LockContext(some_lock=FakeLock(log))
-    with pytest.raises(SdaxExecutionError) as excinfo:
-        await lock_processor(acquire_lock_then_stall).process_tasks(ctx)
-
-    # The cancelled pre is not reported as a failure; the sibling's error is.
-    assert leaf_summary(excinfo.value) == [(ConnectionRefusedError, "sibling could not connect")]
-    assert ctx.lock_acquired is False
+    assert ctx.lock_acquired is acquired
     assert ctx.some_lock.held is False
     assert ctx.some_lock.release_calls == 1
     assert ctx.release_calls == 1

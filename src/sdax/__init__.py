@@ -12,35 +12,43 @@ checked once on this interpreter) or ``"public"`` (public asyncio API only,
 also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 """
 
-from sdax._accel import IMPLEMENTATION
-from sdax._current import CallInfo, current_call
-from sdax._eager import ASYNCIO_PATH
-from sdax._errors import (
-    SdaxExecutionError,
-    SdaxTimeoutError,
-    flatten_exceptions,
+from sdax._engine import (
+    ASYNCIO_PATH as ASYNCIO_PATH,
+    CallInfo as CallInfo,
+    SdaxExecutionError as SdaxExecutionError,
+    SdaxTimeoutError as SdaxTimeoutError,
+    current_call as current_call,
+    flatten_exceptions as flatten_exceptions,
 )
-from sdax._version import __version__
-from sdax.limits import CapacityLimit
+from sdax._kernels import (
+    IMPLEMENTATION as IMPLEMENTATION,
+)
+from sdax._public import fixup_module_metadata
+from sdax._version import (
+    __version__ as __version__,
+)
+from sdax.limits import (
+    CapacityLimit as CapacityLimit,
+)
 from sdax.sdax_core import (
-    AsyncDagLevelAdapterBuilder,
-    AsyncDagTaskProcessor,
-    AsyncDagTaskProcessorBuilder,
-    AsyncPhaseRunner,
-    AsyncTaskProcessor,
-    PhaseId,
+    AsyncDagLevelAdapterBuilder as AsyncDagLevelAdapterBuilder,
+    AsyncDagTaskProcessor as AsyncDagTaskProcessor,
+    AsyncDagTaskProcessorBuilder as AsyncDagTaskProcessorBuilder,
+    AsyncPhaseRunner as AsyncPhaseRunner,
+    AsyncTaskProcessor as AsyncTaskProcessor,
+    PhaseId as PhaseId,
 )
 from sdax.tasks import (
-    AsyncTask,
-    RetryableException,
-    SdaxTaskGroup,
-    TaskFunction,
-    join,
-    task,
-    task_func,
-    task_group_func,
-    task_group_task,
-    task_sync_func,
+    AsyncTask as AsyncTask,
+    RetryableException as RetryableException,
+    SdaxTaskGroup as SdaxTaskGroup,
+    TaskFunction as TaskFunction,
+    join as join,
+    task as task,
+    task_func as task_func,
+    task_group_func as task_group_func,
+    task_group_task as task_group_task,
+    task_sync_func as task_sync_func,
 )
 
 __all__ = [
@@ -70,3 +78,5 @@ __all__ = [
     "task_group_task",
     "task_sync_func",
 ]
+
+fixup_module_metadata(__name__, globals())

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sdax._accel import IMPLEMENTATION
+from sdax._kernels import IMPLEMENTATION
 from sdax._version import __version__
 from sdax.export import FORMATS, PlanSource, render_plan
 from sdax.sdax_core import (
@@ -256,7 +256,7 @@ def _core_description() -> str:
 
 
 def _asyncio_description() -> str:
-    from sdax._eager import ASYNCIO_PATH, PATH_REASON
+    from sdax._engine import ASYNCIO_PATH, PATH_REASON
 
     return f"{ASYNCIO_PATH} path ({PATH_REASON})"
 

@@ -9,7 +9,7 @@
 # cython: cdivision=True
 """Integer graph kernels of sdax, compiled.
 
-The twin of ``sdax._core_py``: same names, same signatures, same results and
+The twin of ``sdax._kernels._core_py``: same names, same signatures, same results and
 the same exceptions for the checks that module makes. The work runs over C
 ``int`` arrays; Python objects appear only at the edges (arguments in, result
 arrays and ready lists out), and in :func:`resolve_names` (names to node

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sdax._errors import SdaxExecutionError
+from sdax._engine import SdaxExecutionError
 from sdax.report import RunReport, describe_error
 from sdax.sdax_core import AsyncDagTaskProcessor
 from sdax.tasks import AsyncTask, task_func

@@ -19,6 +19,13 @@ A limit belongs to one event loop at a time (it is not thread-safe).
 
 from __future__ import annotations
 
-from sdax._capacity import CapacityLimit
+from sdax._build import (
+    CapacityLimit as CapacityLimit,
+)
+from sdax._public import fixup_module_metadata
 
-__all__ = ["CapacityLimit"]
+__all__ = [
+    "CapacityLimit",
+]
+
+fixup_module_metadata(__name__, globals())

@@ -15,6 +15,17 @@ Times are ``time.monotonic()`` seconds.
 
 from __future__ import annotations
 
-from sdax._events import PhaseEvent, RunInfo, RunObserver
+from sdax._engine import (
+    PhaseEvent as PhaseEvent,
+    RunInfo as RunInfo,
+    RunObserver as RunObserver,
+)
+from sdax._public import fixup_module_metadata
 
-__all__ = ["PhaseEvent", "RunInfo", "RunObserver"]
+__all__ = [
+    "PhaseEvent",
+    "RunInfo",
+    "RunObserver",
+]
+
+fixup_module_metadata(__name__, globals())

@@ -23,7 +23,7 @@ def env_flag(name: str) -> bool:
 def load_core(kind: str) -> ModuleType:
     """Import one twin: ``"python"`` or ``"cython"``; skip or fail when it is missing."""
     if kind == "python":
-        return importlib.import_module("sdax._core_py")
+        return importlib.import_module("sdax._kernels._core_py")
     try:
         return importlib.import_module("sdax._core")
     except ImportError as exc:

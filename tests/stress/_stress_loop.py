@@ -27,7 +27,7 @@ from _stress_harness import HANG_GUARD, RUN_VAR, Ctx, RunSpec, Scenario, Shared,
 from _stress_log import Event, GraphModel, LoopFindings, RunRecord
 
 from sdax import AsyncDagTaskProcessor
-from sdax._start import LAZY_START
+from sdax._engine import LAZY_START
 from sdax.observe import RunInfo, RunObserver
 
 _ENGINE_TIMERS = {"_expire_deadline": "deadline", "_expire_budget": "budget"}

@@ -15,7 +15,7 @@ from _stress_loop import ScenarioResult
 from _stress_rules import RULES, Verdict
 
 import sdax
-from sdax import _plan
+from sdax._build import _plan
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The cleanup-grace and self-cancellation rules fail on a deliberately broken engine.
 
-Each test breaks one piece of the engine (a method of ``sdax._run.Run``,
+Each test breaks one piece of the engine (a method of ``sdax._engine._run.Run``,
 patched for that test only), runs a fixed scenario through the stress harness,
 and asserts that the checker names the rule the break violates. The same
 scenario on the real engine is clean, so the rule, not the scenario, is what
@@ -30,7 +30,7 @@ from _stress_harness import (
 from _stress_log import EXEC, POST, PRE
 from _stress_loop import run_scenario
 
-from sdax import _run
+from sdax._engine import _run
 
 Run = _run.Run
 

@@ -36,12 +36,11 @@ import time
 from collections.abc import Hashable
 from contextvars import Token
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
-from sdax._phases import PHASE_FIELDS, PhaseId, describe_name
+from sdax._build import PHASE_FIELDS, PhaseId, describe_name
 from sdax._version import __version__
 from sdax.observe import PhaseEvent, RunInfo, RunObserver
 from sdax.report import describe_error, run_outcome

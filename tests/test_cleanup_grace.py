@@ -5,9 +5,10 @@ The posts running when the cancellation arrives get ``cleanup_grace`` seconds
 waits, and that is not a failure of its own. Posts that had not started still
 start, once, each with the same grace from its start (tests/test_cleanup_bound.py
 covers cancellations that land before the cleanup). ``CancelledError`` reaches
-the caller after the last owed post ended. ``0`` cuts at once, ``math.inf`` shields without bound, and with
-``cleanup_timeout`` the budget is the grace. Nothing here measures time: a
-hang guard only keeps a broken engine from hanging the suite.
+the caller after the last owed post ended. ``0`` cuts at once, ``math.inf``
+shields without bound, and with ``cleanup_timeout`` the budget is the grace.
+Nothing here measures time: a hang guard only keeps a broken engine from
+hanging the suite.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxTimeoutError, task_func
+from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxTimeoutError, _run, task_func
 from sdax.tasks import TaskFunction
+from sdax.testing import explore, have_virtual_time
 
 pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
 
@@ -374,3 +375,53 @@ async def test_the_runner_deadline_bounds_the_posts() -> None:
     error = await guarded(body(), calls)
     assert isinstance(error, SdaxTimeoutError)
     assert calls.log == [*PHASES[:3], "t0.exec cancelled", "t0.post", "t0.post cancelled"]
+
+
+# -- the explorer's check of the bound ------------------------------------------
+
+
+def slow_cleanup() -> AsyncDagTaskProcessor[Any, str]:
+    """``b`` depends on ``a``; the execute of ``b`` waits; both posts wait 5 s."""
+
+    async def wait(ctx: Any) -> None:
+        await asyncio.sleep(5)
+
+    async def fine(ctx: Any) -> None:
+        pass
+
+    return (
+        AsyncDagTaskProcessor[Any, str]
+        .builder()
+        .add_task(AsyncTask("a", pre_execute=task_func(fine), post_execute=task_func(wait)))
+        .add_task(
+            AsyncTask("b", execute=task_func(wait), post_execute=task_func(wait)), depends_on="a"
+        )
+        .build(cleanup_grace=0.1)
+    )
+
+
+def bound_only_running_posts(original: Any) -> Any:
+    def grant(self: Any) -> None:
+        original(self)
+        self._graced = False  # posts that start later get no grace: the old rule
+
+    return grant
+
+
+@pytest.mark.skipif(not have_virtual_time(), reason="needs looptime (sdax[testing])")
+@pytest.mark.parametrize("broken", [False, True], ids=["engine", "late-posts-unbounded"])
+def test_the_explorer_checks_that_a_cancelled_run_ends_within_the_bound(
+    broken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if broken:
+        monkeypatch.setattr(
+            _run.Run, "_grant_grace", bound_only_running_posts(_run.Run._grant_grace)
+        )
+    result = explore(slow_cleanup(), dict, only="cancel@execute:b", virtual_time=True)
+    assert result.scenarios_run == 1
+    found = [line for f in result.findings for line in f.broken if "cleanup's bound" in line]
+    if broken:
+        # two posts deep x 0.1 s after the cancel; without the grace, 5 s per post
+        assert len(found) == 1 and "2 post(s) deep" in found[0]
+    else:
+        assert found == []

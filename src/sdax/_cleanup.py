@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sdax._observe import after_work
 from sdax._phases import PhaseId
 from sdax._run_parts import RunParts
+from sdax._start import LAZY_START
 
 __all__ = ["Cleanup"]
 
@@ -79,7 +80,12 @@ class Cleanup(RunParts):
         if self._phase is not _POST:
             return  # a pre or execute the stop cancels anyway
         if self._cleanup_grace <= 0:
-            self._cut_post(task)
+            if LAZY_START:
+                # Its task has not begun yet: cut it once its first step ran,
+                # so that what that step raises stays its own.
+                self._loop.call_soon(self._cut_post, task)
+            else:
+                self._cut_post(task)
         else:
             self._grace_timers.append(
                 self._loop.call_later(self._cleanup_grace, self._cut_post, task)

@@ -3,10 +3,12 @@
 The posts running when the cancellation arrives get ``cleanup_grace`` seconds
 (0.1 s by default) to finish; one still running then is cancelled where it
 waits, and that is not a failure of its own. Posts that had not started still
-start, once. ``CancelledError`` reaches the caller after the last owed post
-ended. ``0`` cuts at once, ``math.inf`` shields without bound, and with
-``cleanup_timeout`` the budget is the grace. Nothing here measures time: a
-hang guard only keeps a broken engine from hanging the suite.
+start, once, each with the same grace from its start (tests/test_cleanup_bound.py
+covers cancellations that land before the cleanup). ``CancelledError`` reaches
+the caller after the last owed post ended. ``0`` cuts at once, ``math.inf``
+shields without bound, and with ``cleanup_timeout`` the budget is the grace.
+Nothing here measures time: a hang guard only keeps a broken engine from
+hanging the suite.
 """
 
 from __future__ import annotations
@@ -144,11 +146,12 @@ async def test_infinity_shields_without_bound() -> None:
     assert "downstream-cut" not in cleanup.log
 
 
-async def test_a_second_cancel_gives_the_posts_then_running_the_same_grace() -> None:
+async def test_a_post_that_starts_after_the_cancel_has_its_own_grace() -> None:
     cleanup = Cleanup(upstream_hangs=True)
     run = asyncio.ensure_future(cleanup.processor(cleanup_grace=0.01).process_tasks(None))
     await cancel_in_cleanup(run, cleanup)  # cuts downstream after the grace
-    await cancel_in_cleanup(run, cleanup)  # upstream started after; a second cancel
+    # upstream starts after the cancel and is cut after its own grace, with no
+    # second cancel (ends_cancelled releases nothing unless the run hangs)
     await ends_cancelled(run, cleanup)
     assert cleanup.log == [
         "downstream-release",

@@ -131,7 +131,7 @@ class _RunCheck:
         self.cancel_outside = self.first_run_event("cancel", "outside")
         self.cancel_cm = self.first_run_event("cancel", "timeout_cm")
         self.cancel_inside = self.first_run_event("cancel_inside")
-        self.cancels = [seq for seq, ev in self.run_events if ev.kind == "cancel"]
+        self.first_cancel = self.first_run_event("cancel")
         self.driver_end = self.first_run_event("driver_end")
         self.interrupts = sorted(
             (a.end, a.exc)
@@ -320,36 +320,19 @@ class _RunCheck:
                 self.verdict.features.add("post-failure")
 
     def grace_cut(self, call: Call, att: Attempt) -> bool:
-        """Whether the grace of an outside cancellation may have cut post attempt ``att``.
+        """Whether the grace of a cancellation or of the deadline may have cut post ``att``.
 
-        Only one that landed while the call ran (the grace covers the post, its
-        retries included; a cancellation from inside the run lands when the
-        driver next waits), and only if the run lets a grace cut posts at all (no
-        cleanup budget, not ``cleanup_grace=inf``).
+        Once a cancellation arrived (from outside, from an ``asyncio.timeout()``
+        around the run, or from a phase function, which lands when the driver
+        next waits) or the run's deadline fired, every post has the grace from
+        its start or from that moment, its retries included: any post attempt
+        that ended after it may have been cut, if the run lets a grace cut posts
+        at all (no cleanup budget, not ``cleanup_grace=inf``).
         """
         if not self.rec.grace_cuts:
             return False
         until = att.end if att.end_kind == "cancelled" else inf  # or in the wait for a retry
-        if any(call.start < seq < until or self.begun_before(call, seq) for seq in self.cancels):
-            return True
-        # A phase function that cancels its own run asks from inside the driver's
-        # step: the request lands when the driver next waits, so a post the
-        # driver started in between was running then too.
-        return self.cancel_inside < until
-
-    def begun_before(self, call: Call, seq: int) -> bool:
-        """Whether the engine may have begun post ``call`` before a cancel at ``seq``.
-
-        On the public path without eager tasks (3.11) a post's task is made a
-        loop turn before its function's first step shows in the log: a post
-        made ready before the cancellation (no post ended in between) was
-        already running when it landed.
-        """
-        return (
-            self.rec.late_tasks
-            and seq < call.start
-            and not any(seq < a.end < call.start for c in self.calls_of(POST) for a in c.attempts)
-        )
+        return min(self.first_cancel, self.deadline, self.cancel_inside) < until
 
     def check_cancellations(self) -> None:
         for call in self.calls.values():
@@ -404,8 +387,8 @@ class _RunCheck:
             elif last.end_kind == "cancelled":
                 if call.phase == POST:
                     allowed.add(key)
-                    if self.budget < last.end or not eligible:
-                        required.add(key)
+                    if self.budget < last.end or not (eligible or self.grace_cut(call, last)):
+                        required.add(key)  # a grace cut is no failure
                 elif own:
                     allowed.add(key)
                     if not self.any_stop < last.end and not eligible:

@@ -193,12 +193,10 @@ class RunRecord:
             cancelled before its first step never does).
         observer_errors: For a run with an observer: the ``error`` argument of
             each ``run_finished`` call it received; None without an observer.
-        grace_cuts: Whether the grace of an outside cancellation may cut a
-            running post (False when the run shields its posts without bound,
+        grace_cuts: Whether the grace of a cancellation or of the deadline may
+            cut a post (False when the run shields its posts without bound,
             ``cleanup_grace=math.inf``, or has a cleanup budget, which is then
             the grace).
-        late_tasks: Whether a call's task starts a loop turn after the engine
-            made it (the public asyncio path without eager tasks, 3.11).
     """
 
     run_id: int
@@ -208,7 +206,6 @@ class RunRecord:
     started: bool = True
     observer_errors: list[BaseException | None] | None = None
     grace_cuts: bool = True
-    late_tasks: bool = False
 
 
 @dataclass

@@ -290,7 +290,6 @@ def _run_scenario(scenario: Scenario) -> ScenarioResult:
                 state.started,
                 None if state.observer is None else state.observer.errors,
                 state.spec.cleanup_timeout is None and state.spec.cleanup_grace != math.inf,
-                LATE_TASKS,
             )
         )
     return ScenarioResult(

@@ -220,11 +220,16 @@ def scenarios(
         actions = list(CALM_ACTIONS)
     # A function that hangs needs every run to have something that ends it.
     stoppable = all(r.timeout is not None or r.cancel or r.outer_timeout for r in runs)
-    budgeted = all(r.cleanup_timeout is not None for r in runs)
+    # A post that hangs needs every run to have a cleanup budget, or a cancel
+    # whose grace cuts it (every post has the grace once a cancel arrived).
+    cut = all(
+        r.cleanup_timeout is not None or ((r.cancel or r.outer_timeout) and r.cleanup_grace != inf)
+        for r in runs
+    )
     per_phase = {
         PRE: behaviours(tuple(actions + [HANG] * stoppable)),
         EXEC: behaviours(tuple(actions + [HANG] * stoppable)),
-        POST: behaviours(tuple(actions + [HANG] * budgeted)),
+        POST: behaviours(tuple(actions + [HANG] * cut)),
     }
     tasks = []
     for name in names:

@@ -191,8 +191,8 @@ def failing_cases() -> list[Case]:
             outcome=SdaxExecutionError("x", [noted(TimeoutError(), "b", "post")]),
         ),
         Case(
-            "post-shielded",  # the grace of a cancel covers only posts running then
-            [*HAPPY[:9], "cancel outside", "b post start", "b post cancelled", *HAPPY[11:]],
+            "post-shielded",  # cut before any cancellation arrived
+            [*HAPPY[:9], "b post start", "b post cancelled", "cancel outside", *HAPPY[11:]],
             outcome=asyncio.CancelledError(),
         ),
         Case("unexplained-cancel", replace(HAPPY, "a exec ok", "a exec cancelled")),
@@ -299,9 +299,36 @@ def test_failures_reported_correctly_pass() -> None:
     assert Case("none", deadline, outcome=late).check().violations == []
 
 
-def test_a_post_cut_by_the_grace_of_a_cancel_that_landed_while_it_ran_passes() -> None:
-    steps = [*HAPPY[:9], "b post start", "cancel outside", "b post cancelled", *HAPPY[11:]]
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [*HAPPY[:9], "b post start", "cancel outside", "b post cancelled", *HAPPY[11:]],
+        # a post that started after the cancellation has the grace from its start
+        [*HAPPY[:9], "cancel outside", "b post start", "b post cancelled", *HAPPY[11:]],
+        [
+            *HAPPY[:7],
+            "cancel outside",
+            "a exec cancelled",
+            "b exec cancelled",
+            *HAPPY[9:10],
+            "b post cancelled",
+            "a post start",
+            "a post cancelled",
+            HAPPY[-1],
+        ],
+    ],
+    ids=["running-then", "started-after", "chain"],
+)
+def test_a_post_cut_by_the_grace_of_a_cancel_passes(steps: list[Step]) -> None:
     verdict = Case("none", steps, outcome=asyncio.CancelledError()).check()
+    assert verdict.violations == []
+    assert "post-cut-by-grace" in verdict.features
+
+
+def test_a_post_cut_by_the_grace_after_the_deadline_passes() -> None:
+    steps = [*HAPPY[:7], "deadline", "a exec cancelled", "b exec cancelled", *HAPPY[9:10]]
+    steps += ["b post cancelled", *HAPPY[11:]]
+    verdict = Case("none", steps, outcome=SdaxTimeoutError("late")).check()
     assert verdict.violations == []
     assert "post-cut-by-grace" in verdict.features
 

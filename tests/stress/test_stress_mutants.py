@@ -48,17 +48,32 @@ def cleanup(post_delay: float, **run: Any) -> Scenario:
     )
 
 
-# ``a``'s long post and ``c``'s short one run when the cancel lands; ``b``'s post
-# starts once ``c``'s ended, after the cancel, and outlasts the grace.
-LATE_POST = Scenario(
+def stopped_in_execute(**run: Any) -> Scenario:
+    """The run stops (``run``: a cancel or a deadline) while ``t``'s execute sleeps.
+
+    ``t``'s post starts after the stop and sleeps far longer than the grace.
+    """
+    return Scenario(
+        "graph",
+        (
+            TaskSpec(
+                "t",
+                {
+                    PRE: Behaviour(OK_NOW),
+                    EXEC: Behaviour(SLEEP, delay=0.3),
+                    POST: Behaviour(SLEEP, delay=0.3),
+                },
+            ),
+        ),
+        runs=(RunSpec(cleanup_grace=0.005, **run),),
+    )
+
+
+# Nothing stops this run: its post, longer than the grace, must not be cut.
+CALM_POST = Scenario(
     "graph",
-    (
-        TaskSpec("a", {POST: Behaviour(SLEEP, delay=0.2)}),
-        TaskSpec("b", {POST: Behaviour(SLEEP, delay=0.03)}),
-        TaskSpec("c", {POST: Behaviour(SLEEP, delay=0.003)}),
-    ),
-    deps={"c": ("b",)},
-    runs=(RunSpec(cancel=("sleep", 0.001), cleanup_grace=0.015),),
+    (TaskSpec("t", {POST: Behaviour(SLEEP, delay=0.03)}),),
+    runs=(RunSpec(cleanup_grace=0.005),),
 )
 
 # ``x`` fails and ``y`` raises a CancelledError of its own in the same loop turn.
@@ -87,11 +102,20 @@ def no_grace(original: Any) -> Any:
     return lambda self: None  # the old unbounded shield
 
 
-def cut_every_running_post(original: Any) -> Any:
-    def cut(self: Any, tasks: list[Any]) -> None:
-        original(self, list(self._running))  # also posts that began after the cancel
+def bound_only_running_posts(original: Any) -> Any:
+    def grant(self: Any) -> None:
+        original(self)
+        self._graced = False  # posts that start after the cancel get no grace (the old rule)
 
-    return cut
+    return grant
+
+
+def grace_without_a_stop(original: Any) -> Any:
+    async def post(self: Any) -> None:
+        self._graced = True  # every post has a grace, although nothing stopped the run
+        await original(self)
+
+    return post
 
 
 def skip_unstarted_posts(original: Any) -> Any:
@@ -142,7 +166,21 @@ def stopped_means_asked(original: Any) -> Any:
 
 CASES = [
     pytest.param(cleanup(0.3), "_grant_grace", no_grace, "hang", id="unbounded-shield"),
-    pytest.param(LATE_POST, "_cut_posts", cut_every_running_post, "post-shielded", id="late-cut"),
+    pytest.param(
+        stopped_in_execute(cancel=("sleep", 0.002)),
+        "_grant_grace",
+        bound_only_running_posts,
+        "hang",
+        id="late-post-unbounded-after-cancel",
+    ),
+    pytest.param(
+        stopped_in_execute(timeout=0.002),
+        "_grant_grace",
+        bound_only_running_posts,
+        "hang",
+        id="late-post-unbounded-after-deadline",
+    ),
+    pytest.param(CALM_POST, "_post", grace_without_a_stop, "post-shielded", id="cut-unstopped"),
     pytest.param(
         cleanup(0.3, cleanup_grace=0.005),
         "_start_ready",

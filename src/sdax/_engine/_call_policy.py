@@ -66,11 +66,12 @@ class CallPolicy(RunParts):
 
         The run cancels pre/execute calls when it stops (a failure elsewhere,
         an outside cancellation, the deadline): those are not failures of
-        their own, nor is a post cut when the grace of an outside cancellation
-        ran out. A post the cleanup budget cancelled fails with TimeoutError.
-        A cancellation nobody in the run asked for (the function raised
-        ``CancelledError`` itself, say, even after the run stopped) means the
-        call did not complete: its failure is that very ``CancelledError``.
+        their own, nor is a post cut when its grace after an outside
+        cancellation or the deadline ran out. A post the cleanup budget
+        cancelled fails with TimeoutError. A cancellation nobody in the run
+        asked for (the function raised ``CancelledError`` itself, say, even
+        after the run stopped) means the call did not complete: its failure is
+        that very ``CancelledError``.
         """
         if node in self._cut:
             return None

@@ -1,12 +1,15 @@
 """The cleanup phase of a run: the posts, the cleanup budget and the grace.
 
 Every owed post starts once, after the posts of the tasks that depend on it.
-An outside cancellation that arrives meanwhile never stops a post from
-starting; it gives the posts running at that moment ``cleanup_grace`` seconds
-to finish, then cuts those still running where they wait (at most once
-invoked, not a failure of their own). With a cleanup budget
-(``cleanup_timeout=``), the budget is the grace: when it runs out, every
-running post is cancelled, and later ones when they first wait.
+Once an outside cancellation arrived or the run's deadline passed (wherever it
+landed: pre, execute or the cleanup), every post has ``cleanup_grace`` seconds
+from its start (a post already running then: from that moment) to finish; one
+still running then is cut where it waits (at most once invoked, not a failure
+of its own). Posts that had not started still start, so one cancellation
+returns control within about the depth of the post chain times the grace. A
+run that was not stopped so never cuts a post, and arms no timer for it. With
+a cleanup budget (``cleanup_timeout=``), the budget is the grace: when it runs
+out, every running post is cancelled, and later ones when they first wait.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sdax._build import PhaseId
 from sdax._engine._observe import after_work
 from sdax._engine._run_parts import RunParts
+from sdax._engine._start import LAZY_START
 
 __all__ = ["Cleanup"]
 
@@ -56,34 +60,43 @@ class Cleanup(RunParts):
                 self._deadlines.close()
 
     def _grant_grace(self) -> None:
-        """An outside cancellation arrived during the cleanup: bound the posts running now.
+        """The run was cancelled from outside or its deadline passed: bound its posts.
 
-        They may take the grace to finish; any still running then is cancelled
-        where it waits (at most once invoked, not a failure of its own). Posts
-        that start later are not affected: every owed post still starts once.
-        With a cleanup budget, the budget is the grace; ``math.inf`` shields
-        without bound.
+        From now on every post may take ``cleanup_grace`` to finish, counted
+        from now for those running, from their start for later ones
+        (``_grace_post``); a post still running then is cut. Only the first
+        stop counts. With a cleanup budget, the budget is the grace;
+        ``math.inf`` shields without bound.
         """
-        if self._cleanup_timeout is not None or self._cleanup_grace == math.inf:
+        if self._graced or self._cleanup_timeout is not None or self._cleanup_grace == math.inf:
             return
-        running = list(self._running)
-        if not running:
-            return
+        self._graced = True
+        if self._phase is _POST:
+            for task in list(self._running):
+                self._grace_post(task)
+
+    def _grace_post(self, task: asyncio.Task[Any]) -> None:
+        """Cut the post running in ``task`` if it has not ended ``cleanup_grace`` from now."""
+        if self._phase is not _POST:
+            return  # a pre or execute the stop cancels anyway
         if self._cleanup_grace <= 0:
-            self._cut_posts(running)
+            if LAZY_START:
+                # Its task has not begun yet: cut it once its first step ran,
+                # so that what that step raises stays its own.
+                self._loop.call_soon(self._cut_post, task)
+            else:
+                self._cut_post(task)
         else:
             self._grace_timers.append(
-                self._loop.call_later(self._cleanup_grace, self._cut_posts, running)
+                self._loop.call_later(self._cleanup_grace, self._cut_post, task)
             )
 
-    def _cut_posts(self, tasks: list[asyncio.Task[Any]]) -> None:
-        """The grace ran out: cancel those of ``tasks`` still running."""
-        running = self._running
-        for task in tasks:
-            node = running.get(task)
-            if node is not None:
-                self._cut.add(node)
-                task.cancel()
+    def _cut_post(self, task: asyncio.Task[Any]) -> None:
+        """The grace of the post in ``task`` ran out: cancel it if it still runs."""
+        node = self._running.get(task)
+        if node is not None:
+            self._cut.add(node)
+            task.cancel()
 
     def _expire_budget(self) -> None:
         """The cleanup budget ran out: cancel every running post, and later ones."""

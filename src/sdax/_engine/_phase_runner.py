@@ -4,7 +4,9 @@ The runner lets a caller run one phase at a time (``run_next()``) and look at
 the run in between. It may be driven from one asyncio task and closed from
 another: ``aclose()`` waits for a phase in progress, then runs only what is
 still owed (never a phase twice), and every later ``run_next()`` returns
-``False``.
+``False``. A cancellation of the closing task, or of the ``async with`` block
+outside ``run_next()``, counts as one of the run: it stops pre/execute and
+bounds the cleanup by the grace, as one that lands in ``run_next()`` does.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class AsyncPhaseRunner(Generic[T, K]):
         self._closing = False
         self._closed = False
         self._failures: list[BaseException] | None = None  # the run's, once it ended
+        # The cancellation of a task closing the runner while another drove a
+        # phase: it reaches the closer, not the driver.
+        self._closer_cancel: asyncio.CancelledError | None = None
 
     async def __aenter__(self) -> AsyncPhaseRunner[T, K]:
         return self
@@ -96,7 +101,11 @@ class AsyncPhaseRunner(Generic[T, K]):
                 return False
             # The body ends with an interrupt, a cancellation or the run's
             # deadline: the cleanup still runs, and whichever outranks the
-            # other goes on.
+            # other goes on. A cancellation that landed in the body (not in
+            # run_next()) is the run's too: its cleanup is bounded the same way.
+            owed = self._last is not None and self._run.next_phase is not None
+            if owed and isinstance(exc, asyncio.CancelledError):
+                self._run.cancelled(exc)
             try:
                 await self.aclose()
             except BaseException as late:
@@ -157,6 +166,11 @@ class AsyncPhaseRunner(Generic[T, K]):
         try:
             await self._advance()
             return self._run.next_phase is not None and not self._closing
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if exc is not self._closer_cancel or task is None or task.cancelling():
+                raise
+            return False  # the closer was cancelled, not this task: the closer raises it
         finally:
             del self  # see _advance()
 
@@ -174,8 +188,13 @@ class AsyncPhaseRunner(Generic[T, K]):
             try:
                 await self._wait_idle()
             except asyncio.CancelledError as exc:
-                # The cleanup is owed whatever happens to this call: finish it,
-                # then let the cancellation through.
+                # The cleanup is owed whatever happens to this call: stop the
+                # phase in progress as a cancellation of the run would (the
+                # cleanup is bounded by the grace), finish it, then let the
+                # cancellation through.
+                if cancelled is None:
+                    self._closer_cancel = exc
+                    self._run.cancelled(exc)
                 cancelled = exc
         try:
             if self._closed:
@@ -188,6 +207,7 @@ class AsyncPhaseRunner(Generic[T, K]):
             while self._run.next_phase is not None:
                 await self._advance()
         finally:
+            self._closer_cancel = None
             del self  # see _advance()
             if cancelled is not None:
                 try:

@@ -155,13 +155,15 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
             max_concurrency: At most this many phase functions of this run
                 run at once (calls wait, in order, before they start; their
                 timeouts start when they do).
-            cleanup_grace: Seconds the posts running when an outside
-                cancellation arrives during the cleanup may still take; a post
-                still running then is cancelled where it waits (not a failure
-                of its own). Posts that had not started still start, once.
-                ``0`` cuts at once, ``math.inf`` shields without bound; with
-                ``cleanup_timeout`` the budget is the grace. Default: the
-                processor's ``cleanup_grace`` (0.1 s unless set).
+            cleanup_grace: Once an outside cancellation arrived (wherever it
+                lands) or the deadline passed: the seconds each post may take
+                from its start (a post running at the cancellation: from
+                then); one still running then is cancelled where it waits
+                (not a failure of its own). Posts that had not started still
+                start, once. ``0`` cuts each at its first wait, ``math.inf``
+                shields without bound; with ``cleanup_timeout`` the budget is
+                the grace. Default: the processor's ``cleanup_grace`` (0.1 s
+                unless set).
 
         Raises:
             SdaxExecutionError: One or more phase functions failed; raised
@@ -273,8 +275,8 @@ class AsyncDagTaskProcessorBuilder(Generic[T, K]):
         """Validate the graph and return the processor.
 
         Args:
-            cleanup_grace: The processor's default grace for posts running
-                when an outside cancellation arrives (see ``process_tasks``).
+            cleanup_grace: The processor's default grace for posts after an
+                outside cancellation or the deadline (see ``process_tasks``).
 
         Raises:
             ValueError: A missing dependency or a cycle, naming the tasks.

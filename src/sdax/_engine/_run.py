@@ -16,7 +16,8 @@ The rules the run keeps:
   depend on it. Post failures never stop other posts.
 * an outside cancellation or an interrupt (``KeyboardInterrupt``,
   ``SystemExit``) stops pre/execute the same way, lets every owed post run,
-  then reaches the caller unchanged.
+  then reaches the caller unchanged. After a cancellation or the deadline,
+  each post has ``cleanup_grace`` to finish (``_cleanup``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ _POST = PhaseId.POST_EXEC
 FAILURE_MESSAGE = "SDAX task execution failed"
 
 DEFAULT_CLEANUP_GRACE = 0.1
-"""Seconds the posts running when an outside cancellation arrives may still take.
+"""Seconds a post may take once the run was cancelled from outside or its deadline passed.
+
+Counted from the post's start, or from the cancellation for a post running
+then; a post still running after it is cut where it waits.
 
 A database rollback plus a connection release takes 1-5 ms; 0.1 s leaves
 them twenty times that, and code written for the reference (which cuts at
@@ -88,6 +92,7 @@ class Run(CallStarter, Cleanup, CallPolicy):
         "_eager_node",
         "_expired",
         "_grace_timers",
+        "_graced",
         "_halting",
         "_interrupt",
         "_limit",
@@ -146,6 +151,7 @@ class Run(CallStarter, Cleanup, CallPolicy):
         self._cleanup_grace = cleanup_grace
         self._cut: set[int] = set()  # posts cut when a grace ran out
         self._grace_timers: list[asyncio.TimerHandle] = []
+        self._graced = False  # stopped by a cancellation or the deadline: posts have a grace
         self._budget: asyncio.TimerHandle | None = None
         self._budget_expired = False
         self._asked: set[int] = set()  # calls of this phase the run itself cancelled
@@ -219,8 +225,8 @@ class Run(CallStarter, Cleanup, CallPolicy):
         """Wait for the reports of suspended calls and handle them.
 
         Returns once there is new ready work, or nothing is left running. An
-        outside cancellation is recorded and stops pre/execute; it never cuts
-        a post short.
+        outside cancellation is recorded, stops pre/execute and gives every
+        post a grace (``cancelled``).
         """
         while True:
             if self._done:
@@ -239,11 +245,7 @@ class Run(CallStarter, Cleanup, CallPolicy):
                 # keeps its CancelledError, whose traceback holds this frame.
                 await self._waiter
             except CancelledError as exc:
-                if self._cancel is None:
-                    self._cancel = exc
-                self._stop()
-                if self._phase is _POST:
-                    self._grant_grace()
+                self.cancelled(exc)
             finally:
                 self._waiter = None
 
@@ -274,11 +276,23 @@ class Run(CallStarter, Cleanup, CallPolicy):
             self._deadline = None
 
     def _expire_deadline(self) -> None:
-        """The run's deadline passed: stop pre/execute (cleanup is not affected)."""
+        """The run's deadline passed: stop pre/execute, and give every post a grace."""
         self._deadline = None
         if self._phase is not _POST:
             self._expired = True
             self._stop()
+            self._grant_grace()
+
+    def cancelled(self, exc: CancelledError) -> None:
+        """An outside cancellation reached the run (or the task closing its runner).
+
+        The first one is what the run raises in the end; each stops
+        pre/execute, and from the first on every post has ``cleanup_grace``.
+        """
+        if self._cancel is None:
+            self._cancel = exc
+        self._stop()
+        self._grant_grace()
 
     # -- driving ------------------------------------------------------------------
 

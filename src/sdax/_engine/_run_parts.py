@@ -48,6 +48,7 @@ class RunParts:
     _cleanup_grace: float
     _cut: set[int]
     _grace_timers: list[asyncio.TimerHandle]
+    _graced: bool  # every post has a grace (the run was cancelled or its deadline passed)
     _budget: asyncio.TimerHandle | None
     _budget_expired: bool
     _asked: set[int]
@@ -72,6 +73,7 @@ class RunParts:
     attempting: Callable[[int, int], None]
     cancels: Callable[[int], None]
     _budget_failure: Callable[[int], TimeoutError]
+    _grace_post: Callable[[asyncio.Task[Any]], None]
     report: Callable[[asyncio.Task[Any] | None, int, int, BaseException | None], None]
 
     if TYPE_CHECKING:

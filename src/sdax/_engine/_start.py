@@ -208,6 +208,8 @@ class CallStarter(RunParts):
                     if not LAZY_START and cont.armed and deadline <= loop.time():
                         cont.expire()  # already due: before the next step, as asyncio.timeout(0)
                 running[task] = node
+                if self._graced:
+                    self._grace_post(task)
                 if self._budget_expired:
                     if not LAZY_START:
                         self.cancels(node)
@@ -279,6 +281,8 @@ class CallStarter(RunParts):
                 self._deadlines = Deadlines(self._loop)
             cont.start_timer(deadline, self._deadlines)
         self._running[task] = node
+        if self._graced:
+            self._grace_post(task)
         if self._budget_expired:
             self.cancels(node)
             task.cancel()

@@ -4,12 +4,14 @@ Each function returns the broken rules as short sentences (empty: all held).
 The rules are the ones docs/rules.md states: every owed post runs exactly once
 and no other post runs; pres wait for their prerequisites; posts wait for
 the posts of their dependents; nothing starts after a stop; what reaches the
-caller follows from what happened.
+caller follows from what happened; after a cancellation or the deadline, the
+caller regains control within the cleanup's bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -216,12 +218,52 @@ def _check_outcome(
     return []
 
 
+def _check_bound(
+    plan: Plan, state: RunState, deadline: float | None, grace: float, budget: float | None
+) -> list[str]:
+    """The run ended within its cleanup's bound (loop time, exact when virtual).
+
+    With a budget: the budget after the first post started. Else, once a
+    cancellation arrived or the deadline passed: each post has the grace from
+    its start (or the stop), so the longest chain of posts times the grace
+    after the later of the stop and the first post's start.
+    """
+    events = state.events
+    posts = [e.time for e in events if e.source == "call" and e.phase is POST and e.what == "start"]
+    ended = [e.time for e in events if e.what == "run-ended"]
+    if not posts or not ended:
+        return []
+    first = min(posts)
+    if budget is not None:
+        bound, why = first + budget, f"the cleanup budget of {budget:g} s"
+    else:
+        stops = [e.time for e in events if e.what == "cancel-run"]
+        if deadline is not None and deadline <= first:
+            stops.append(deadline)
+        if not stops or grace == math.inf:
+            return []
+        depth: dict[Hashable, int] = {}
+        for name in reversed(plan.order):
+            if name in plan.post_after:
+                depth[name] = 1 + max((depth[o] for o in plan.post_after[name]), default=0)
+        chain = max(depth.values(), default=0)
+        bound = max(first, min(stops)) + chain * grace
+        why = f"{chain} post(s) deep x cleanup_grace {grace:g} s after the stop"
+    if ended[0] > bound + 1e-3:
+        return [
+            f"the run ended at {ended[0]:.3f} s, after its cleanup's bound ({why}): {bound:.3f} s"
+        ]
+    return []
+
+
 def check_promises(
     plan: Plan,
     state: RunState,
     outcome: BaseException | None,
     deadline: float | None,
     virtual_time: bool,
+    grace: float = math.inf,
+    budget: float | None = None,
 ) -> list[str]:
     """Every sdax rule the run broke, as sentences.
 
@@ -231,11 +273,16 @@ def check_promises(
         outcome: What the caller got (``None``: the run returned).
         deadline: The run's ``timeout``, if it had one.
         virtual_time: Whether loop time is virtual (times are then exact and
-            the "nothing starts after the deadline" rule is checked).
+            the "nothing starts after the deadline" and the cleanup's bound
+            rules are checked).
+        grace: The run's ``cleanup_grace``.
+        budget: The run's ``cleanup_timeout``, if it had one.
     """
     groups = frozenset(c for c, tf in plan.functions.items() if tf.has_task_group_argument)
     facts = RunFacts.read(state.events, groups)
     broken = _check_posts(plan, facts)
     broken += _check_starts(plan, facts, state, deadline if virtual_time else None)
     broken += _check_outcome(facts, state, outcome, deadline)
+    if virtual_time:
+        broken += _check_bound(plan, state, deadline, grace, budget)
     return broken

@@ -233,7 +233,11 @@ async def _run_one(
     outcome = run.result() if run.done() and not run.cancelled() else None
     state.add("explorer", "run-ended", detail=f"the caller got {describe(outcome)}")
     if done:
-        broken += check_promises(plan, state, outcome, options.get("timeout"), virtual)
+        bound = (
+            options.get("cleanup_grace", plan.wrapped.cleanup_grace),
+            options.get("cleanup_timeout"),
+        )
+        broken += check_promises(plan, state, outcome, options.get("timeout"), virtual, *bound)
     for _ in range(3):  # let callbacks the run scheduled last run out
         await asyncio.sleep(0)
     current = asyncio.current_task()

@@ -34,7 +34,7 @@ from sdax._engine._marks import MARKS, PHASE_COLOURS, Mark, mark_of
 from sdax._engine._timeline import PhaseRecord, RunTimeline, describe_error
 from sdax._version import __version__
 
-__all__ = ["DEFAULT_WIDTH", "timeline_html", "timeline_svg"]
+__all__ = ["DEFAULT_WIDTH", "html_page", "timeline_html", "timeline_page", "timeline_svg"]
 
 DEFAULT_WIDTH = 960
 """Pixels of the time axis, unless told otherwise."""
@@ -504,6 +504,27 @@ def _problem_table(picture: _Picture, row_of: dict[Hashable, int]) -> str:
     return "".join(lines)
 
 
+def html_page(title: str, body: str, footer: str = "") -> str:
+    """A self-contained page in the run page's style.
+
+    For pages that go with run pages (the fault explorer's index of causes).
+
+    Args:
+        title: The page's title (text).
+        body: The page's content (HTML).
+        footer: Text after "Written by sdax VERSION" in the footer.
+    """
+    return "".join(
+        [
+            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+            body,
+            f"<footer>Written by sdax {escape(__version__)}{escape(footer)}</footer>",
+            "</body></html>\n",
+        ]
+    )
+
+
 def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
     """Draw ``timeline`` as a self-contained HTML page: inline SVG and CSS, no script.
 
@@ -531,22 +552,33 @@ def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
         TypeError: ``width`` is not an int.
         ValueError: ``width`` is below 200.
     """
+    return timeline_page(timeline, width)
+
+
+def timeline_page(
+    timeline: RunTimeline, width: int = DEFAULT_WIDTH, title: str | None = None, preface: str = ""
+) -> str:
+    """:func:`timeline_html` with another title, and ``preface`` (HTML) after the header.
+
+    For pages that show a run in a context (the fault explorer shows what
+    broke in the run above its timeline).
+    """
     p = _picture(timeline, width)
+    title = p.title if title is None else title
     row_of = {row.key: i for i, row in enumerate(p.rows)}
     counts = "; ".join(
         f'<span data-outcome="{key}" data-count="{n}">{n} {escape(MARKS[key].label)}</span>'
         for key, n in p.counts.items()
     )
     w = p.total_w
-    return "".join(
+    body = "".join(
         [
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-            f"<title>{escape(p.title)}</title><style>{_CSS}</style></head><body>",
             f'<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
             f"{p.defs}</svg>",
-            f"<header><h1>{escape(p.title)}</h1>",
+            f"<header><h1>{escape(title)}</h1>",
             f'<p class="summary">{escape(p.summary)}</p>',
             f'<p class="counts">Attempts: {counts or "none"}.</p></header>',
+            preface,
             f'<section class="legend"><svg class="legend" width="{w}" height="{p.legend_h}">'
             f"{p.legend}</svg></section>",
             f'<section class="overview"><svg class="overview" width="{w}" '
@@ -557,11 +589,9 @@ def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
             f"{p.chart}</svg></section>",
             f"<section class='problems'><h2>What went wrong</h2>{_problem_table(p, row_of)}",
             "</section>",
-            f"<footer>Written by sdax {escape(__version__)} (sdax.report.RunReport). "
-            "Hover over a bar for its details.</footer>",
-            "</body></html>\n",
         ]
     )
+    return html_page(title, body, " (sdax.report.RunReport). Hover over a bar for its details.")
 
 
 def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:

@@ -9,9 +9,12 @@ scenarios reads as one finding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sdax.report import RunTimeline
 from sdax.testing._faults import Event
 
 __all__ = ["Cause", "ExploreResult", "Finding", "plural", "python_hint"]
@@ -149,6 +152,10 @@ class ExploreResult:
         seconds: Wall-clock seconds the exploration took.
         notes: Things worth knowing about the run (fallbacks, calls that
             could not be wrapped).
+        timelines: The timeline of each cause's shown scenario, by scenario
+            id, recorded when :func:`~sdax.testing.explore` was given
+            ``timelines=True`` (empty otherwise). Loop time: virtual seconds
+            when :attr:`virtual_time`.
     """
 
     scenarios_run: int
@@ -157,6 +164,7 @@ class ExploreResult:
     virtual_time: bool = False
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    timelines: Mapping[str, RunTimeline] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -212,3 +220,63 @@ class ExploreResult:
         """Raise AssertionError with the report when a scenario broke a rule."""
         if self.findings:
             raise AssertionError(self.report())
+
+    def write_html(
+        self,
+        path: str | os.PathLike[str],
+        width: int = 960,
+        reproduce: Callable[[str], str] = python_hint,
+    ) -> list[Path]:
+        """Write each cause's shown run as an HTML page (see :func:`sdax.report.timeline_html`).
+
+        Each page has what broke, the scenario's faults, every scenario of
+        the cause and how to run it again above the run's timeline. ``path``
+        ending in ``.html`` is a file: the page of a single cause, or, with
+        several causes, an index of them, their pages beside it
+        (``NAME-cause-1-ID.html``, ...). Any other ``path`` is a folder
+        (made if needed) holding ``cause-1-ID.html``, ... and, with several
+        causes, ``index.html``. Nothing is written when nothing broke.
+
+        Args:
+            path: The file or folder.
+            width: Pixels of each page's time axis (at least 200).
+            reproduce: Writes how to run a scenario again, given its id.
+
+        Returns:
+            The files written, the index (if any) first.
+
+        Raises:
+            ValueError: A scenario broke but no timeline was recorded
+                (``explore(..., timelines=True)`` records them).
+            OSError: A file cannot be written.
+        """
+        from sdax.testing._pages import write_pages
+
+        return write_pages(self, Path(path), width, reproduce)
+
+    def write_trace(
+        self, path: str | os.PathLike[str], reproduce: Callable[[str], str] = python_hint
+    ) -> list[Path]:
+        """Write each cause's shown run as a trace (see :func:`sdax.report.timeline_trace`).
+
+        ``path`` ending in ``.json`` is one file holding every cause, one
+        process each (named ``cause N: ID``); any other ``path`` is a folder
+        (made if needed) holding ``cause-1-ID.json``, ... Each run's event
+        and ``otherData`` say what broke and how to run it again. Nothing is
+        written when nothing broke.
+
+        Args:
+            path: The file or folder.
+            reproduce: Writes how to run a scenario again, given its id.
+
+        Returns:
+            The files written.
+
+        Raises:
+            ValueError: A scenario broke but no timeline was recorded
+                (``explore(..., timelines=True)`` records them).
+            OSError: A file cannot be written.
+        """
+        from sdax.testing._pages import write_traces
+
+        return write_traces(self, Path(path), reproduce)

@@ -55,6 +55,8 @@ _FRAME = "#8c8c8c"  # the plot's frame: drawn in this colour and nothing else
 _GRID = "#e3e3e3"
 _BAND = "#f4f6f8"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+_SUMMARY_LINES = 3  # lines of the summary under the SVG's title, at most
+_SUMMARY_STEP = 16  # their spacing
 _TILE = 6  # pattern tiles, in pixels: drawn as whole pixels, crisp at any zoom
 
 # Each pattern as the pixels of its tile that take the ink.
@@ -101,6 +103,27 @@ def _time(seconds: float) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wrap_words(text: str, limit: int, lines: int) -> list[str]:
+    """``text`` in lines of at most ``limit`` characters, broken between words.
+
+    At most ``lines`` lines: the last is cut when the text needs more; a
+    word longer than a line is cut too.
+    """
+    out: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > limit:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    out.append(line)
+    if len(out) > lines:
+        out[lines - 1] = _cut(" ".join(out[lines - 1 :]), limit)
+        del out[lines:]
+    return [_cut(text_line, limit) for text_line in out]
 
 
 def _outcome_words(record: PhaseRecord, mark: Mark, followed: bool) -> str:
@@ -610,7 +633,10 @@ def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
     """
     p = _picture(timeline, width)
     w = p.total_w
-    y_legend = 48
+    # The summary wraps between words (an SVG line does not wrap by itself),
+    # up to _SUMMARY_LINES lines; only a longer one is cut.
+    summary = _wrap_words(p.summary, int(w / 6.5), _SUMMARY_LINES)
+    y_legend = 48 + _SUMMARY_STEP * (len(summary) - 1)
     y_overview = y_legend + p.legend_h + 6
     y_axis = y_overview + p.overview_h + 4
     y_chart = y_axis + _AXIS
@@ -622,7 +648,11 @@ def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
             f"<title>{escape(p.title)}</title>{p.defs}",
             f'<rect x="-8" y="0" width="{w + 16}" height="{height}" fill="#ffffff"/>',
             f'<text x="0" y="18" font-size="15" font-weight="bold">{escape(p.title)}</text>',
-            f'<text x="0" y="36" fill="#444444">{escape(_cut(p.summary, int(w / 6.5)))}</text>',
+            *(
+                f'<text class="summary" x="0" y="{36 + _SUMMARY_STEP * i}" fill="#444444">'
+                f"{escape(line)}</text>"
+                for i, line in enumerate(summary)
+            ),
             f'<g transform="translate(0,{y_legend})">{p.legend}</g>',
             f'<g transform="translate(0,{y_overview})">{p.overview}</g>',
             f'<g transform="translate(0,{y_axis})">{p.axis}</g>',

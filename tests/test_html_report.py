@@ -326,6 +326,21 @@ def test_the_svg_draws_the_same_bars_as_the_page() -> None:
     assert not root.find_all("script") and not root.find_all("image")
 
 
+def test_the_svg_wraps_a_long_summary_between_words_instead_of_cutting_it() -> None:
+    error = ValueError("the database went away " * 3)
+    records = [PhaseRecord("Fetch", EXEC, 0, 0.0, 0.01, "failed", error)]
+    timeline = RunTimeline(1, 1, 0.01, tuple(records), error)
+    root, _ = parse(timeline_svg(timeline, width=300))
+    lines = [t.all_text() for t in root.find_all("text", "summary")]
+    assert len(lines) > 1
+    assert " ".join(lines) == timeline.summary()
+    ys = [float(t.attrs["y"]) for t in root.find_all("text", "summary")]
+    assert ys == sorted(ys) and len(set(ys)) == len(ys)
+    # What follows the summary starts below its last line.
+    legend = next(g for g in root.find_all("g") if "translate(0," in g.attrs.get("transform", ""))
+    assert float(legend.attrs["transform"].split(",")[1].rstrip(")")) > ys[-1]
+
+
 def test_a_run_of_a_thousand_tasks_has_a_row_each_and_an_overview() -> None:
     records = []
     for i in range(1000):

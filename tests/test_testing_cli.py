@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -166,3 +167,46 @@ def test_check_leaves_out_the_phases_not_asked_for(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     done = sdax(tmp_path, *args, "--phases", "pre")
     assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_check_writes_the_shown_run_as_a_page_and_a_trace(tmp_path: Path) -> None:
+    done = sdax(
+        tmp_path,
+        "workflow:wrong",
+        "--ctx",
+        "workflow:make_ctx",
+        "--check",
+        "workflow:released",
+        "--html",
+        "pages",
+        "--trace",
+        "run.json",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    shown = re.search(r"  shown: (.+)", done.stdout)
+    assert shown is not None
+    pages = sorted((tmp_path / "pages").iterdir())
+    assert [p.name for p in pages] == ["cause-1-" + re.sub(r"[@:]", "_", shown[1]) + ".html"]
+    assert f"wrote {Path('pages') / pages[0].name}" in done.stdout.splitlines()
+    assert "wrote run.json" in done.stdout.splitlines()
+    page = pages[0].read_text(encoding="utf-8")
+    # The page's rerun hint is the command's own.
+    assert f"--check workflow:released --only {shown[1]}" in page
+    trace = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert trace["otherData"]["scenario"] == shown[1]
+
+
+def test_check_writes_nothing_when_nothing_broke(tmp_path: Path) -> None:
+    done = sdax(
+        tmp_path,
+        "workflow:fixed_builder",
+        "--ctx",
+        "workflow:make_ctx",
+        "--check",
+        "workflow:released",
+        "--html",
+        "pages",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing broke: pages not written" in done.stdout
+    assert not (tmp_path / "pages").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.trace import validate_trace
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
 from sdax.report import PhaseRecord, RunReport, RunTimeline, timeline_trace
@@ -21,30 +22,6 @@ from sdax.sdax_core import PhaseId
 
 PRE, EXEC, POST = PhaseId.PRE_EXEC, PhaseId.EXECUTE, PhaseId.POST_EXEC
 PHASES = {PRE: "pre", EXEC: "execute", POST: "post"}
-METADATA = {"process_name": "name", "thread_name": "name", "thread_sort_index": "sort_index"}
-
-
-def _validate(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    """Check ``trace`` against the format; return its events."""
-    assert json.loads(json.dumps(trace)) == trace  # plain JSON, nothing lost
-    assert set(trace) >= {"traceEvents"}
-    assert trace.get("displayTimeUnit", "ms") in ("ms", "ns")
-    events = trace["traceEvents"]
-    assert isinstance(events, list) and events
-    for event in events:
-        assert {"ph", "name", "pid", "tid", "ts"} <= set(event), event
-        assert isinstance(event["name"], str)
-        assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
-        assert isinstance(event["ts"], int | float) and event["ts"] >= 0
-        assert event["ph"] in ("X", "i", "M"), event
-        if event["ph"] == "X":
-            assert isinstance(event["dur"], int | float) and event["dur"] >= 0
-        elif event["ph"] == "i":
-            assert event["s"] in ("t", "p", "g")
-        else:
-            assert event["name"] in METADATA
-            assert METADATA[event["name"]] in event["args"]
-    return events
 
 
 def _timeline() -> RunTimeline:
@@ -66,7 +43,7 @@ def _timeline() -> RunTimeline:
 
 def test_trace_is_valid_and_has_a_track_per_task() -> None:
     timeline = _timeline()
-    events = _validate(timeline_trace(timeline))
+    events = validate_trace(timeline_trace(timeline))
     assert {e["pid"] for e in events} == {timeline.run_id}
     names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
     assert names == {0: "run", 1: "db", 2: "('user', 1)"}  # in order of first start
@@ -78,7 +55,7 @@ def test_trace_is_valid_and_has_a_track_per_task() -> None:
 
 def test_each_attempt_is_a_complete_event_with_its_facts() -> None:
     timeline = _timeline()
-    events = _validate(timeline_trace(timeline))
+    events = validate_trace(timeline_trace(timeline))
     tid = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
     attempts = [e for e in events if e["ph"] == "X" and e["tid"] != 0]
     assert len(attempts) == len(timeline.records)
@@ -106,7 +83,7 @@ def test_each_attempt_is_a_complete_event_with_its_facts() -> None:
 
 def test_failures_and_cancels_are_instant_events_at_their_end() -> None:
     timeline = _timeline()
-    events = _validate(timeline_trace(timeline))
+    events = validate_trace(timeline_trace(timeline))
     tid = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
     instants = {
         (e["tid"], round(e["ts"]), e["name"]) for e in events if e["ph"] == "i" and e["s"] == "t"
@@ -132,7 +109,7 @@ def test_run_metadata_is_in_other_data() -> None:
 
 def test_a_run_that_succeeded_has_no_instant_events() -> None:
     timeline = RunTimeline(1, 1, 0.1, (PhaseRecord("a", EXEC, 0, 0.0, 0.1, "ok"),))
-    events = _validate(timeline_trace(timeline))
+    events = validate_trace(timeline_trace(timeline))
     assert not [e for e in events if e["ph"] == "i"]
 
 
@@ -159,6 +136,6 @@ async def test_write_trace_writes_a_real_run(tmp_path: Path) -> None:
     report.write_trace(path)
     trace = json.loads(path.read_text(encoding="utf-8"))
     assert trace == json.loads(json.dumps(timeline_trace(report.last)))
-    events = _validate(trace)
+    events = validate_trace(trace)
     outcomes = [(e["name"], e["args"]["outcome"]) for e in events if e["ph"] == "X" and e["tid"]]
     assert outcomes == [("a pre", "retried"), ("a pre", "ok"), ("b execute", "ok")]

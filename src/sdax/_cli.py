@@ -7,9 +7,11 @@ Subcommands:
 - ``sdax graph MODULE:ATTR [--format text|mermaid|dot]``: print the plan of a
   processor defined in your code;
 - ``sdax info``: version, Python, platform and the active integer core;
-- ``sdax check MODULE:ATTR --ctx MODULE:FACTORY [--check MODULE:FUNC]``: run
-  the processor under every fault scenario (:func:`sdax.testing.explore`) and
-  print the report; exit code 1 when a scenario broke a rule.
+- ``sdax check MODULE:ATTR --ctx MODULE:FACTORY [--check MODULE:FUNC]
+  [--html PATH] [--trace PATH]``: run the processor under every fault
+  scenario (:func:`sdax.testing.explore`) and print the report (and write
+  each cause's shown run as a page or a trace); exit code 1 when a scenario
+  broke a rule.
 
 Errors about the command line or the ``MODULE:ATTR`` target are printed as
 one line on stderr, with exit code 2.
@@ -238,11 +240,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
             seed=args.seed,
             virtual_time=False if args.real_time else None,
             progress=args.progress,
+            timelines=bool(args.html or args.trace),
         )
     except ValueError as exc:
         return _fail("check", str(exc))
-    print(result.report(_rerun_hint(args)))
-    return 0 if result.ok else 1
+    rerun = _rerun_hint(args)
+    print(result.report(rerun))
+    code = 0 if result.ok else 1
+    for path, write in ((args.html, result.write_html), (args.trace, result.write_trace)):
+        if path is None:
+            continue
+        try:
+            written = write(path, reproduce=rerun)
+        except OSError as exc:
+            return _fail("check", f"cannot write {path}: {exc.strerror or exc}")
+        if not written:
+            print(f"nothing broke: {path} not written")
+        for file in written:
+            print(f"wrote {file}")
+    return code
 
 
 def _core_description() -> str:
@@ -412,6 +428,18 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    check.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write each cause's shown run as an HTML page: PATH.html is one file "
+        "(an index, with several causes), any other PATH a folder",
+    )
+    check.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="also write each cause's shown run as a trace (Perfetto): PATH.json is one "
+        "file, any other PATH a folder of one file per cause",
     )
     check.set_defaults(handler=_cmd_check)
     return parser

@@ -21,7 +21,7 @@ from sdax._engine._export import (
     plan_text,
     render_plan,
 )
-from sdax._engine._html import timeline_html, timeline_svg
+from sdax._engine._html import html_page, timeline_html, timeline_page, timeline_svg
 from sdax._engine._phase_runner import AsyncPhaseRunner
 from sdax._engine._processor import (
     AsyncDagLevelAdapterBuilder,
@@ -76,6 +76,7 @@ __all__ = [
     "current_call",
     "describe_error",
     "flatten_exceptions",
+    "html_page",
     "plan_dot",
     "plan_mermaid",
     "plan_nodes",
@@ -84,6 +85,7 @@ __all__ = [
     "render_timeline",
     "run_outcome",
     "timeline_html",
+    "timeline_page",
     "timeline_svg",
     "timeline_trace",
 ]

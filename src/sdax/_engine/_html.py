@@ -34,7 +34,7 @@ from sdax._engine._marks import MARKS, PHASE_COLOURS, Mark, mark_of
 from sdax._engine._timeline import PhaseRecord, RunTimeline, describe_error
 from sdax._version import __version__
 
-__all__ = ["DEFAULT_WIDTH", "timeline_html", "timeline_svg"]
+__all__ = ["DEFAULT_WIDTH", "html_page", "timeline_html", "timeline_page", "timeline_svg"]
 
 DEFAULT_WIDTH = 960
 """Pixels of the time axis, unless told otherwise."""
@@ -55,6 +55,8 @@ _FRAME = "#8c8c8c"  # the plot's frame: drawn in this colour and nothing else
 _GRID = "#e3e3e3"
 _BAND = "#f4f6f8"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+_SUMMARY_LINES = 3  # lines of the summary under the SVG's title, at most
+_SUMMARY_STEP = 16  # their spacing
 _TILE = 6  # pattern tiles, in pixels: drawn as whole pixels, crisp at any zoom
 
 # Each pattern as the pixels of its tile that take the ink.
@@ -101,6 +103,27 @@ def _time(seconds: float) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wrap_words(text: str, limit: int, lines: int) -> list[str]:
+    """``text`` in lines of at most ``limit`` characters, broken between words.
+
+    At most ``lines`` lines: the last is cut when the text needs more; a
+    word longer than a line is cut too.
+    """
+    out: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > limit:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    out.append(line)
+    if len(out) > lines:
+        out[lines - 1] = _cut(" ".join(out[lines - 1 :]), limit)
+        del out[lines:]
+    return [_cut(text_line, limit) for text_line in out]
 
 
 def _outcome_words(record: PhaseRecord, mark: Mark, followed: bool) -> str:
@@ -504,6 +527,27 @@ def _problem_table(picture: _Picture, row_of: dict[Hashable, int]) -> str:
     return "".join(lines)
 
 
+def html_page(title: str, body: str, footer: str = "") -> str:
+    """A self-contained page in the run page's style.
+
+    For pages that go with run pages (the fault explorer's index of causes).
+
+    Args:
+        title: The page's title (text).
+        body: The page's content (HTML).
+        footer: Text after "Written by sdax VERSION" in the footer.
+    """
+    return "".join(
+        [
+            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+            body,
+            f"<footer>Written by sdax {escape(__version__)}{escape(footer)}</footer>",
+            "</body></html>\n",
+        ]
+    )
+
+
 def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
     """Draw ``timeline`` as a self-contained HTML page: inline SVG and CSS, no script.
 
@@ -531,22 +575,33 @@ def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
         TypeError: ``width`` is not an int.
         ValueError: ``width`` is below 200.
     """
+    return timeline_page(timeline, width)
+
+
+def timeline_page(
+    timeline: RunTimeline, width: int = DEFAULT_WIDTH, title: str | None = None, preface: str = ""
+) -> str:
+    """:func:`timeline_html` with another title, and ``preface`` (HTML) after the header.
+
+    For pages that show a run in a context (the fault explorer shows what
+    broke in the run above its timeline).
+    """
     p = _picture(timeline, width)
+    title = p.title if title is None else title
     row_of = {row.key: i for i, row in enumerate(p.rows)}
     counts = "; ".join(
         f'<span data-outcome="{key}" data-count="{n}">{n} {escape(MARKS[key].label)}</span>'
         for key, n in p.counts.items()
     )
     w = p.total_w
-    return "".join(
+    body = "".join(
         [
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-            f"<title>{escape(p.title)}</title><style>{_CSS}</style></head><body>",
             f'<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
             f"{p.defs}</svg>",
-            f"<header><h1>{escape(p.title)}</h1>",
+            f"<header><h1>{escape(title)}</h1>",
             f'<p class="summary">{escape(p.summary)}</p>',
             f'<p class="counts">Attempts: {counts or "none"}.</p></header>',
+            preface,
             f'<section class="legend"><svg class="legend" width="{w}" height="{p.legend_h}">'
             f"{p.legend}</svg></section>",
             f'<section class="overview"><svg class="overview" width="{w}" '
@@ -557,11 +612,9 @@ def timeline_html(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
             f"{p.chart}</svg></section>",
             f"<section class='problems'><h2>What went wrong</h2>{_problem_table(p, row_of)}",
             "</section>",
-            f"<footer>Written by sdax {escape(__version__)} (sdax.report.RunReport). "
-            "Hover over a bar for its details.</footer>",
-            "</body></html>\n",
         ]
     )
+    return html_page(title, body, " (sdax.report.RunReport). Hover over a bar for its details.")
 
 
 def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
@@ -580,7 +633,10 @@ def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
     """
     p = _picture(timeline, width)
     w = p.total_w
-    y_legend = 48
+    # The summary wraps between words (an SVG line does not wrap by itself),
+    # up to _SUMMARY_LINES lines; only a longer one is cut.
+    summary = _wrap_words(p.summary, int(w / 6.5), _SUMMARY_LINES)
+    y_legend = 48 + _SUMMARY_STEP * (len(summary) - 1)
     y_overview = y_legend + p.legend_h + 6
     y_axis = y_overview + p.overview_h + 4
     y_chart = y_axis + _AXIS
@@ -592,7 +648,11 @@ def timeline_svg(timeline: RunTimeline, width: int = DEFAULT_WIDTH) -> str:
             f"<title>{escape(p.title)}</title>{p.defs}",
             f'<rect x="-8" y="0" width="{w + 16}" height="{height}" fill="#ffffff"/>',
             f'<text x="0" y="18" font-size="15" font-weight="bold">{escape(p.title)}</text>',
-            f'<text x="0" y="36" fill="#444444">{escape(_cut(p.summary, int(w / 6.5)))}</text>',
+            *(
+                f'<text class="summary" x="0" y="{36 + _SUMMARY_STEP * i}" fill="#444444">'
+                f"{escape(line)}</text>"
+                for i, line in enumerate(summary)
+            ),
             f'<g transform="translate(0,{y_legend})">{p.legend}</g>',
             f'<g transform="translate(0,{y_overview})">{p.overview}</g>',
             f'<g transform="translate(0,{y_axis})">{p.axis}</g>',

@@ -17,15 +17,16 @@ import importlib.util
 import inspect
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, TextIO
 
-from sdax.observe import PhaseEvent, RunObserver
+from sdax.observe import PhaseEvent, RunInfo, RunObserver
+from sdax.report import RunReport, RunTimeline
 from sdax.sdax_core import AsyncDagTaskProcessor, PhaseId
 from sdax.testing._checks import check_promises, describe
 from sdax.testing._faults import KINDS, PHASE_NAMES, RunState, task_label
 from sdax.testing._report import ExploreResult, Finding, plural
-from sdax.testing._scenarios import PHASES, Plan, Scenario, phase_ids
+from sdax.testing._scenarios import BASELINE, PHASES, Plan, Scenario, phase_ids
 
 __all__ = ["explore", "explore_async", "have_virtual_time"]
 
@@ -103,6 +104,70 @@ class _Watch(RunObserver):
 
     def phase_cancelled(self, event: PhaseEvent) -> None:
         self._add("cancelled", event)
+
+
+class _WatchAndRecord(_Watch):
+    """:class:`_Watch` that also records the run's timeline into a RunReport.
+
+    Only the runs whose pictures are shown (one per cause, run again) get
+    it: exploring itself records no timelines. sdax stamps events with the
+    wall clock; the report gets them stamped with the loop's clock instead,
+    so that under virtual time a 30 s hang is drawn 30 s long, as the
+    finding's trace tells it.
+    """
+
+    def __init__(self, state: RunState, report: RunReport) -> None:
+        super().__init__(state)
+        self.report = report
+        self.loop = state.loop
+        self.run: RunInfo | None = None
+        self.starts: dict[tuple[Hashable, PhaseId, int], float] = {}
+
+    def _retimed(self, event: PhaseEvent, start: bool = False) -> PhaseEvent:
+        now = self.loop.time()
+        key = (event.task, event.phase, event.attempt)
+        if start:
+            self.starts[key] = now
+        # An end whose attempt never began (cancelled in a retry pause) starts now.
+        started = self.starts.get(key, now)
+        return PhaseEvent(
+            self.run or event.run,
+            event.task,
+            event.phase,
+            event.attempt,
+            now,
+            started,
+            event.error,
+            event.will_retry,
+            event.delay,
+        )
+
+    def run_started(self, run: RunInfo) -> None:
+        self.run = dataclasses.replace(run, started=self.loop.time())
+        self.report.run_started(self.run)
+
+    def run_finished(self, run: RunInfo, error: BaseException | None, time: float) -> None:
+        self.report.run_finished(self.run or run, error, self.loop.time())
+
+    def phase_started(self, event: PhaseEvent) -> None:
+        super().phase_started(event)
+        self.report.phase_started(self._retimed(event, start=True))
+
+    def phase_finished(self, event: PhaseEvent) -> None:
+        super().phase_finished(event)
+        self.report.phase_finished(self._retimed(event))
+
+    def phase_failed(self, event: PhaseEvent) -> None:
+        super().phase_failed(event)
+        self.report.phase_failed(self._retimed(event))
+
+    def phase_retrying(self, event: PhaseEvent) -> None:
+        super().phase_retrying(event)
+        self.report.phase_retrying(self._retimed(event))
+
+    def phase_cancelled(self, event: PhaseEvent) -> None:
+        super().phase_cancelled(event)
+        self.report.phase_cancelled(self._retimed(event))
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -205,6 +270,7 @@ async def _run_one(
     max_time: float,
     virtual: bool,
     with_scenario: bool,
+    report: RunReport | None = None,
 ) -> tuple[list[str], str, RunState]:
     loop = asyncio.get_running_loop()
     loop_errors: list[str] = []
@@ -214,10 +280,11 @@ async def _run_one(
     plan.holder.state = state
     options = _run_options(plan, scenario, base_options, hang_deadline)
     before = asyncio.all_tasks()
+    watch = _Watch(state) if report is None else _WatchAndRecord(state, report)
 
     async def guarded() -> BaseException | None:
         try:
-            await plan.wrapped.process_tasks(ctx, observer=_Watch(state), **options)
+            await plan.wrapped.process_tasks(ctx, observer=watch, **options)
         except BaseException as exc:  # everything that reaches the caller, interrupts too
             return exc
         return None
@@ -290,6 +357,7 @@ def explore(
     max_time: float | None = None,
     virtual_time: bool | None = None,
     progress: bool | None = None,
+    timelines: bool = False,
 ) -> ExploreResult:
     """Run ``processor`` once per fault scenario; report every broken rule.
 
@@ -334,6 +402,12 @@ def explore(
             to real time and the result's notes say why.
         progress: Show a progress bar on stderr: ``None`` when stderr is a
             terminal and there are more than 20 scenarios.
+        timelines: Record the timeline of the scenario each cause shows
+            (:attr:`Cause.example`), for :meth:`ExploreResult.write_html` and
+            :meth:`ExploreResult.write_trace`. The exploration records none:
+            at its end each shown scenario runs once more, as ``only=`` would
+            run it, with a :class:`~sdax.report.RunReport` attached
+            (:attr:`ExploreResult.timelines`).
 
     Returns:
         The result: scenarios run, findings, report.
@@ -397,9 +471,11 @@ def explore(
     started = time.perf_counter()
     base = dict(run_options or {})
 
-    def run(scenario: Scenario) -> RunState:
+    def run_once(
+        scenario: Scenario, report: RunReport | None = None
+    ) -> tuple[list[str], str, RunState]:
         with asyncio.Runner(loop_factory=factory) as runner:
-            broken, outcome, state = runner.run(
+            return runner.run(
                 _run_one(
                     plan,
                     scenario,
@@ -410,8 +486,12 @@ def explore(
                     max_time,
                     virtual,
                     with_scenario,
+                    report,
                 )
             )
+
+    def run(scenario: Scenario) -> RunState:
+        broken, outcome, state = run_once(scenario)
         if any(f not in state.reached for f in scenario.faults):
             not_reached.append(scenario.id)
         if broken:
@@ -431,14 +511,39 @@ def explore(
     for number, scenario in enumerate(scenarios, total - len(scenarios) + 1):
         run(scenario)
         bar.show(number, len(findings))
-    return ExploreResult(
+    result = ExploreResult(
         scenarios_run=total,
         findings=tuple(findings),
         not_reached=tuple(not_reached),
         virtual_time=virtual,
-        seconds=time.perf_counter() - started,
         notes=tuple(notes),
     )
+    recorded: dict[str, RunTimeline] = {}
+    if timelines and findings:
+        by_id = {s.id: s for s in scenarios}
+        by_id.setdefault(BASELINE, Scenario())
+        for cause in result.causes:
+            shown = cause.example.scenario
+            timeline = _replay(run_once, by_id[shown])
+            if timeline is not None:
+                recorded[shown] = timeline
+    return dataclasses.replace(result, seconds=time.perf_counter() - started, timelines=recorded)
+
+
+def _replay(
+    run_once: Callable[[Scenario, RunReport], object], scenario: Scenario
+) -> RunTimeline | None:
+    """Run ``scenario`` again with a RunReport attached; its timeline.
+
+    ``None`` when the run never ended (a run cut at ``max_time`` whose
+    cancellation did not finish either).
+    """
+    report = RunReport(max_runs=1)
+    run_once(scenario, report)
+    try:
+        return report.last
+    except LookupError:
+        return None
 
 
 async def explore_async(

@@ -9,9 +9,17 @@ scenarios reads as one finding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
 
+from sdax._engine import html_page, timeline_page, timeline_trace
+from sdax.report import RunTimeline
 from sdax.testing._faults import Event
 
 __all__ = ["Cause", "ExploreResult", "Finding", "plural", "python_hint"]
@@ -149,6 +157,10 @@ class ExploreResult:
         seconds: Wall-clock seconds the exploration took.
         notes: Things worth knowing about the run (fallbacks, calls that
             could not be wrapped).
+        timelines: The timeline of each cause's shown scenario, by scenario
+            id, recorded when :func:`~sdax.testing.explore` was given
+            ``timelines=True`` (empty otherwise). Loop time: virtual seconds
+            when :attr:`virtual_time`.
     """
 
     scenarios_run: int
@@ -157,6 +169,7 @@ class ExploreResult:
     virtual_time: bool = False
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    timelines: Mapping[str, RunTimeline] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -212,3 +225,244 @@ class ExploreResult:
         """Raise AssertionError with the report when a scenario broke a rule."""
         if self.findings:
             raise AssertionError(self.report())
+
+    def write_html(
+        self,
+        path: str | os.PathLike[str],
+        width: int = 960,
+        reproduce: Callable[[str], str] = python_hint,
+    ) -> list[Path]:
+        """Write each cause's shown run as an HTML page (see :func:`sdax.report.timeline_html`).
+
+        Each page has what broke, the scenario's faults, every scenario of
+        the cause and how to run it again above the run's timeline. ``path``
+        ending in ``.html`` is a file: the page of a single cause, or, with
+        several causes, an index of them, their pages beside it
+        (``NAME-cause-1-ID.html``, ...). Any other ``path`` is a folder
+        (made if needed) holding ``cause-1-ID.html``, ... and, with several
+        causes, ``index.html``. Nothing is written when nothing broke.
+
+        Args:
+            path: The file or folder.
+            width: Pixels of each page's time axis (at least 200).
+            reproduce: Writes how to run a scenario again, given its id.
+
+        Returns:
+            The files written, the index (if any) first.
+
+        Raises:
+            ValueError: A scenario broke but no timeline was recorded
+                (``explore(..., timelines=True)`` records them).
+            OSError: A file cannot be written.
+        """
+        return _write_pages(self, Path(path), width, reproduce)
+
+    def write_trace(
+        self, path: str | os.PathLike[str], reproduce: Callable[[str], str] = python_hint
+    ) -> list[Path]:
+        """Write each cause's shown run as a trace (see :func:`sdax.report.timeline_trace`).
+
+        ``path`` ending in ``.json`` is one file holding every cause, one
+        process each (named ``cause N: ID``); any other ``path`` is a folder
+        (made if needed) holding ``cause-1-ID.json``, ... Each run's event
+        and ``otherData`` say what broke and how to run it again. Nothing is
+        written when nothing broke.
+
+        Args:
+            path: The file or folder.
+            reproduce: Writes how to run a scenario again, given its id.
+
+        Returns:
+            The files written.
+
+        Raises:
+            ValueError: A scenario broke but no timeline was recorded
+                (``explore(..., timelines=True)`` records them).
+            OSError: A file cannot be written.
+        """
+        return _write_traces(self, Path(path), reproduce)
+
+
+# -- the causes as pictures: run pages, their index, traces -----------------------------
+
+_NAME_CHARS = 60
+"""Scenario ids in file names are cut to this many characters."""
+
+
+def _cause_name(number: int, scenario: str) -> str:
+    """The file name (without suffix) of a cause: ``cause-1-raise-start_pre_Auth``."""
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", scenario).strip("_")[:_NAME_CHARS]
+    return f"cause-{number}-{slug}"
+
+
+def _shown(result: ExploreResult) -> list[tuple[int, Cause, RunTimeline | None]]:
+    causes = result.causes
+    if causes and not result.timelines:
+        raise ValueError(
+            "no timelines were recorded: explore(..., timelines=True) records the run "
+            "each cause shows"
+        )
+    return [
+        (n, cause, result.timelines.get(cause.example.scenario))
+        for n, cause in enumerate(causes, 1)
+    ]
+
+
+def _clock(result: ExploreResult) -> str:
+    if result.virtual_time:
+        return "Loop time was virtual (looptime): the times are seconds of the loop's clock."
+    return "Loop time was real."
+
+
+def _cause_html(
+    result: ExploreResult,
+    number: int,
+    cause: Cause,
+    reproduce: Callable[[str], str],
+    index: str | None,
+) -> str:
+    example = cause.example
+    of = len(result.causes)
+    parts = ['<section class="finding">']
+    if index is not None:
+        parts.append(f'<p><a href="{escape(index)}">All {of} causes</a></p>')
+    parts.append(f"<h2>Cause {number} of {of}: {plural(len(cause.findings), 'scenario')}</h2>")
+    parts.append("<p>What broke:</p><ul class='broken'>")
+    parts.extend(f"<li>{escape(text)}</li>" for text in example.broken)
+    parts.append("</ul>")
+    parts.append(
+        f'<p>Shown: <code class="scenario">{escape(example.scenario)}</code>; '
+        f"the caller got {escape(example.outcome)}.</p>"
+    )
+    parts.append(f"<p>Run it again: <code>{escape(reproduce(example.scenario))}</code></p>")
+    if len(cause.findings) > 1:
+        ids = ", ".join(f"<code>{escape(s)}</code>" for s in cause.scenarios)
+        parts.append(f"<p>All its scenarios: {ids}.</p>")
+    parts.append(
+        f"<p>The run below is the shown scenario run once more, with a RunReport attached. "
+        f"{_clock(result)}</p></section>"
+    )
+    return "".join(parts)
+
+
+def _index_html(
+    result: ExploreResult,
+    shown: list[tuple[int, Cause, RunTimeline | None]],
+    names: dict[int, str],
+) -> str:
+    rows = [
+        "<table class='causes'><thead><tr><th>cause</th><th>scenarios</th>"
+        "<th>what broke</th><th>shown</th></tr></thead><tbody>"
+    ]
+    for number, cause, _timeline in shown:
+        label = f"cause {number}"
+        link = f'<a href="{escape(names[number])}">{label}</a>' if number in names else label
+        broken = "<br>".join(escape(text) for text in cause.broken)
+        rows.append(
+            f'<tr data-cause="{number}"><td>{link}</td>'
+            f"<td class='num'>{len(cause.findings)}</td><td>{broken}</td>"
+            f"<td><code>{escape(cause.example.scenario)}</code></td></tr>"
+        )
+    rows.append("</tbody></table>")
+    body = (
+        f"<header><h1>sdax explore: {plural(len(shown), 'cause')}</h1>"
+        f'<p class="summary">{escape(result.summary())}</p></header>'
+        + "".join(f"<p>note: {escape(note)}</p>" for note in result.notes)
+        + "".join(rows)
+        + f"<p>{escape(_clock(result))}</p>"
+    )
+    return html_page(f"sdax explore: {plural(len(shown), 'cause')}", body, " (sdax.testing).")
+
+
+def _write_pages(
+    result: ExploreResult, path: Path, width: int, reproduce: Callable[[str], str]
+) -> list[Path]:
+    """What :meth:`ExploreResult.write_html` does."""
+    shown = _shown(result)
+    if not shown:
+        return []
+    if path.suffix.lower() == ".html" and not path.is_dir():
+        folder, prefix = path.parent, f"{path.stem}-"
+        index = path if len(shown) > 1 else None
+        single = path if len(shown) == 1 else None
+    else:
+        folder, prefix = path, ""
+        index = path / "index.html" if len(shown) > 1 else None
+        single = None
+    folder.mkdir(parents=True, exist_ok=True)
+    names: dict[int, str] = {}
+    pages: list[tuple[Path, str]] = []
+    for number, cause, timeline in shown:
+        if timeline is None:  # the run never ended: nothing to draw
+            continue
+        target = single or folder / f"{prefix}{_cause_name(number, cause.example.scenario)}.html"
+        names[number] = target.name
+        preface = _cause_html(
+            result, number, cause, reproduce, None if index is None else index.name
+        )
+        title = f"sdax explore: cause {number} of {len(shown)}: {cause.example.scenario}"
+        pages.append((target, timeline_page(timeline, width, title, preface)))
+    written: list[Path] = []
+    if index is not None:
+        index.write_text(_index_html(result, shown, names), encoding="utf-8")
+        written.append(index)
+    for target, text in pages:
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def _cause_trace(
+    number: int, of: int, cause: Cause, timeline: RunTimeline, reproduce: Callable[[str], str]
+) -> dict[str, Any]:
+    trace = timeline_trace(timeline)
+    scenario = cause.example.scenario
+    facts = {
+        "cause": number,
+        "causes": of,
+        "scenario": scenario,
+        "scenarios": len(cause.findings),
+        "broken": list(cause.example.broken),
+        "reproduce": reproduce(scenario),
+    }
+    for event in trace["traceEvents"]:
+        if event["ph"] == "M" and event["name"] == "process_name":
+            event["args"]["name"] = f"cause {number}: {scenario}"
+        elif event.get("cat") == "sdax.run":
+            event["args"].update(facts)
+    trace["otherData"].update(facts)
+    return trace
+
+
+def _write_traces(result: ExploreResult, path: Path, reproduce: Callable[[str], str]) -> list[Path]:
+    """What :meth:`ExploreResult.write_trace` does."""
+    shown = _shown(result)
+    traces = [
+        (number, cause, _cause_trace(number, len(shown), cause, timeline, reproduce))
+        for number, cause, timeline in shown
+        if timeline is not None
+    ]
+    if not traces:
+        return []
+    if path.suffix.lower() == ".json" and not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        events = [event for _n, _c, trace in traces for event in trace["traceEvents"]]
+        other = (
+            traces[0][2]["otherData"]
+            if len(traces) == 1
+            else {
+                "generator": traces[0][2]["otherData"]["generator"],
+                "summary": result.summary(),
+                "causes": [trace["otherData"] for _n, _c, trace in traces],
+            }
+        )
+        whole = {"traceEvents": events, "displayTimeUnit": "ms", "otherData": other}
+        path.write_text(json.dumps(whole), encoding="utf-8")
+        return [path]
+    path.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, cause, trace in traces:
+        target = path / f"{_cause_name(number, cause.example.scenario)}.json"
+        target.write_text(json.dumps(trace), encoding="utf-8")
+        written.append(target)
+    return written

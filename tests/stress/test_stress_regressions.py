@@ -193,17 +193,20 @@ async def test_a_post_that_cancels_itself_after_the_budget_keeps_its_exception()
 
 
 async def test_a_pre_that_cancels_itself_as_the_run_stops_keeps_its_exception() -> None:
-    # Both wake-ups are due in the same loop turn: the second pre resumes and
+    # Both wake-ups come in the same loop turn (one callback wakes both, so
+    # load on the machine cannot split them): the second pre resumes and
     # raises before the run has handled the first one's failure.
     own = asyncio.CancelledError("y gave up by itself")
     boom = ValueError("x failed")
+    both = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.01, both.set)
 
     async def x(ctx: Any) -> None:
-        await asyncio.sleep(0.01)
+        await both.wait()
         raise boom
 
     async def y(ctx: Any) -> None:
-        await asyncio.sleep(0.01)
+        await both.wait()
         raise own
 
     processor = (

@@ -20,6 +20,7 @@ from sdax._errors import (
     SdaxTimeoutError,
     flatten_exceptions,
 )
+from sdax._fanout import FanOut, FanOutItem, FanOutResult, fan_out
 from sdax._version import __version__
 from sdax.limits import CapacityLimit
 from sdax.sdax_core import (
@@ -54,6 +55,9 @@ __all__ = [
     "AsyncTaskProcessor",
     "CallInfo",
     "CapacityLimit",
+    "FanOut",
+    "FanOutItem",
+    "FanOutResult",
     "PhaseId",
     "RetryableException",
     "SdaxExecutionError",
@@ -62,6 +66,7 @@ __all__ = [
     "TaskFunction",
     "__version__",
     "current_call",
+    "fan_out",
     "flatten_exceptions",
     "join",
     "task",

@@ -319,6 +319,12 @@ class _Spec:
         return await _Call(self, ctx).run()
 
 
+def _is_interrupt(exc: BaseException) -> bool:
+    # As a run judges it: KeyboardInterrupt, SystemExit or another BaseException
+    # that is no cancellation stops everything and reaches the caller unchanged.
+    return not isinstance(exc, Exception | CancelledError)
+
+
 def _note(exc: BaseException, note: str) -> BaseException:
     exc.add_note(note)
     return exc
@@ -499,15 +505,18 @@ class _Call:
         """Cancel the running items and wait until each ended (its posts done)."""
         self._stopping = True
         self._cancelled = True
-        for task in list(self._running.values()):
-            task.cancel()
-        while self._open:
-            try:
-                await self._wait()
-            except CancelledError:
-                # Asked again: the items are cancelled already, and each
-                # item's run bounds its posts by its cleanup grace.
-                continue
+        while True:
+            for task in list(self._running.values()):
+                task.cancel()
+            while self._open:
+                try:
+                    await self._wait()
+                except CancelledError:
+                    # Asked again: pass it on. An item's run that gets it
+                    # during its cleanup bounds its posts by its cleanup grace.
+                    break
+            else:
+                return
 
     def _close_source(self, iterator: Any, is_async: bool) -> None:
         """Let a generator left unfinished run its ``finally`` blocks (sync ones)."""
@@ -594,6 +603,11 @@ class _Call:
 
     async def _item(self, index: int, item: Any, ictx: Any) -> None:
         """Run the template over ``ictx`` (again, when a retry is due); report the end."""
+        if self._stopping:
+            # Public path, 3.11: the task began on a later loop turn, after
+            # the fan-out stopped. The item never begins.
+            self._item_ended(index, _FAILED)
+            return
         spec = self._spec
         process = spec.process
         attempt = 0
@@ -623,7 +637,7 @@ class _Call:
             return
 
     def _retry_due(self, exc: BaseException) -> bool:
-        if self._stopping or isinstance(exc, CancelledError | KeyboardInterrupt | SystemExit):
+        if self._stopping or not isinstance(exc, Exception):
             return False
         retryable = self._spec.retryable
         return all(isinstance(leaf, retryable) for leaf in flatten_exceptions(exc))
@@ -655,7 +669,7 @@ class _Call:
 
     def _item_failed(self, index: int, exc: BaseException) -> None:
         self._running.pop(index, None)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if _is_interrupt(exc):
             if self._interrupt is None:
                 self._interrupt = exc
             self._stopping = True
@@ -671,7 +685,7 @@ class _Call:
         self._ended()
 
     def _source_failed(self, exc: BaseException) -> None:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if _is_interrupt(exc):
             if self._interrupt is None:
                 self._interrupt = exc
         else:

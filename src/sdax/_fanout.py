@@ -569,14 +569,16 @@ class _Call:
         # more references after the step mean the item kept its task.
         unused = getrefcount(self._spare)
         try:
-            yielded = coro.send(None)
-        except StopIteration:
-            if getrefcount(self._spare) > unused:
+            # next() with a default: an item that ends at once raises nothing here.
+            yielded = next(coro.__await__(), _NOTHING)
+            kept = getrefcount(self._spare) > unused
+        finally:
+            set_current_task(loop, previous)
+        if yielded is _NOTHING:
+            if kept:
                 settle(task, loop)
                 self._spare = new_phase_task(PhaseTask)
             return
-        finally:
-            set_current_task(loop, previous)
         park_yielded(yielded)
         task.activate(_Resume(coro, yielded), loop, None)
         self._running[index] = task
@@ -633,7 +635,15 @@ class _Call:
                 if ictx is _NOTHING:
                     return
                 continue
-            self._item_ended(index, ictx)
+            # The common end, inline: free the slot, keep the result, wake the call.
+            if self._running:
+                self._running.pop(index, None)
+            if spec.keep:
+                self._results[index] = ictx
+            self._open -= 1
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             return
 
     def _retry_due(self, exc: BaseException) -> bool:

@@ -177,7 +177,7 @@ async def report(sizes: list[int], quick: bool) -> str:
         for n in sizes:
             us = timings[n][name]
             ratio = us / timings[n]["TaskGroup + Semaphore"]
-            cells.append(f"{us:.2f} ({ratio:.2f}×)")
+            cells.append(f"{us:.2f} ({ratio:.2f}x)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",

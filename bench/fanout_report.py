@@ -69,9 +69,7 @@ TEMPLATE = (
     .add_task(AsyncTask("item", task_func(acquire), task_func(work), task_func(release)))
     .build()
 )
-FAN = fan_out(
-    TEMPLATE, over=lambda n: range(n), max_concurrency=CONCURRENCY, keep_results=False
-)
+FAN = fan_out(TEMPLATE, over=lambda n: range(n), max_concurrency=CONCURRENCY, keep_results=False)
 
 
 async def sdax_fan_out(n: int) -> None:

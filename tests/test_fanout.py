@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -772,3 +773,39 @@ def test_the_public_classes_are_at_home_in_sdax() -> None:
         assert cls.__module__ == "sdax" and getattr(sdax, cls.__name__) is cls
     assert repr(FanOutItem(None, "x" * 200, 7)).startswith("FanOutItem(index=7, item='xxx")
     assert len(repr(FanOutItem(None, "x" * 200, 7))) < 100
+
+
+async def test_nothing_of_an_item_is_kept_after_its_post() -> None:
+    class Ctx:
+        __slots__ = ("__weakref__", "item")
+
+        def __init__(self, item: int) -> None:
+            self.item = item
+
+    made: list[weakref.ref[Ctx]] = []
+    alive_when_pulled: list[int] = []
+
+    def items(ctx: Any) -> Iterator[int]:
+        for i in range(300):
+            alive_when_pulled.append(sum(ref() is not None for ref in made))
+            yield i
+
+    def make(ctx: Any, item: int) -> Ctx:
+        made.append(weakref.ref(context := Ctx(item)))
+        return context
+
+    async def work(ctx: Ctx) -> None:
+        if ctx.item % 2:
+            await asyncio.sleep(0)
+
+    fan = fan_out(
+        per_item(Pool(), work, index=lambda ctx: ctx.item),
+        over=items,
+        context=make,
+        max_concurrency=5,
+        keep_results=False,
+    )
+    await guarded(fan(None))
+    # No cycle collection needed: an item's context is freed with its end.
+    assert max(alive_when_pulled) <= 5
+    assert all(ref() is None for ref in made)

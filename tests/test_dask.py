@@ -30,8 +30,10 @@ from _support import Trace, guarded, leaf_types  # noqa: E402
 from sdax import (  # noqa: E402
     AsyncDagTaskProcessor,
     AsyncTask,
+    FanOutItem,
     SdaxExecutionError,
     TaskFunction,
+    fan_out,
     task_func,
     task_sync_func,
 )
@@ -165,6 +167,46 @@ def one_task(work: TaskFunction[Any], post: TaskFunction[Any] | None = None) -> 
 
 
 # -- in-process cluster -----------------------------------------------------------------------
+
+
+async def test_a_fan_out_runs_each_items_work_on_the_cluster(executor: Executor) -> None:
+    # Per item: a pre opens the item's session on the loop, the execute runs on a
+    # Dask worker (only the item travels), the post closes the session.
+    sessions: list[int] = []
+    open_now: set[int] = set()
+    most_open = 0
+
+    async def open_session(ctx: FanOutItem[Any, int]) -> None:
+        nonlocal most_open
+        open_now.add(ctx.index)
+        most_open = max(most_open, len(open_now))
+
+    async def close_session(ctx: FanOutItem[Any, int]) -> None:
+        open_now.remove(ctx.index)
+        sessions.append(ctx.index)
+
+    template = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(
+            AsyncTask(
+                "square",
+                pre_execute=task_func(open_session),
+                execute=task_sync_func(
+                    square,
+                    executor=executor,
+                    arg=lambda ctx: ctx.item,
+                    result=lambda ctx, value: setattr(ctx, "value", value[0]),
+                ),
+                post_execute=task_func(close_session),
+            )
+        )
+        .build()
+    )
+    squares = fan_out(template, over=lambda ctx: range(ctx["n"]), max_concurrency=3)
+    result = await guarded(squares({"n": 12}), HANG_GUARD)
+    assert [item.value for item in result] == [n * n for n in range(12)]
+    assert sorted(sessions) == list(range(12)) and not open_now
+    assert most_open <= 3
 
 
 async def test_a_blocking_step_runs_on_a_dask_worker(executor: Executor) -> None:

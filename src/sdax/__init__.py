@@ -15,9 +15,13 @@ also forced by ``SDAX_PUBLIC_ASYNCIO=1``).
 from sdax._engine import (
     ASYNCIO_PATH as ASYNCIO_PATH,
     CallInfo as CallInfo,
+    FanOut as FanOut,
+    FanOutItem as FanOutItem,
+    FanOutResult as FanOutResult,
     SdaxExecutionError as SdaxExecutionError,
     SdaxTimeoutError as SdaxTimeoutError,
     current_call as current_call,
+    fan_out as fan_out,
     flatten_exceptions as flatten_exceptions,
 )
 from sdax._kernels import (
@@ -62,6 +66,9 @@ __all__ = [
     "AsyncTaskProcessor",
     "CallInfo",
     "CapacityLimit",
+    "FanOut",
+    "FanOutItem",
+    "FanOutResult",
     "PhaseId",
     "RetryableException",
     "SdaxExecutionError",
@@ -70,6 +77,7 @@ __all__ = [
     "TaskFunction",
     "__version__",
     "current_call",
+    "fan_out",
     "flatten_exceptions",
     "join",
     "task",

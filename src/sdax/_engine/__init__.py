@@ -21,6 +21,7 @@ from sdax._engine._export import (
     plan_text,
     render_plan,
 )
+from sdax._engine._fanout import FanOut, FanOutItem, FanOutResult, fan_out
 from sdax._engine._html import html_page, timeline_html, timeline_page, timeline_svg
 from sdax._engine._phase_runner import AsyncPhaseRunner
 from sdax._engine._processor import (
@@ -59,6 +60,9 @@ __all__ = [
     "AsyncTaskProcessor",
     "AsyncTaskProcessorBuilder",
     "CallInfo",
+    "FanOut",
+    "FanOutItem",
+    "FanOutResult",
     "LevelKey",
     "NodeKind",
     "Outcome",
@@ -75,6 +79,7 @@ __all__ = [
     "SdaxTimeoutError",
     "current_call",
     "describe_error",
+    "fan_out",
     "flatten_exceptions",
     "html_page",
     "plan_dot",

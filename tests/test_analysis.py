@@ -21,7 +21,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pytest
-from _support import assign, csr, random_dag
+from _support import assign, build_dag, csr, random_dag
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -372,11 +372,9 @@ def test_tasks_and_dependencies_keep_the_declarations() -> None:
 
 
 def test_processor_exposes_the_same_analysis_as_the_analyzer() -> None:
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(make("A", pre=True, post=True), depends_on=())
-        .add_task(make("B", pre=True, post=True), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        make("A", pre=True, post=True),
+        (make("B", pre=True, post=True), ("A",)),
     )
     direct = analyze((make("A", pre=True, post=True), ()), (make("B", pre=True, post=True), ("A",)))
     assert shape(processor.analysis.pre_execute_graph) == shape(direct.pre_execute_graph)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from _loops import LOOPS_ENV, loop_factories
+from _support import build_dag
 
 import sdax
 from sdax import AsyncDagTaskProcessor, AsyncTask, task_func
@@ -123,13 +124,11 @@ def _four_calls(kept: list[Any], seen: list[int]) -> AsyncDagTaskProcessor[Any, 
         kept.append(asyncio.current_task())
         seen.append(id(kept[-1]))
 
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("a", pre_execute=task_func(plain)))
-        .add_task(AsyncTask("b", pre_execute=task_func(plain)), depends_on="a")
-        .add_task(AsyncTask("c", pre_execute=task_func(keeper)), depends_on="b")
-        .add_task(AsyncTask("d", pre_execute=task_func(plain)), depends_on="c")
-        .build()
+    return build_dag(
+        AsyncTask("a", pre_execute=task_func(plain)),
+        (AsyncTask("b", pre_execute=task_func(plain)), "a"),
+        (AsyncTask("c", pre_execute=task_func(keeper)), "b"),
+        (AsyncTask("d", pre_execute=task_func(plain)), "c"),
     )
 
 
@@ -242,12 +241,10 @@ async def test_calls_of_one_batch_may_await_the_same_future(shared: str) -> None
 
         return task_func(phase)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("a", pre_execute=waiter("a")))
-        .add_task(AsyncTask("b", pre_execute=waiter("b")))
-        .add_task(AsyncTask("c", execute=waiter("c")))
-        .build()
+    processor = build_dag(
+        AsyncTask("a", pre_execute=waiter("a")),
+        AsyncTask("b", pre_execute=waiter("b")),
+        AsyncTask("c", execute=waiter("c")),
     )
     loop.call_later(0.002, gate.set_result, 7)
     await processor.process_tasks(None)

@@ -1,4 +1,4 @@
-"""The two twins of the integer core expose the same names with the same signatures."""
+"""The two twins of the integer core expose the same names, signatures and docstrings."""
 
 from __future__ import annotations
 
@@ -52,6 +52,21 @@ def test_class_members_and_their_signatures_are_the_same(
         assert inspect.signature(getattr(ours, member)) == inspect.signature(
             getattr(theirs, member)
         ), member
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not isinstance(getattr(_core_py, n), int)])
+def test_docstrings_are_the_pure_twins_own(compiled_core: ModuleType, name: str) -> None:
+    # Written once, in the pure twin: the compiled twin holds the very same string
+    # objects, for every public function, class, method and property, so they cannot drift.
+    ours = getattr(compiled_core, name)
+    theirs = getattr(_core_py, name)
+    assert ours.__doc__ is theirs.__doc__
+    if isinstance(theirs, type):
+        for member in _public_members(theirs):
+            mine = inspect.getattr_static(ours, member).__doc__
+            pure = inspect.getattr_static(theirs, member).__doc__
+            assert mine is pure, f"{name}.{member}"
+            assert getattr(ours, member).__doc__ is pure, f"{name}.{member}"
 
 
 @pytest.mark.parametrize("name", NAMES)

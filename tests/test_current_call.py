@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from _support import build_dag
 
 import sdax
 from sdax import (
@@ -36,7 +37,7 @@ def seen_by(log: list[CallInfo | None], *, suspend: bool = False, fail: bool = F
 
 
 def single(**phases: Any) -> AsyncDagTaskProcessor[Any, Any]:
-    return AsyncDagTaskProcessor.builder().add_task(AsyncTask("t", **phases)).build()
+    return build_dag(AsyncTask("t", **phases))
 
 
 def test_outside_a_call_there_is_none() -> None:
@@ -82,12 +83,10 @@ async def test_retries_count_their_attempts() -> None:
 
 async def test_a_post_sees_whether_its_pre_completed_and_the_run_failed() -> None:
     log: list[CallInfo | None] = []
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("ok", pre_execute=seen_by([]), post_execute=seen_by(log)))
-        .add_task(AsyncTask("bad", pre_execute=seen_by([], fail=True), post_execute=seen_by(log)))
-        .add_task(AsyncTask("bare", post_execute=seen_by(log)), depends_on=())
-        .build()
+    processor = build_dag(
+        AsyncTask("ok", pre_execute=seen_by([]), post_execute=seen_by(log)),
+        AsyncTask("bad", pre_execute=seen_by([], fail=True), post_execute=seen_by(log)),
+        AsyncTask("bare", post_execute=seen_by(log)),
     )
     with pytest.raises(SdaxExecutionError):
         await processor.process_tasks(None)
@@ -184,22 +183,16 @@ async def test_a_processor_run_inside_a_phase_keeps_each_call_apart() -> None:
     # The outer pre runs a whole inner processor before its own first wait.
     inner_log: list[CallInfo | None] = []
     outer_log: list[CallInfo | None] = []
-    inner = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("inner", execute=seen_by(inner_log)))
-        .build()
-    )
+    inner = build_dag(AsyncTask("inner", execute=seen_by(inner_log)))
 
     async def outer_pre(ctx: Any) -> None:
         outer_log.append(current_call())
         await inner.process_tasks(None)
         outer_log.append(current_call())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("outer", pre_execute=task_func(outer_pre)))
-        .add_task(AsyncTask("next", pre_execute=seen_by(outer_log)))
-        .build()
+    processor = build_dag(
+        AsyncTask("outer", pre_execute=task_func(outer_pre)),
+        AsyncTask("next", pre_execute=seen_by(outer_log)),
     )
     await processor.process_tasks(None)
     assert [i.task for i in inner_log if i is not None] == ["inner"]

@@ -25,10 +25,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from _support import Trace, guarded, leaf_types  # noqa: E402
+from _support import Trace, build_dag, guarded, leaf_types  # noqa: E402
 
 from sdax import (  # noqa: E402
-    AsyncDagTaskProcessor,
     AsyncTask,
     FanOutItem,
     SdaxExecutionError,
@@ -159,11 +158,7 @@ def executor(request: pytest.FixtureRequest, client: Any) -> Iterator[Executor]:
 
 
 def one_task(work: TaskFunction[Any], post: TaskFunction[Any] | None = None) -> Any:
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", execute=work, post_execute=post))
-        .build()
-    )
+    return build_dag(AsyncTask("t", execute=work, post_execute=post))
 
 
 # -- in-process cluster -----------------------------------------------------------------------
@@ -273,11 +268,9 @@ def _timeout_graph(executor: Executor, probe: Probe) -> Any:
     work: TaskFunction[Any] = task_sync_func(
         blocks, executor=executor, timeout=0.2, arg=lambda ctx: probe.key
     )
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("x", execute=work, post_execute=task_func(x_post)))
-        .add_task(AsyncTask("y", post_execute=task_func(y_post)), depends_on="x")
-        .build()
+    return build_dag(
+        AsyncTask("x", execute=work, post_execute=task_func(x_post)),
+        (AsyncTask("y", post_execute=task_func(y_post)), "x"),
     )
 
 
@@ -424,43 +417,33 @@ def _process_graph(executor: Executor) -> Any:
         marker = Path(ctx["marker"])
         ctx["slow post saw"] = marker.read_text() if marker.exists() else "nothing"
 
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "square",
-                execute=task_sync_func(
-                    square, executor=executor, arg=lambda ctx: ctx["n"], result=store("square")
-                ),
-            )
-        )
-        .add_task(
-            AsyncTask(
-                "retried",
-                execute=task_sync_func(
-                    count_in_file,
-                    executor=executor,
-                    retries=1,
-                    initial_delay=0,
-                    arg=lambda ctx: ctx["counter"],
-                    result=store("retried"),
-                ),
-            )
-        )
-        .add_task(
-            AsyncTask(
-                "explodes",
-                execute=task_sync_func(explode, executor=executor, arg=lambda ctx: ctx["n"]),
-            )
-        )
-        .add_task(
-            AsyncTask(
-                "slow",
-                execute=task_sync_func(
-                    sleep_then_mark, executor=executor, timeout=0.2, arg=lambda ctx: ctx["marker"]
-                ),
-                post_execute=task_func(slow_post),
-            )
-        )
-        .build()
+    return build_dag(
+        AsyncTask(
+            "square",
+            execute=task_sync_func(
+                square, executor=executor, arg=lambda ctx: ctx["n"], result=store("square")
+            ),
+        ),
+        AsyncTask(
+            "retried",
+            execute=task_sync_func(
+                count_in_file,
+                executor=executor,
+                retries=1,
+                initial_delay=0,
+                arg=lambda ctx: ctx["counter"],
+                result=store("retried"),
+            ),
+        ),
+        AsyncTask(
+            "explodes",
+            execute=task_sync_func(explode, executor=executor, arg=lambda ctx: ctx["n"]),
+        ),
+        AsyncTask(
+            "slow",
+            execute=task_sync_func(
+                sleep_then_mark, executor=executor, timeout=0.2, arg=lambda ctx: ctx["marker"]
+            ),
+            post_execute=task_func(slow_post),
+        ),
     )

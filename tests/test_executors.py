@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _support import HANG_GUARD, Quiet, Trace, guarded, leaf_types
+from _support import HANG_GUARD, Quiet, Trace, build_dag, guarded, leaf_types
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -124,11 +124,9 @@ def leftover_work_graph(
     stopped waiting for ``x``'s work, it gets there while that work still blocks, and
     only its ``go`` lets the work end. ``x``'s post must come after that end.
     """
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("x", execute=work, post_execute=logs(trace, "x post")))
-        .add_task(AsyncTask("y", post_execute=logs(trace, "y post", go.set)), depends_on="x")
-        .build()
+    return build_dag(
+        AsyncTask("x", execute=work, post_execute=logs(trace, "x post")),
+        (AsyncTask("y", post_execute=logs(trace, "y post", go.set)), "x"),
     )
 
 
@@ -156,16 +154,12 @@ async def test_executor_functions_run_off_the_loop_while_the_loop_runs_other_pha
         ctx["value"] = value
         ctx["stored on"] = threading.get_ident()
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "blocking",
-                execute=task_sync_func(blocking_work, executor=executor, result=store),
-            )
-        )
-        .add_task(AsyncTask("loop side", execute=task_func(loop_side)))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "blocking",
+            execute=task_sync_func(blocking_work, executor=executor, result=store),
+        ),
+        AsyncTask("loop side", execute=task_func(loop_side)),
     )
     ctx: dict[str, Any] = {}
     await guarded(processor.process_tasks(ctx))
@@ -185,11 +179,7 @@ async def test_thread_executor_functions_see_the_callers_contextvars(
         seen.append(var.get())
         var.set("set by the worker")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", execute=task_sync_func(read_and_write, executor=executor)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("t", execute=task_sync_func(read_and_write, executor=executor)))
     token = var.set("set by the caller")
     try:
         await guarded(processor.process_tasks(object()))
@@ -205,11 +195,7 @@ async def test_the_shared_thread_pool_is_one_pool_for_every_run() -> None:
     def record(ctx: Any) -> None:
         names.append(threading.current_thread().name)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", execute=task_sync_func(record, executor="thread")))
-        .build()
-    )
+    processor = build_dag(AsyncTask("t", execute=task_sync_func(record, executor="thread")))
     await guarded(asyncio.gather(*(processor.process_tasks(object()) for _ in range(3))))
     assert len(names) == 3
     assert all(name.startswith("sdax") for name in names)
@@ -258,20 +244,16 @@ async def test_process_pool_gets_picklable_data_and_results_come_back_on_the_loo
         job.report = value
         job.stored_on = threading.get_ident()
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "sum",
-                execute=task_sync_func(
-                    total_and_pid,
-                    executor=process_pool,
-                    arg=lambda job: job.numbers,  # runs on the loop: need not be picklable
-                    result=store,
-                ),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "sum",
+            execute=task_sync_func(
+                total_and_pid,
+                executor=process_pool,
+                arg=lambda job: job.numbers,  # runs on the loop: need not be picklable
+                result=store,
+            ),
         )
-        .build()
     )
     job = Job([1, 2, 3, 4])
     await guarded(processor.process_tasks(job))
@@ -284,19 +266,15 @@ async def test_process_pool_gets_picklable_data_and_results_come_back_on_the_loo
 async def test_a_process_pool_function_cannot_change_the_callers_context(
     process_pool: ProcessPoolExecutor,
 ) -> None:
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "change",
-                execute=task_sync_func(
-                    change_everything,
-                    executor=process_pool,
-                    result=lambda job, value: setattr(job, "report", value),
-                ),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "change",
+            execute=task_sync_func(
+                change_everything,
+                executor=process_pool,
+                result=lambda job, value: setattr(job, "report", value),
+            ),
         )
-        .build()
     )
     job = Job([1, 2])
     await guarded(processor.process_tasks(job))
@@ -330,16 +308,12 @@ async def test_unpicklable_work_for_a_process_pool_fails_with_a_clear_type_error
     else:
         ctx = Job([1])
         fn = lambda job: len(job.numbers)  # noqa: E731 - a lambda cannot be pickled
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "t",
-                execute=task_sync_func(fn, executor=executor),
-                post_execute=logs(trace, "post"),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "t",
+            execute=task_sync_func(fn, executor=executor),
+            post_execute=logs(trace, "post"),
         )
-        .build()
     )
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -403,19 +377,13 @@ async def test_a_pre_cancelled_by_a_failing_sibling_leaves_its_post_waiting_for_
         await wait_until(lambda: "worker start" in trace)
         raise ValueError("sibling pre failed")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "x",
-                pre_execute=task_sync_func(blocking(trace, go), executor=executor),
-                post_execute=logs(trace, "x post"),
-            )
-        )
-        .add_task(
-            AsyncTask("z", pre_execute=task_func(fails), post_execute=logs(trace, "z post", go.set))
-        )
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "x",
+            pre_execute=task_sync_func(blocking(trace, go), executor=executor),
+            post_execute=logs(trace, "x post"),
+        ),
+        AsyncTask("z", pre_execute=task_func(fails), post_execute=logs(trace, "z post", go.set)),
     )
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -438,23 +406,17 @@ async def test_work_still_queued_when_the_wait_stops_is_withdrawn_and_not_waited
                 go.set()
 
     single = ThreadPoolExecutor(max_workers=1)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "x",
-                execute=task_sync_func(blocking(trace, go, "x"), executor=single),
-                post_execute=logs(trace, "x post"),
-            )
-        )
-        .add_task(
-            AsyncTask(
-                "q",
-                execute=task_sync_func(blocking(trace, go, "q"), executor=single, timeout=0.05),
-                post_execute=logs(trace, "q post"),
-            )
-        )
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "x",
+            execute=task_sync_func(blocking(trace, go, "x"), executor=single),
+            post_execute=logs(trace, "x post"),
+        ),
+        AsyncTask(
+            "q",
+            execute=task_sync_func(blocking(trace, go, "q"), executor=single, timeout=0.05),
+            post_execute=logs(trace, "q post"),
+        ),
     )
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -519,12 +481,8 @@ async def test_a_failing_result_callback_fails_the_phase(executor: Executor | st
     def store(ctx: Any, value: int) -> None:
         raise KeyError("no room for the result")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask("t", execute=task_sync_func(lambda ctx: 1, executor=executor, result=store))
-        )
-        .build()
+    processor = build_dag(
+        AsyncTask("t", execute=task_sync_func(lambda ctx: 1, executor=executor, result=store))
     )
     with pytest.raises(SdaxExecutionError) as info:
         await guarded(processor.process_tasks(object()))
@@ -533,16 +491,12 @@ async def test_a_failing_result_callback_fails_the_phase(executor: Executor | st
 
 async def test_the_cleanup_budget_bounds_the_wait_for_leftover_work(pool: CountingPool) -> None:
     trace, go = Trace(), threading.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "x",
-                execute=task_sync_func(blocking(trace, go), executor=pool, timeout=0.05),
-                post_execute=logs(trace, "x post"),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "x",
+            execute=task_sync_func(blocking(trace, go), executor=pool, timeout=0.05),
+            post_execute=logs(trace, "x post"),
         )
-        .build()
     )
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -568,22 +522,18 @@ async def test_retries_resubmit_the_function(pool: CountingPool) -> None:
             raise ConnectionError(f"attempt {len(calls)}")
         return n * 2
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "t",
-                execute=task_sync_func(
-                    flaky,
-                    executor=pool,
-                    retries=2,
-                    initial_delay=0,
-                    arg=lambda ctx: ctx["n"],
-                    result=lambda ctx, value: ctx.__setitem__("out", value),
-                ),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "t",
+            execute=task_sync_func(
+                flaky,
+                executor=pool,
+                retries=2,
+                initial_delay=0,
+                arg=lambda ctx: ctx["n"],
+                result=lambda ctx, value: ctx.__setitem__("out", value),
+            ),
         )
-        .build()
     )
     ctx = {"n": 21}
     await guarded(processor.process_tasks(ctx))
@@ -596,14 +546,8 @@ async def test_a_failure_that_outlasts_the_retries_is_reported(pool: CountingPoo
     def always(ctx: Any) -> None:
         raise ConnectionError("down")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "t", execute=task_sync_func(always, executor=pool, retries=1, initial_delay=0)
-            )
-        )
-        .build()
+    processor = build_dag(
+        AsyncTask("t", execute=task_sync_func(always, executor=pool, retries=1, initial_delay=0))
     )
     with pytest.raises(SdaxExecutionError) as info:
         await guarded(processor.process_tasks(object()))
@@ -679,19 +623,13 @@ async def test_a_capacity_slot_comes_back_at_the_timeout_even_if_the_work_goes_o
         trace.add("next holder start")
         go.set()
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "x",
-                execute=task_sync_func(
-                    blocking(trace, go), executor=pool, timeout=0.05, limits=limit
-                ),
-                post_execute=logs(trace, "x post"),
-            )
-        )
-        .add_task(AsyncTask("next", execute=task_func(next_holder, limits=limit)))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "x",
+            execute=task_sync_func(blocking(trace, go), executor=pool, timeout=0.05, limits=limit),
+            post_execute=logs(trace, "x post"),
+        ),
+        AsyncTask("next", execute=task_func(next_holder, limits=limit)),
     )
     try:
         with pytest.raises(SdaxExecutionError) as info:
@@ -718,11 +656,7 @@ async def test_without_an_executor_a_sync_function_runs_inline_and_may_return_a_
     # A callback queued before the run has not run when the function does: the
     # function ran on the loop thread, without the loop turning in between.
     asyncio.get_running_loop().call_soon(ticked.append, True)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", execute=task_sync_func(answer)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("t", execute=task_sync_func(answer)))
     await guarded(processor.process_tasks(object()))
     assert seen == [(threading.get_ident(), False)]
 
@@ -734,19 +668,15 @@ async def test_arg_and_result_work_inline_too() -> None:
         seen.append((n, threading.get_ident()))
         return n * n
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "t",
-                execute=task_sync_func(
-                    square,
-                    arg=lambda ctx: ctx["n"],
-                    result=lambda ctx, value: ctx.__setitem__("out", value),
-                ),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "t",
+            execute=task_sync_func(
+                square,
+                arg=lambda ctx: ctx["n"],
+                result=lambda ctx, value: ctx.__setitem__("out", value),
+            ),
         )
-        .build()
     )
     ctx = {"n": 7}
     await guarded(processor.process_tasks(ctx))

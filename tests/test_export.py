@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _support import build_dag
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, AsyncTaskProcessor, join, task_func
 from sdax.export import (
@@ -225,18 +226,16 @@ def test_a_user_tuple_that_looks_like_a_level_node_is_a_task() -> None:
 
 def test_unprintable_names_are_shown_by_repr() -> None:
     f = task_func(_fn)
-    processor = AsyncDagTaskProcessor.builder().add_task(AsyncTask("two\nlines", execute=f)).build()
+    processor = build_dag(AsyncTask("two\nlines", execute=f))
     assert plan_nodes(processor)[0].label == "'two\\nlines'"
     assert "n0[\"'two\\nlines'<br/>execute\"]" in plan_mermaid(processor)
 
 
 def test_duplicate_dependencies_give_one_edge() -> None:
     f = task_func(_fn)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("a", execute=f))
-        .add_task(AsyncTask("b", execute=f), depends_on=("a", "a"))
-        .build()
+    processor = build_dag(
+        AsyncTask("a", execute=f),
+        (AsyncTask("b", execute=f), ("a", "a")),
     )
     assert plan_mermaid(processor).count("n0 --> n1") == 1
     assert plan_nodes(processor)[1].depends_on == (0,)

@@ -12,8 +12,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from _support import build_dag
 
-from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
+from sdax import AsyncTask, SdaxExecutionError, task_func
 
 pytestmark = pytest.mark.usefixtures("engine_core")  # on both twins of the core
 
@@ -46,13 +47,11 @@ async def one_round() -> list[str]:
     async def later(ctx: Any) -> None:
         log.append("later-started")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("first", pre_execute=task_func(first)))
-        .add_task(AsyncTask("second", pre_execute=task_func(second)))
-        .add_task(AsyncTask("waiting", pre_execute=task_func(waiting)))
-        .add_task(AsyncTask("later", pre_execute=task_func(later)), depends_on="second")
-        .build()
+    processor = build_dag(
+        AsyncTask("first", pre_execute=task_func(first)),
+        AsyncTask("second", pre_execute=task_func(second)),
+        AsyncTask("waiting", pre_execute=task_func(waiting)),
+        (AsyncTask("later", pre_execute=task_func(later)), "second"),
     )
     loop.call_later(0.005, gate.set_result, None)
     with pytest.raises(SdaxExecutionError) as info:

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, build_dag, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -42,15 +42,13 @@ async def run_failing(
 async def test_pre_failure_cancels_running_pres_and_cleans_up_started_ones(steps: int) -> None:
     rec = Recorder()
     boom = ValueError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("ok", pre={"steps": 0}))
-        .add_task(rec.task("slow", pre={"wait_for": asyncio.Event()}))
-        .add_task(rec.task("bad", pre={"steps": steps, "fail": boom}))
-        .add_task(rec.task("after_bad"), depends_on=("bad",))
-        .add_task(rec.task("after_ok", pre={"steps": 5}), depends_on=("ok",))
-        .add_task(rec.task("after_slow"), depends_on=("slow",))
-        .build()
+    processor = build_dag(
+        rec.task("ok", pre={"steps": 0}),
+        rec.task("slow", pre={"wait_for": asyncio.Event()}),
+        rec.task("bad", pre={"steps": steps, "fail": boom}),
+        (rec.task("after_bad"), ("bad",)),
+        (rec.task("after_ok", pre={"steps": 5}), ("ok",)),
+        (rec.task("after_slow"), ("slow",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -76,12 +74,10 @@ async def test_pre_failure_cancels_running_pres_and_cleans_up_started_ones(steps
 async def test_pre_failure_starts_no_new_pre() -> None:
     rec = Recorder()
     boom = RuntimeError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 3}))
-        .add_task(rec.task("bad", pre={"steps": 1, "fail": boom}))
-        .add_task(rec.task("B"), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 3}),
+        rec.task("bad", pre={"steps": 1, "fail": boom}),
+        (rec.task("B"), ("A",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -95,12 +91,10 @@ async def test_pre_failure_starts_no_new_pre() -> None:
 async def test_cancelled_siblings_are_not_failures() -> None:
     rec = Recorder()
     boom = KeyError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("s1", pre={"steps": 10}))
-        .add_task(rec.task("s2", pre={"wait_for": asyncio.Event()}))
-        .add_task(rec.task("bad", pre={"steps": 2, "fail": boom}))
-        .build()
+    processor = build_dag(
+        rec.task("s1", pre={"steps": 10}),
+        rec.task("s2", pre={"wait_for": asyncio.Event()}),
+        rec.task("bad", pre={"steps": 2, "fail": boom}),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -110,13 +104,11 @@ async def test_cancelled_siblings_are_not_failures() -> None:
 async def test_post_only_tasks_under_a_failed_pre_do_not_run_their_post() -> None:
     rec = Recorder()
     boom = ValueError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("bad", pre={"fail": boom}))
-        .add_task(rec.task("under_bad", phases=(POST,)), depends_on=("bad",))
-        .add_task(join("J"), depends_on=("bad",))
-        .add_task(rec.task("under_join", phases=(POST,)), depends_on=("J",))
-        .build()
+    processor = build_dag(
+        rec.task("bad", pre={"fail": boom}),
+        (rec.task("under_bad", phases=(POST,)), ("bad",)),
+        (join("J"), ("bad",)),
+        (rec.task("under_join", phases=(POST,)), ("J",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -131,13 +123,11 @@ async def test_post_only_task_whose_prerequisites_completed_runs_its_post_after_
     rec = Recorder()
     boom = ValueError("boom")
     bad_may_fail = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 0}))
-        .add_task(rec.task("P", phases=(POST,)), depends_on=("A",))
-        .add_task(rec.task("N", pre={"then_set": bad_may_fail}), depends_on=("P",))
-        .add_task(rec.task("bad", pre={"wait_for": bad_may_fail, "fail": boom}))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 0}),
+        (rec.task("P", phases=(POST,)), ("A",)),
+        (rec.task("N", pre={"then_set": bad_may_fail}), ("P",)),
+        rec.task("bad", pre={"wait_for": bad_may_fail, "fail": boom}),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -149,11 +139,9 @@ async def test_post_only_task_whose_prerequisites_completed_runs_its_post_after_
 async def test_failed_pre_task_still_gets_its_post() -> None:
     rec = Recorder()
     boom = OSError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A"))
-        .add_task(rec.task("bad", pre={"steps": 1, "fail": boom}), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        rec.task("A"),
+        (rec.task("bad", pre={"steps": 1, "fail": boom}), ("A",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -164,12 +152,10 @@ async def test_failed_pre_task_still_gets_its_post() -> None:
 async def test_execute_failure_lets_other_executes_finish() -> None:
     rec = Recorder()
     boom = ValueError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("bad", exec={"steps": 1, "fail": boom}))
-        .add_task(rec.task("long", exec={"steps": 20}))
-        .add_task(rec.task("child"), depends_on=("bad",))
-        .build()
+    processor = build_dag(
+        rec.task("bad", exec={"steps": 1, "fail": boom}),
+        rec.task("long", exec={"steps": 20}),
+        (rec.task("child"), ("bad",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -185,11 +171,9 @@ async def test_execute_failure_does_not_stop_an_execute_that_waits_for_it() -> N
     rec = Recorder()
     boom = ValueError("boom")
     failed = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("bad", exec={"steps": 1, "then_set": failed, "fail": boom}))
-        .add_task(rec.task("waiter", exec={"wait_for": failed, "steps": 2}))
-        .build()
+    processor = build_dag(
+        rec.task("bad", exec={"steps": 1, "then_set": failed, "fail": boom}),
+        rec.task("waiter", exec={"wait_for": failed, "steps": 2}),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -215,13 +199,11 @@ async def test_all_execute_failures_are_aggregated() -> None:
 async def test_post_failure_does_not_stop_other_posts() -> None:
     rec = Recorder()
     boom = ValueError("post boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("root", post={"steps": 1}))
-        .add_task(rec.task("bad", post={"steps": 1, "fail": boom}), depends_on=("root",))
-        .add_task(rec.task("sibling", post={"steps": 3}), depends_on=("root",))
-        .add_task(rec.task("leaf"), depends_on=("bad",))
-        .build()
+    processor = build_dag(
+        rec.task("root", post={"steps": 1}),
+        (rec.task("bad", post={"steps": 1, "fail": boom}), ("root",)),
+        (rec.task("sibling", post={"steps": 3}), ("root",)),
+        (rec.task("leaf"), ("bad",)),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -237,11 +219,9 @@ async def test_failures_of_all_phases_are_reported_in_phase_order() -> None:
     rec = Recorder()
     exec_err = ValueError("exec")
     post_err = RuntimeError("post")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", post={"fail": post_err}))
-        .add_task(rec.task("B", exec={"steps": 1, "fail": exec_err}))
-        .build()
+    processor = build_dag(
+        rec.task("A", post={"fail": post_err}),
+        rec.task("B", exec={"steps": 1, "fail": exec_err}),
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [exec_err, post_err]
@@ -251,11 +231,7 @@ async def test_pre_and_post_failures_are_both_reported() -> None:
     rec = Recorder()
     pre_err = ValueError("pre")
     post_err = RuntimeError("post")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"fail": pre_err}, post={"fail": post_err}))
-        .build()
-    )
+    processor = build_dag(rec.task("A", pre={"fail": pre_err}, post={"fail": post_err}))
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [pre_err, post_err]
     assert rec.count("A", EXEC) == 0
@@ -264,7 +240,7 @@ async def test_pre_and_post_failures_are_both_reported() -> None:
 async def test_error_is_an_exception_group_usable_with_except_star() -> None:
     rec = Recorder()
     boom = ValueError("boom")
-    processor = AsyncDagTaskProcessor.builder().add_task(rec.task("A", exec={"fail": boom})).build()
+    processor = build_dag(rec.task("A", exec={"fail": boom}))
     caught: list[BaseException] = []
     try:
         await processor.process_tasks({})
@@ -279,11 +255,7 @@ async def test_error_is_an_exception_group_usable_with_except_star() -> None:
 async def test_reported_exception_notes_name_task_and_phase() -> None:
     rec = Recorder()
     pre_err = ValueError("pre")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task(("svc", 1), pre={"fail": pre_err}))
-        .build()
-    )
+    processor = build_dag(rec.task(("svc", 1), pre={"fail": pre_err}))
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
     notes = " ".join(getattr(leaf, "__notes__", []))
@@ -303,11 +275,7 @@ async def test_task_group_failures_are_flattened_to_their_leaves() -> None:
         tg.create_task(fail(first))
         tg.create_task(fail(second))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent)))
     exc = await run_failing(processor)
     leaves = exc.leaf_exceptions()
     assert {id(e) for e in leaves} == {id(first), id(second)}
@@ -321,10 +289,8 @@ async def test_exception_raised_when_calling_the_function_fails_the_task() -> No
     def not_async(ctx: Any) -> Any:
         raise boom
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(not_async), post_execute=rec.tf("A", POST)))
-        .build()
+    processor = build_dag(
+        AsyncTask("A", pre_execute=task_func(not_async), post_execute=rec.tf("A", POST))
     )
     exc = await run_failing(processor)
     assert exc.leaf_exceptions() == [boom]
@@ -333,17 +299,13 @@ async def test_exception_raised_when_calling_the_function_fails_the_task() -> No
 
 async def test_non_awaitable_result_fails_the_task_with_a_type_error() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "NotAsync",
-                pre_execute=task_func(cast(Any, lambda ctx: 5)),
-                post_execute=rec.tf("NotAsync", POST),
-            )
-        )
-        .add_task(rec.task("sibling", pre={"steps": 2}))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "NotAsync",
+            pre_execute=task_func(cast(Any, lambda ctx: 5)),
+            post_execute=rec.tf("NotAsync", POST),
+        ),
+        rec.task("sibling", pre={"steps": 2}),
     )
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
@@ -356,7 +318,7 @@ async def test_non_awaitable_result_fails_the_task_with_a_type_error() -> None:
 @pytest.mark.parametrize("phase", ["execute", "post_execute"])
 async def test_non_awaitable_result_in_later_phases_names_the_phase(phase: str) -> None:
     functions: dict[str, Any] = {phase: task_func(cast(Any, lambda ctx: None))}
-    processor = AsyncDagTaskProcessor.builder().add_task(AsyncTask("T", **functions)).build()
+    processor = build_dag(AsyncTask("T", **functions))
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
     assert isinstance(leaf, TypeError)
@@ -373,11 +335,9 @@ async def test_a_failed_run_does_not_affect_the_next_run() -> None:
         if should_fail[0]:
             raise ValueError("first run only")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(maybe_fail)))
-        .add_task(rec.task("B"), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        AsyncTask("A", pre_execute=task_func(maybe_fail)),
+        (rec.task("B"), ("A",)),
     )
     await run_failing(processor)
     assert rec.count("B", PRE) == 0
@@ -417,11 +377,7 @@ async def test_exceptions_raised_are_the_originals_not_copies() -> None:
 
     payload = object()
     err = Custom(payload)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", execute=task_func(Recorder().fn("A", EXEC, fail=err))))
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", execute=task_func(Recorder().fn("A", EXEC, fail=err))))
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
     assert leaf is err
@@ -430,11 +386,7 @@ async def test_exceptions_raised_are_the_originals_not_copies() -> None:
 
 
 async def test_group_function_returning_a_non_awaitable_names_task_and_phase() -> None:
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("Grp", execute=task_group_func(cast(Any, lambda ctx, tg: 5))))
-        .build()
-    )
+    processor = build_dag(AsyncTask("Grp", execute=task_group_func(cast(Any, lambda ctx, tg: 5))))
     exc = await run_failing(processor)
     (leaf,) = exc.leaf_exceptions()
     assert isinstance(leaf, TypeError)

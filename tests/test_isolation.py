@@ -8,10 +8,9 @@ import contextvars
 from typing import Any
 
 import pytest
-from _support import HANG_GUARD, no_new_pending_tasks
+from _support import HANG_GUARD, build_dag, no_new_pending_tasks
 
 from sdax import (
-    AsyncDagTaskProcessor,
     AsyncTask,
     SdaxExecutionError,
     SdaxTaskGroup,
@@ -45,18 +44,14 @@ async def test_value_set_in_a_pre_is_not_seen_elsewhere(suspend: bool) -> None:
 
         return read
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "A",
-                pre_execute=task_func(setter),
-                execute=task_func(reader("A.exec")),
-                post_execute=task_func(reader("A.post")),
-            )
-        )
-        .add_task(AsyncTask("B", pre_execute=task_func(reader("B.pre"))), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "A",
+            pre_execute=task_func(setter),
+            execute=task_func(reader("A.exec")),
+            post_execute=task_func(reader("A.post")),
+        ),
+        (AsyncTask("B", pre_execute=task_func(reader("B.pre"))), ("A",)),
     )
     token = var.set("caller")
     try:
@@ -92,12 +87,10 @@ async def test_sync_and_group_functions_get_their_own_context_too() -> None:
     async def read(ctx: Any) -> None:
         seen.append(var.get())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("S", pre_execute=task_sync_func(sync_setter)))
-        .add_task(AsyncTask("G", pre_execute=task_group_func(group_setter)), depends_on=("S",))
-        .add_task(AsyncTask("R", pre_execute=task_func(read)), depends_on=("G",))
-        .build()
+    processor = build_dag(
+        AsyncTask("S", pre_execute=task_sync_func(sync_setter)),
+        (AsyncTask("G", pre_execute=task_group_func(group_setter)), ("S",)),
+        (AsyncTask("R", pre_execute=task_func(read)), ("G",)),
     )
     await processor.process_tasks({})
     assert seen == ["unset", "unset", "sub sees group", "unset"]
@@ -113,17 +106,13 @@ async def test_caller_values_are_seen_in_every_phase() -> None:
         await asyncio.sleep(0)
         seen.append(var.get())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "A",
-                pre_execute=task_func(read),
-                execute=task_func(read),
-                post_execute=task_func(read),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "A",
+            pre_execute=task_func(read),
+            execute=task_func(read),
+            post_execute=task_func(read),
         )
-        .build()
     )
     var.set("from caller")
     await processor.process_tasks({})
@@ -140,11 +129,7 @@ async def test_retry_attempts_run_in_the_call_context() -> None:
         if len(seen) < 3:
             raise ConnectionError("again")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(flaky, retries=2, initial_delay=0)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", pre_execute=task_func(flaky, retries=2, initial_delay=0)))
     var.set("caller")
     await processor.process_tasks({})
     assert seen[0] == "caller"
@@ -162,13 +147,7 @@ async def test_current_task_inside_a_phase_is_its_own_and_stays_the_same() -> No
         after = asyncio.current_task()
         found.append((before is after and before is not None, before is not caller))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask("A", pre_execute=task_func(check), execute=task_func(check)),
-        )
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", pre_execute=task_func(check), execute=task_func(check)))
     await processor.process_tasks({})
     assert found == [(True, True), (True, True)]
     assert asyncio.current_task() is caller
@@ -189,11 +168,9 @@ async def test_task_group_inside_a_phase_cancels_the_phase_on_subtask_failure() 
         except* ValueError:
             got.append("caught")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(with_group, timeout=5.0)))
-        .add_task(AsyncTask("B", execute=task_func(with_group)))
-        .build()
+    processor = build_dag(
+        AsyncTask("A", pre_execute=task_func(with_group, timeout=5.0)),
+        AsyncTask("B", execute=task_func(with_group)),
     )
     with no_new_pending_tasks():
         async with asyncio.timeout(HANG_GUARD):
@@ -230,11 +207,9 @@ async def test_cancelling_current_task_inside_a_phase_cancels_only_that_phase(
         await asyncio.sleep(0)
         got.append("other")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(self_cancel)))
-        .add_task(AsyncTask("B", pre_execute=task_func(other)), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        AsyncTask("A", pre_execute=task_func(self_cancel)),
+        (AsyncTask("B", pre_execute=task_func(other)), ("A",)),
     )
     await processor.process_tasks({})
     assert got == ["handled", "other"]
@@ -260,18 +235,14 @@ async def test_many_concurrent_runs_each_see_only_their_own_context() -> None:
         await asyncio.sleep(0)
         ctx["log"].append(("post", var.get()))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "A",
-                pre_execute=task_func(pre),
-                execute=task_func(execute),
-                post_execute=task_func(post),
-            )
-        )
-        .add_task(AsyncTask("B", execute=task_func(execute)), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "A",
+            pre_execute=task_func(pre),
+            execute=task_func(execute),
+            post_execute=task_func(post),
+        ),
+        (AsyncTask("B", execute=task_func(execute)), ("A",)),
     )
 
     async def one(i: int, ctx: dict[str, Any]) -> None:
@@ -316,11 +287,7 @@ async def test_cancelling_one_of_many_concurrent_runs_leaves_the_others_alone() 
     async def post(ctx: int) -> None:
         events[ctx].append("post")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", execute=task_func(execute), post_execute=task_func(post)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", execute=task_func(execute), post_execute=task_func(post)))
     tasks = [asyncio.create_task(processor.process_tasks(i)) for i in range(10)]
     await started.wait()
     tasks[3].cancel()
@@ -340,11 +307,7 @@ async def test_current_task_can_be_printed_inside_a_phase() -> None:
     async def log_task(ctx: Any) -> None:
         shown.append(repr(asyncio.current_task()))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(log_task)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", pre_execute=task_func(log_task)))
     await processor.process_tasks({})
     assert len(shown) == 1
 
@@ -357,11 +320,7 @@ async def test_done_callback_on_the_current_task_of_a_phase_runs_when_it_ends() 
         assert task is not None
         task.add_done_callback(lambda _: called.append("done"))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("A", pre_execute=task_func(register)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("A", pre_execute=task_func(register)))
     await processor.process_tasks({})
     for _ in range(3):
         await asyncio.sleep(0)

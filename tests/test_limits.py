@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 import pytest
-from _support import HANG_GUARD, Quiet, no_new_pending_tasks
+from _support import HANG_GUARD, Quiet, build_dag, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -224,11 +224,9 @@ async def test_a_call_waiting_for_max_concurrency_gets_its_whole_timeout() -> No
         order.append("b start")
         await asyncio.sleep(0)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("a", execute=task_func(slow)))
-        .add_task(AsyncTask("b", execute=task_func(quick, timeout=0.1)))
-        .build()
+    processor = build_dag(
+        AsyncTask("a", execute=task_func(slow)),
+        AsyncTask("b", execute=task_func(quick, timeout=0.1)),
     )
     await guarded(processor.process_tasks(object(), max_concurrency=1))
     assert order == ["a start", "a end", "b start"]
@@ -316,9 +314,7 @@ async def test_bad_max_concurrency_is_refused(value: Any, error: type[Exception]
     async def fn(ctx: Any) -> None:
         called.append("x")
 
-    processor = (
-        AsyncDagTaskProcessor.builder().add_task(AsyncTask("x", execute=task_func(fn))).build()
-    )
+    processor = build_dag(AsyncTask("x", execute=task_func(fn)))
     with pytest.raises(error, match="max_concurrency"):
         await processor.process_tasks(object(), max_concurrency=value)
     with pytest.raises(error, match="max_concurrency"):
@@ -527,11 +523,7 @@ async def test_runs_waiting_for_a_limit_are_served_in_arrival_order() -> None:
         if ctx == "holder":
             await release.wait()
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", execute=task_func(fn, limits=db)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("t", execute=task_func(fn, limits=db)))
     runs = [asyncio.create_task(processor.process_tasks("holder"))]
     await wait_until(lambda: db.in_use == 1)
     arrivals = [5, 2, 7, 0, 3]
@@ -674,13 +666,9 @@ async def test_a_call_gives_its_slot_back_between_retries() -> None:
         order.append("other")
         await asyncio.sleep(0)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask("flaky", execute=task_func(flaky, limits=db, retries=1, initial_delay=0.01))
-        )
-        .add_task(AsyncTask("other", execute=task_func(other, limits=db)))
-        .build()
+    processor = build_dag(
+        AsyncTask("flaky", execute=task_func(flaky, limits=db, retries=1, initial_delay=0.01)),
+        AsyncTask("other", execute=task_func(other, limits=db)),
     )
     await guarded(processor.process_tasks(object()))
     # "other" waited for the first attempt; the retry had to queue behind it.
@@ -701,11 +689,9 @@ async def test_a_waiting_call_timeout_starts_only_once_it_holds_its_slot() -> No
         order.append("quick start")
         await asyncio.sleep(0)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("slow", execute=task_func(slow, limits=db)))
-        .add_task(AsyncTask("quick", execute=task_func(quick, limits=db, timeout=0.1)))
-        .build()
+    processor = build_dag(
+        AsyncTask("slow", execute=task_func(slow, limits=db)),
+        AsyncTask("quick", execute=task_func(quick, limits=db, timeout=0.1)),
     )
     await guarded(processor.process_tasks(object()))
     assert order == ["slow start", "slow end", "quick start"]
@@ -811,11 +797,9 @@ async def test_an_inline_sync_function_takes_a_slot() -> None:
     def sync(ctx: Any) -> None:
         seen.append(db.in_use)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("holder", execute=task_func(holder, limits=db)))
-        .add_task(AsyncTask("sync", execute=task_sync_func(sync, limits=db)))
-        .build()
+    processor = build_dag(
+        AsyncTask("holder", execute=task_func(holder, limits=db)),
+        AsyncTask("sync", execute=task_sync_func(sync, limits=db)),
     )
     run = asyncio.create_task(processor.process_tasks(object()))
     await wait_until(lambda: db.waiting == 1)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
-from _support import EXEC, POST, PRE, Recorder
+from _support import EXEC, POST, PRE, Recorder, build_dag
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -82,15 +82,10 @@ async def test_mixed_names_in_parallel_waves() -> None:
 
 
 def test_spec_structured_keys() -> None:
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask(name=("database", "connect"), execute=task_func(noop)), depends_on=())
-        .add_task(
-            AsyncTask(name=("auth", "validate"), execute=task_func(noop)),
-            depends_on=(("database", "connect"),),
-        )
-        .add_task(AsyncTask(name=(1, "high_priority"), execute=task_func(noop)), depends_on=())
-        .build()
+    processor = build_dag(
+        AsyncTask(name=("database", "connect"), execute=task_func(noop)),
+        (AsyncTask(name=("auth", "validate"), execute=task_func(noop)), (("database", "connect"),)),
+        AsyncTask(name=(1, "high_priority"), execute=task_func(noop)),
     )
     assert processor.analysis.dependencies[("auth", "validate")] == (("database", "connect"),)
     assert set(processor.analysis.execute_task_names) == {
@@ -122,11 +117,7 @@ def test_cycle_message_with_structured_names() -> None:
 async def test_failure_notes_and_messages_show_structured_names() -> None:
     rec = Recorder()
     err = ValueError("boom")
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task(frozenset({"x"}), exec={"fail": err}))
-        .build()
-    )
+    processor = build_dag(rec.task(frozenset({"x"}), exec={"fail": err}))
     with pytest.raises(SdaxExecutionError) as info:
         await processor.process_tasks({})
     (leaf,) = info.value.leaf_exceptions()
@@ -172,12 +163,10 @@ def test_bare_string_dependency_is_not_split_into_characters() -> None:
 async def test_depends_on_accepts_any_collection(make_depends_on: Callable[[], Any]) -> None:
     depends_on = make_depends_on()
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 1}))
-        .add_task(rec.task("B", pre={"steps": 3}))
-        .add_task(rec.task("C"), depends_on=depends_on)
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 1}),
+        rec.task("B", pre={"steps": 3}),
+        (rec.task("C"), depends_on),
     )
     assert set(processor.analysis.dependencies["C"]) == {"A", "B"}
     await processor.process_tasks({})
@@ -187,11 +176,9 @@ async def test_depends_on_accepts_any_collection(make_depends_on: Callable[[], A
 
 async def test_tuple_dependency_names_are_not_unpacked() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task(("a", "b"), pre={"steps": 1}))
-        .add_task(rec.task("C"), depends_on=[("a", "b")])
-        .build()
+    processor = build_dag(
+        rec.task(("a", "b"), pre={"steps": 1}),
+        (rec.task("C"), [("a", "b")]),
     )
     await processor.process_tasks({})
     assert rec.before((("a", "b"), PRE, "end"), ("C", PRE, "start"))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from _support import retry_then_fail
+from _support import build_dag, retry_then_fail
 
 pytest.importorskip("opentelemetry.trace")
 pytest.importorskip("opentelemetry.sdk.trace")
@@ -139,9 +139,7 @@ async def test_a_successful_run_has_no_error_status() -> None:
         return None
 
     provider, exporter = _tracing()
-    processor = (
-        AsyncDagTaskProcessor.builder().add_task(AsyncTask("only", execute=task_func(ok))).build()
-    )
+    processor = build_dag(AsyncTask("only", execute=task_func(ok)))
     await processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
     names = _by_name(exporter.get_finished_spans())
     (run,) = names["sdax run"]
@@ -160,9 +158,7 @@ async def test_cancelled_attempts_and_runs_are_not_errors() -> None:
         await asyncio.Event().wait()
 
     provider, exporter = _tracing()
-    processor = (
-        AsyncDagTaskProcessor.builder().add_task(AsyncTask("hang", execute=task_func(hang))).build()
-    )
+    processor = build_dag(AsyncTask("hang", execute=task_func(hang)))
     run_task = asyncio.ensure_future(
         processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
     )
@@ -190,11 +186,7 @@ async def test_the_run_span_nests_under_the_callers_span_and_phase_spans_are_cur
         with tracer.start_as_current_span("inside"):
             await asyncio.sleep(0)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("t", pre_execute=task_func(traced), execute=task_func(traced)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("t", pre_execute=task_func(traced), execute=task_func(traced)))
     with tracer.start_as_current_span("request") as request:
         await processor.process_tasks(object(), observer=OpenTelemetryObserver(provider))
         # The phase spans were current only inside the phase functions.
@@ -216,9 +208,7 @@ async def test_phase_spans_are_not_made_current_when_asked() -> None:
     async def look(ctx: object) -> None:
         seen.append(trace.get_current_span().get_span_context().is_valid)
 
-    processor = (
-        AsyncDagTaskProcessor.builder().add_task(AsyncTask("t", execute=task_func(look))).build()
-    )
+    processor = build_dag(AsyncTask("t", execute=task_func(look)))
     observer = OpenTelemetryObserver(provider, activate_phase_spans=False, run_span_name="req")
     await processor.process_tasks(object(), observer=observer)
     assert seen == [False]

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, build_dag, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -31,12 +31,10 @@ async def run(processor: AsyncDagTaskProcessor[Any, Any], ctx: Any = None) -> No
 
 async def test_chain_pre_in_order_post_in_reverse() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 2}, post={"steps": 2}))
-        .add_task(rec.task("B", pre={"steps": 1}, post={"steps": 1}), depends_on=("A",))
-        .add_task(rec.task("C"), depends_on=("B",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 2}, post={"steps": 2}),
+        (rec.task("B", pre={"steps": 1}, post={"steps": 1}), ("A",)),
+        (rec.task("C"), ("B",)),
     )
     with no_new_pending_tasks():
         await run(processor)
@@ -58,18 +56,14 @@ async def test_every_phase_runs_exactly_once_with_the_context() -> None:
 
         return phase
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "A",
-                pre_execute=task_func(fn("A.pre")),
-                execute=task_func(fn("A.exec")),
-                post_execute=task_func(fn("A.post")),
-            )
-        )
-        .add_task(AsyncTask("B", execute=task_func(fn("B.exec"))), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "A",
+            pre_execute=task_func(fn("A.pre")),
+            execute=task_func(fn("A.exec")),
+            post_execute=task_func(fn("A.post")),
+        ),
+        (AsyncTask("B", execute=task_func(fn("B.exec"))), ("A",)),
     )
     ctx = object()
     await run(processor, ctx)
@@ -79,13 +73,11 @@ async def test_every_phase_runs_exactly_once_with_the_context() -> None:
 
 async def test_diamond_waits_for_both_prerequisites() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A"))
-        .add_task(rec.task("B", pre={"steps": 1}, post={"steps": 3}), depends_on=("A",))
-        .add_task(rec.task("C", pre={"steps": 4}, post={"steps": 1}), depends_on=("A",))
-        .add_task(rec.task("D"), depends_on=("B", "C"))
-        .build()
+    processor = build_dag(
+        rec.task("A"),
+        (rec.task("B", pre={"steps": 1}, post={"steps": 3}), ("A",)),
+        (rec.task("C", pre={"steps": 4}, post={"steps": 1}), ("A",)),
+        (rec.task("D"), ("B", "C")),
     )
     await run(processor)
     for dep in ("B", "C"):
@@ -97,14 +89,12 @@ async def test_diamond_waits_for_both_prerequisites() -> None:
 
 async def test_pre_looks_through_join_nodes() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 3}))
-        .add_task(rec.task("B", pre={"steps": 1}))
-        .add_task(join("J1"), depends_on=("A", "B"))
-        .add_task(join("J2"), depends_on=("J1",))
-        .add_task(rec.task("C"), depends_on=("J2",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 3}),
+        rec.task("B", pre={"steps": 1}),
+        (join("J1"), ("A", "B")),
+        (join("J2"), ("J1",)),
+        (rec.task("C"), ("J2",)),
     )
     await run(processor)
     assert rec.before(("A", PRE, "end"), ("C", PRE, "start"))
@@ -115,13 +105,11 @@ async def test_pre_looks_through_join_nodes() -> None:
 
 async def test_pre_looks_through_tasks_without_pre() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 3}))
-        .add_task(rec.task("M", phases=(EXEC,)), depends_on=("A",))
-        .add_task(rec.task("N", phases=(POST,)), depends_on=("M",))
-        .add_task(rec.task("C"), depends_on=("N",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 3}),
+        (rec.task("M", phases=(EXEC,)), ("A",)),
+        (rec.task("N", phases=(POST,)), ("M",)),
+        (rec.task("C"), ("N",)),
     )
     await run(processor)
     assert rec.before(("A", PRE, "end"), ("C", PRE, "start"))
@@ -134,12 +122,10 @@ async def test_independent_pres_run_concurrently() -> None:
     rec = Recorder()
     a_started = asyncio.Event()
     b_started = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
+    processor = build_dag(
         # Each waits for the other to have started: only concurrent pres finish.
-        .add_task(rec.task("A", pre={"before": a_started.set, "wait_for": b_started}))
-        .add_task(rec.task("B", pre={"before": b_started.set, "wait_for": a_started}))
-        .build()
+        rec.task("A", pre={"before": a_started.set, "wait_for": b_started}),
+        rec.task("B", pre={"before": b_started.set, "wait_for": a_started}),
     )
     await run(processor)
     assert sorted(map(str, rec.names(PRE, "end"))) == ["A", "B"]
@@ -148,13 +134,11 @@ async def test_independent_pres_run_concurrently() -> None:
 async def test_dependent_pre_does_not_wait_for_unrelated_slow_pre() -> None:
     rec = Recorder()
     b_done = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A"))
-        .add_task(rec.task("B", pre={"then_set": b_done}), depends_on=("A",))
+    processor = build_dag(
+        rec.task("A"),
+        (rec.task("B", pre={"then_set": b_done}), ("A",)),
         # C is unrelated to A and B; it only finishes once B's pre has run.
-        .add_task(rec.task("C", pre={"wait_for": b_done}))
-        .build()
+        rec.task("C", pre={"wait_for": b_done}),
     )
     await run(processor)
     assert rec.before(("B", PRE, "end"), ("C", PRE, "end"))
@@ -162,12 +146,10 @@ async def test_dependent_pre_does_not_wait_for_unrelated_slow_pre() -> None:
 
 async def test_execute_starts_after_every_pre_ended() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 1}))
-        .add_task(rec.task("B", pre={"steps": 5}))
-        .add_task(rec.task("C", pre={"steps": 2}), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 1}),
+        rec.task("B", pre={"steps": 5}),
+        (rec.task("C", pre={"steps": 2}), ("A",)),
     )
     await run(processor)
     last_pre_end = max(rec.index(n, PRE, "end") for n in "ABC")
@@ -178,12 +160,10 @@ async def test_execute_starts_after_every_pre_ended() -> None:
 async def test_executes_run_concurrently_without_dependency_order() -> None:
     rec = Recorder()
     b_done = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
+    processor = build_dag(
         # A's execute can only end after B's, although B depends on A.
-        .add_task(rec.task("A", exec={"wait_for": b_done}))
-        .add_task(rec.task("B", exec={"steps": 2, "then_set": b_done}), depends_on=("A",))
-        .build()
+        rec.task("A", exec={"wait_for": b_done}),
+        (rec.task("B", exec={"steps": 2, "then_set": b_done}), ("A",)),
     )
     await run(processor)
     assert rec.before(("B", EXEC, "end"), ("A", EXEC, "end"))
@@ -191,11 +171,9 @@ async def test_executes_run_concurrently_without_dependency_order() -> None:
 
 async def test_post_starts_after_every_execute_ended() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", exec={"steps": 6}))
-        .add_task(rec.task("B", exec={"steps": 1}))
-        .build()
+    processor = build_dag(
+        rec.task("A", exec={"steps": 6}),
+        rec.task("B", exec={"steps": 1}),
     )
     await run(processor)
     last_exec_end = max(rec.index(n, EXEC, "end") for n in "AB")
@@ -206,15 +184,13 @@ async def test_post_starts_after_every_execute_ended() -> None:
 async def test_post_does_not_wait_for_unrelated_branch() -> None:
     rec = Recorder()
     a_post_done = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", post={"then_set": a_post_done}))
-        .add_task(rec.task("B", post={"steps": 2}), depends_on=("A",))
+    processor = build_dag(
+        rec.task("A", post={"then_set": a_post_done}),
+        (rec.task("B", post={"steps": 2}), ("A",)),
         # C's post (an unrelated branch) only finishes after A's post ran, which itself
         # waits for B's post: a wave-by-wave cleanup would deadlock here.
-        .add_task(rec.task("C", post={"wait_for": a_post_done}))
-        .add_task(rec.task("D"), depends_on=("C",))
-        .build()
+        rec.task("C", post={"wait_for": a_post_done}),
+        (rec.task("D"), ("C",)),
     )
     await run(processor)
     assert rec.before(("B", POST, "end"), ("A", POST, "start"))
@@ -224,13 +200,11 @@ async def test_post_does_not_wait_for_unrelated_branch() -> None:
 
 async def test_post_waits_for_transitive_dependents_through_tasks_without_post() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A"))
-        .add_task(rec.task("M", phases=(PRE, EXEC)), depends_on=("A",))
-        .add_task(join("J"), depends_on=("M",))
-        .add_task(rec.task("Z", post={"steps": 4}), depends_on=("J",))
-        .build()
+    processor = build_dag(
+        rec.task("A"),
+        (rec.task("M", phases=(PRE, EXEC)), ("A",)),
+        (join("J"), ("M",)),
+        (rec.task("Z", post={"steps": 4}), ("J",)),
     )
     await run(processor)
     assert rec.before(("Z", POST, "end"), ("A", POST, "start"))
@@ -238,12 +212,10 @@ async def test_post_waits_for_transitive_dependents_through_tasks_without_post()
 
 async def test_post_only_task_runs_its_post_when_prerequisites_completed() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A"))
-        .add_task(rec.task("P", phases=(POST,)), depends_on=("A",))
-        .add_task(rec.task("Q", phases=(POST,)))
-        .build()
+    processor = build_dag(
+        rec.task("A"),
+        (rec.task("P", phases=(POST,)), ("A",)),
+        rec.task("Q", phases=(POST,)),
     )
     await run(processor)
     assert rec.count("P", POST) == 1
@@ -255,11 +227,9 @@ async def test_sibling_posts_run_concurrently() -> None:
     rec = Recorder()
     a_started = asyncio.Event()
     b_started = asyncio.Event()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", post={"before": a_started.set, "wait_for": b_started}))
-        .add_task(rec.task("B", post={"before": b_started.set, "wait_for": a_started}))
-        .build()
+    processor = build_dag(
+        rec.task("A", post={"before": a_started.set, "wait_for": b_started}),
+        rec.task("B", post={"before": b_started.set, "wait_for": a_started}),
     )
     await run(processor)
     assert sorted(map(str, rec.names(POST, "end"))) == ["A", "B"]
@@ -272,22 +242,18 @@ async def test_empty_processor_runs() -> None:
 
 
 async def test_only_join_nodes_run() -> None:
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(join("J1"))
-        .add_task(join("J2"), depends_on=("J1",))
-        .build()
+    processor = build_dag(
+        join("J1"),
+        (join("J2"), ("J1",)),
     )
     await run(processor)
 
 
 async def test_processor_is_reusable_and_runs_are_independent() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre={"steps": 1}))
-        .add_task(rec.task("B"), depends_on=("A",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre={"steps": 1}),
+        (rec.task("B"), ("A",)),
     )
     for _ in range(3):
         await run(processor)
@@ -299,11 +265,9 @@ async def test_processor_is_reusable_and_runs_are_independent() -> None:
 
 async def test_dependency_declared_before_its_task_is_added() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("B"), depends_on=("A",))
-        .add_task(rec.task("A", pre={"steps": 2}))
-        .build()
+    processor = build_dag(
+        (rec.task("B"), ("A",)),
+        rec.task("A", pre={"steps": 2}),
     )
     await run(processor)
     assert rec.before(("A", PRE, "end"), ("B", PRE, "start"))
@@ -314,12 +278,10 @@ async def test_dependency_declared_before_its_task_is_added() -> None:
 async def test_phases_that_never_suspend_keep_the_same_order(suspend: int) -> None:
     rec = Recorder()
     steps = {"steps": suspend}
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("A", pre=steps, exec=steps, post=steps))
-        .add_task(rec.task("B", pre=steps, exec=steps, post=steps), depends_on=("A",))
-        .add_task(rec.task("C", pre=steps, exec=steps, post=steps), depends_on=("B",))
-        .build()
+    processor = build_dag(
+        rec.task("A", pre=steps, exec=steps, post=steps),
+        (rec.task("B", pre=steps, exec=steps, post=steps), ("A",)),
+        (rec.task("C", pre=steps, exec=steps, post=steps), ("B",)),
     )
     await run(processor)
     assert rec.names(PRE, "end") == ["A", "B", "C"]

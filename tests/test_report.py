@@ -11,7 +11,7 @@ import re
 from collections.abc import Hashable
 
 import pytest
-from _support import retry_then_fail
+from _support import build_dag, retry_then_fail
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -366,11 +366,7 @@ async def test_a_run_cancelled_during_a_retry_pause_leaves_the_retry_abandoned()
         failed.set()
         raise ConnectionError("down")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("r", execute=task_func(fails, retries=3, initial_delay=60.0)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("r", execute=task_func(fails, retries=3, initial_delay=60.0)))
     report = RunReport()
     run = asyncio.ensure_future(processor.process_tasks(object(), observer=report))
     await failed.wait()

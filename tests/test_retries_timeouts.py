@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, build_dag, no_new_pending_tasks
 
 import sdax._engine._attempt
 from sdax import (
@@ -53,11 +53,9 @@ def single(phase: str, tf: TaskFunction[Any], rec: Recorder) -> AsyncDagTaskProc
     """One task "T" with ``tf`` as ``phase`` and logging functions for the other phases."""
     functions: dict[str, Any] = {FIELD[p]: rec.tf("T", p) for p in (PRE, EXEC, POST) if p != phase}
     functions[FIELD[phase]] = tf
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("T", **functions))
-        .add_task(rec.task("after"), depends_on=("T",))
-        .build()
+    return build_dag(
+        AsyncTask("T", **functions),
+        (rec.task("after"), ("T",)),
     )
 
 
@@ -298,12 +296,10 @@ async def test_group_failure_with_one_non_retryable_leaf_is_not_retried() -> Non
 async def test_retried_pre_does_not_cancel_sibling_pres() -> None:
     rec = Recorder()
     fn = Attempts([RetryableException(), RetryableException()], suspend=True)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("flaky", pre_execute=task_func(fn, retries=2, initial_delay=0)))
-        .add_task(rec.task("sibling", pre={"steps": 10}))
-        .add_task(rec.task("child"), depends_on=("flaky",))
-        .build()
+    processor = build_dag(
+        AsyncTask("flaky", pre_execute=task_func(fn, retries=2, initial_delay=0)),
+        rec.task("sibling", pre={"steps": 10}),
+        (rec.task("child"), ("flaky",)),
     )
     assert await run(processor) is None
     assert rec.events("sibling", PRE) == ["start", "end"]
@@ -322,11 +318,9 @@ async def test_dependents_start_only_after_the_successful_attempt() -> None:
             raise RetryableException()
         flaky_done.append(len(log))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("flaky", pre_execute=task_func(flaky, retries=1, initial_delay=0)))
-        .add_task(rec.task("child"), depends_on=("flaky",))
-        .build()
+    processor = build_dag(
+        AsyncTask("flaky", pre_execute=task_func(flaky, retries=1, initial_delay=0)),
+        (rec.task("child"), ("flaky",)),
     )
     assert await run(processor) is None
     assert len(flaky_done) == 2
@@ -377,11 +371,9 @@ async def test_timeout_fails_the_phase_with_timeout_error_and_post_runs(phase: s
 
 async def test_timeout_in_pre_cancels_sibling_pres() -> None:
     rec = Recorder()
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("T", pre_execute=task_func(Hang(1), timeout=0.01)))
-        .add_task(rec.task("sibling", pre={"wait_for": asyncio.Event()}))
-        .build()
+    processor = build_dag(
+        AsyncTask("T", pre_execute=task_func(Hang(1), timeout=0.01)),
+        rec.task("sibling", pre={"wait_for": asyncio.Event()}),
     )
     exc = await run(processor)
     assert exc is not None
@@ -450,18 +442,14 @@ async def test_phase_timeout_does_not_leak_after_the_phase() -> None:
         assert task is not None
         cancelling.append(task.cancelling())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "T",
-                pre_execute=task_func(quick, timeout=0.01),
-                execute=task_func(later),
-                post_execute=task_func(later),
-            )
-        )
-        .add_task(rec.task("after"), depends_on=("T",))
-        .build()
+    processor = build_dag(
+        AsyncTask(
+            "T",
+            pre_execute=task_func(quick, timeout=0.01),
+            execute=task_func(later),
+            post_execute=task_func(later),
+        ),
+        (rec.task("after"), ("T",)),
     )
     assert await run(processor) is None
     await asyncio.sleep(0.03)

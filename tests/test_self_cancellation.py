@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from _support import build_dag
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxExecutionError, task_func
 from sdax.observe import PhaseEvent, RunObserver
@@ -43,14 +44,9 @@ def processor(log: Log, suspend: bool) -> AsyncDagTaskProcessor[Any, str]:
 
         return task_func(phase)
 
-    return (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("a", pre_execute=task_func(give_up), post_execute=record("a-post")))
-        .add_task(
-            AsyncTask("b", pre_execute=record("b-pre"), execute=record("b-exec")),
-            depends_on="a",
-        )
-        .build()
+    return build_dag(
+        AsyncTask("a", pre_execute=task_func(give_up), post_execute=record("a-post")),
+        (AsyncTask("b", pre_execute=record("b-pre"), execute=record("b-exec")), "a"),
     )
 
 

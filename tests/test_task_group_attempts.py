@@ -14,10 +14,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from _support import HANG_GUARD
+from _support import HANG_GUARD, build_dag
 
 from sdax import (
-    AsyncDagTaskProcessor,
     AsyncTask,
     RetryableException,
     SdaxExecutionError,
@@ -44,11 +43,7 @@ async def test_the_task_group_cannot_be_used_after_its_attempt() -> None:
     async def parent(ctx: Any, tg: SdaxTaskGroup) -> None:
         kept.append(tg)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent)))
     async with asyncio.timeout(HANG_GUARD):
         await processor.process_tasks(None)
 
@@ -71,16 +66,12 @@ async def test_a_timed_out_attempt_drains_its_children_before_it_finishes() -> N
     async def cleanup(ctx: Any) -> None:
         log.append("post")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "G",
-                execute=task_group_func(parent, timeout=0.01),
-                post_execute=task_func(cleanup),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "G",
+            execute=task_group_func(parent, timeout=0.01),
+            post_execute=task_func(cleanup),
         )
-        .build()
     )
     with pytest.raises(SdaxExecutionError) as info:
         async with asyncio.timeout(HANG_GUARD):
@@ -103,10 +94,8 @@ async def test_a_retry_gets_a_fresh_group_after_the_old_children_stopped() -> No
             await asyncio.sleep(0)
             raise RetryableException("first attempt fails")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent, retries=1, initial_delay=0)))
-        .build()
+    processor = build_dag(
+        AsyncTask("G", execute=task_group_func(parent, retries=1, initial_delay=0))
     )
     async with asyncio.timeout(HANG_GUARD):
         await processor.process_tasks(None)

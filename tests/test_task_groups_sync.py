@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, no_new_pending_tasks
+from _support import EXEC, HANG_GUARD, POST, PRE, Recorder, build_dag, no_new_pending_tasks
 
 from sdax import (
     AsyncDagTaskProcessor,
@@ -49,11 +49,9 @@ async def test_sync_function_runs_inline_in_the_caller_thread_and_mutates_the_co
         threads.append(threading.get_ident())
         ctx["seen"] = ctx["result"]
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("double", pre_execute=task_sync_func(double)))
-        .add_task(AsyncTask("read", execute=task_sync_func(read)), depends_on=("double",))
-        .build()
+    processor = build_dag(
+        AsyncTask("double", pre_execute=task_sync_func(double)),
+        (AsyncTask("read", execute=task_sync_func(read)), ("double",)),
     )
     ctx: dict[str, Any] = {"input": 21}
     assert await run(processor, ctx) is None
@@ -72,11 +70,7 @@ async def test_sync_function_blocks_the_loop_while_it_runs() -> None:
         flags.append(bool(ticked))
 
     asyncio.get_running_loop().call_soon(ticked.append, True)
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("check", pre_execute=task_sync_func(check)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("check", pre_execute=task_sync_func(check)))
     assert await run(processor, {}) is None
     assert flags == [False]
 
@@ -88,11 +82,9 @@ async def test_sync_function_exception_fails_the_task_and_post_runs() -> None:
     def fail(ctx: Any) -> None:
         raise err
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("S", pre_execute=task_sync_func(fail), post_execute=rec.tf("S", POST)))
-        .add_task(rec.task("child"), depends_on=("S",))
-        .build()
+    processor = build_dag(
+        AsyncTask("S", pre_execute=task_sync_func(fail), post_execute=rec.tf("S", POST)),
+        (rec.task("child"), ("S",)),
     )
     exc = await run(processor, {})
     assert exc is not None
@@ -110,11 +102,7 @@ async def test_sync_function_is_retried() -> None:
             raise RetryableException("again")
         return "done"
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("S", execute=task_sync_func(flaky, retries=2, initial_delay=0)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("S", execute=task_sync_func(flaky, retries=2, initial_delay=0)))
     assert await run(processor, {}) is None
     assert len(calls) == 3
 
@@ -129,25 +117,21 @@ async def test_sync_function_in_every_phase() -> None:
 
         return fn
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "A",
-                pre_execute=task_sync_func(step("A.pre")),
-                execute=task_sync_func(step("A.exec")),
-                post_execute=task_sync_func(step("A.post")),
-            )
-        )
-        .add_task(
+    processor = build_dag(
+        AsyncTask(
+            "A",
+            pre_execute=task_sync_func(step("A.pre")),
+            execute=task_sync_func(step("A.exec")),
+            post_execute=task_sync_func(step("A.post")),
+        ),
+        (
             AsyncTask(
                 "B",
                 pre_execute=task_sync_func(step("B.pre")),
                 post_execute=task_sync_func(step("B.post")),
             ),
-            depends_on=("A",),
-        )
-        .build()
+            ("A",),
+        ),
     )
     assert await run(processor, {}) is None
     assert order == ["A.pre", "B.pre", "A.exec", "B.post", "A.post"]
@@ -177,11 +161,9 @@ async def test_subtasks_are_awaited_even_when_the_function_returns_early() -> No
         tg.create_task(sub(2), name="fast")
         return "returned at once"
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", pre_execute=task_group_func(parent)))
-        .add_task(rec.task("child"), depends_on=("G",))
-        .build()
+    processor = build_dag(
+        AsyncTask("G", pre_execute=task_group_func(parent)),
+        (rec.task("child"), ("G",)),
     )
     assert await run(processor, {}) is None
     assert len(sub_done) == 2
@@ -201,10 +183,8 @@ async def test_execute_phase_waits_for_subtasks_before_posts() -> None:
     async def parent(ctx: Any, tg: SdaxTaskGroup) -> None:
         tg.create_task(sub())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent), post_execute=rec.tf("G", POST)))
-        .build()
+    processor = build_dag(
+        AsyncTask("G", execute=task_group_func(parent), post_execute=rec.tf("G", POST))
     )
     assert await run(processor, {}) is None
     assert sub_done == [rec.index("G", POST, "start")]
@@ -222,11 +202,7 @@ async def test_subtask_results_can_be_gathered() -> None:
         ctx["sum"] = a + b
         return int(a + b)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent)))
     ctx: dict[str, Any] = {}
     assert await run(processor, ctx) is None
     assert ctx == {"sum": 3}
@@ -252,13 +228,9 @@ async def test_failing_subtask_fails_the_task_and_cancels_other_subtasks() -> No
         tg.create_task(long())
         tg.create_task(bad())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask("G", pre_execute=task_group_func(parent), post_execute=rec.tf("G", POST))
-        )
-        .add_task(rec.task("child"), depends_on=("G",))
-        .build()
+    processor = build_dag(
+        AsyncTask("G", pre_execute=task_group_func(parent), post_execute=rec.tf("G", POST)),
+        (rec.task("child"), ("G",)),
     )
     exc = await run(processor, {})
     assert exc is not None
@@ -284,11 +256,7 @@ async def test_function_failure_cancels_its_subtasks() -> None:
         await asyncio.sleep(0)
         raise err
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent)))
     exc = await run(processor, {})
     assert exc is not None
     assert exc.leaf_exceptions() == [err]
@@ -310,10 +278,8 @@ async def test_each_attempt_gets_a_fresh_task_group() -> None:
         groups.append(tg)
         tg.create_task(sub(attempt))
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent, retries=2, initial_delay=0)))
-        .build()
+    processor = build_dag(
+        AsyncTask("G", execute=task_group_func(parent, retries=2, initial_delay=0))
     )
     assert await run(processor, {}) is None
     assert len(groups) == 2
@@ -334,11 +300,7 @@ async def test_group_timeout_covers_subtasks() -> None:
     async def parent(ctx: Any, tg: SdaxTaskGroup) -> None:
         tg.create_task(hang())
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent, timeout=0.01)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent, timeout=0.01)))
     exc = await run(processor, {})
     assert exc is not None
     assert [type(e) for e in exc.leaf_exceptions()] == [TimeoutError]
@@ -357,11 +319,7 @@ async def test_group_handle_is_an_sdax_task_group_and_accepts_awaitables() -> No
         task = tg.create_task(Wrapped(), name="wrapped")
         seen.append(await task)
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", execute=task_group_func(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", execute=task_group_func(parent)))
     assert await run(processor, {}) is None
     assert seen == [True, "from awaitable"]
 
@@ -376,11 +334,7 @@ async def test_task_group_task_is_an_alias() -> None:
         tg.create_task(sub())
 
     assert task_group_task is task_group_func
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(AsyncTask("G", pre_execute=task_group_task(parent)))
-        .build()
-    )
+    processor = build_dag(AsyncTask("G", pre_execute=task_group_task(parent)))
     assert await run(processor, {}) is None
     assert ran == ["sub"]
 
@@ -391,17 +345,13 @@ async def test_group_function_that_never_suspends_and_creates_no_subtask() -> No
     async def parent(ctx: Any, tg: SdaxTaskGroup) -> None:
         calls.append("called")
 
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "G",
-                pre_execute=task_group_func(parent),
-                execute=task_group_func(parent),
-                post_execute=task_group_func(parent),
-            )
+    processor = build_dag(
+        AsyncTask(
+            "G",
+            pre_execute=task_group_func(parent),
+            execute=task_group_func(parent),
+            post_execute=task_group_func(parent),
         )
-        .build()
     )
     assert await run(processor, {}) is None
     assert calls == ["called"] * 3
@@ -422,12 +372,10 @@ async def test_group_subtasks_in_every_phase_finish_before_the_next_step(phase: 
         tg.create_task(sub())
 
     field = {PRE: "pre_execute", EXEC: "execute", POST: "post_execute"}[phase]
-    processor = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(rec.task("root"))
-        .add_task(AsyncTask("G", **{field: task_group_func(parent)}), depends_on=("root",))
-        .add_task(rec.task("leaf"), depends_on=("G",))
-        .build()
+    processor = build_dag(
+        rec.task("root"),
+        (AsyncTask("G", **{field: task_group_func(parent)}), ("root",)),
+        (rec.task("leaf"), ("G",)),
     )
     assert await run(processor, {}) is None
     assert len(marks) == 1

@@ -1,6 +1,5 @@
 # cython: language_level=3
 # cython: binding=True
-# cython: embedsignature=True
 # cython: annotation_typing=False
 # cython: auto_pickle=False
 # cython: boundscheck=False
@@ -27,6 +26,12 @@ the pure twin raises ``IndexError`` this module raises ``IndexError`` too; a
 negative node number, which Python would silently count from the end, is an
 ``IndexError`` here, except for ``RunState`` methods, which index exactly as the
 pure twin's lists and bytearrays do.
+
+Every public docstring is written once, in the pure twin, and taken from it at
+import: a function's or method's ``__doc__`` is set at the end of this module
+(with ``binding=True`` they are Cython functions, whose ``__doc__`` is
+writable), a class's in its body (an extension type's ``__doc__`` is fixed once
+the type exists).
 """
 
 import array as _pyarray
@@ -44,6 +49,9 @@ from cpython.object cimport Py_SIZE, PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
+
+# The pure twin: where the public docstrings are written.
+from sdax._kernels import _core_py as _twin
 
 __all__ = [
     "EXEC",
@@ -65,60 +73,6 @@ __all__ = [
     "topological_order",
 ]
 
-PRE = 1
-EXEC = 2
-POST = 4
-
-cdef enum:
-    _PRE = 1
-    _POST = 4
-    # Per-run node states (see RunState).
-    _WAITING = 0
-    _STARTED = 1
-    _DONE = 2
-
-cdef carray.array _INTS = _pyarray.array("i")
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define SDAX_PREFETCH(p) __builtin_prefetch(p)
-    #else
-    #define SDAX_PREFETCH(p) ((void)0)
-    #endif
-    #define SDAX_HIGH32 0xFFFFFFFF00000000ULL
-
-    /* Big tables are read at random places; with 4 KiB pages nearly every read
-       of a table much bigger than the caches also misses the TLB (and, in a
-       virtual machine, walks two page tables). Asking Linux for transparent
-       huge pages on the 2 MiB-aligned inside of a big block that has not been
-       touched yet removes most of those misses and most page faults. It is a
-       hint: it changes no result, and a kernel that refuses it changes nothing. */
-    #if defined(__linux__)
-    #include <stdint.h>
-    #include <sys/mman.h>
-    #define SDAX_HUGE_PAGE ((uintptr_t)2 << 20)
-    static void sdax_huge_pages(void* p, size_t nbytes) {
-    #ifdef MADV_HUGEPAGE
-        uintptr_t start = ((uintptr_t)p + SDAX_HUGE_PAGE - 1) & ~(SDAX_HUGE_PAGE - 1);
-        uintptr_t end = ((uintptr_t)p + nbytes) & ~(SDAX_HUGE_PAGE - 1);
-        if (p != NULL && nbytes >= ((size_t)4 << 20) && end > start) {
-            (void)madvise((void*)start, (size_t)(end - start), MADV_HUGEPAGE);
-        }
-    #else
-        (void)p; (void)nbytes;
-    #endif
-    }
-    #else
-    static void sdax_huge_pages(void* p, size_t nbytes) { (void)p; (void)nbytes; }
-    #endif
-    """
-    const uint64_t _HIGH "SDAX_HIGH32"  # the high half of a 64-bit hash
-    # A hint to start loading memory the loop will need soon; it never faults.
-    void _prefetch "SDAX_PREFETCH"(const void* p) noexcept nogil
-    # Huge pages for a block of at least 4 MiB, before its pages are touched.
-    void _huge_pages "sdax_huge_pages"(void* p, size_t nbytes) noexcept nogil
-
 # The kernels, by concept (Cython includes: one extension module).
 include "_core_util.pxi"
 include "_core_names.pxi"
@@ -126,3 +80,21 @@ include "_core_order.pxi"
 include "_core_sets.pxi"
 include "_core_waves.pxi"
 include "_core_run.pxi"
+
+
+def _take_docstrings() -> None:
+    # The public functions, methods and properties get the pure twin's docstrings.
+    cdef dict names = globals()
+    for name in __all__:
+        ours = names[name]
+        theirs = getattr(_twin, name)
+        if isinstance(ours, type):
+            for member, obj in vars(ours).items():
+                if not member.startswith("_"):
+                    obj.__doc__ = _inspect.getattr_static(theirs, member).__doc__
+        elif callable(ours):
+            ours.__doc__ = theirs.__doc__
+
+
+_take_docstrings()
+del _take_docstrings

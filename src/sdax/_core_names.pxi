@@ -39,21 +39,6 @@ cdef inline Py_ssize_t _probe(
 def resolve_names(
     names: Sequence[Hashable], groups: Sequence[Sequence[Hashable]]
 ) -> tuple[array[int], array[int]]:
-    """Replace names by their positions in ``names``, group by group.
-
-    Args:
-        names: Distinct hashable keys; a key's node number is its position.
-        groups: Sequences of keys (the dependencies of each node).
-
-    Returns:
-        ``(ptr, idx)``: a CSR whose group ``g`` is
-        ``idx[ptr[g]:ptr[g + 1]]``, the positions of ``groups[g]``'s keys.
-
-    Raises:
-        KeyError: A key of a group is not in ``names`` (the key is the
-            exception's argument).
-        TypeError: A key is unhashable.
-    """
     # The table holds bare addresses and never reads through them, so a name
     # dropped meanwhile cannot make a false match: every key it is compared
     # with stays alive in our own copy of the groups, which is read through.
@@ -137,18 +122,6 @@ def resolve_names(
 
 
 def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """``[fn(x) for x in items]``, calling ``fn`` once per distinct object.
-
-    Objects are told apart by identity; ``fn`` is called in the order the
-    objects first appear, and every item of the same object gets the same result.
-
-    Args:
-        fn: The function to apply.
-        items: The objects, typically a few distinct ones repeated many times.
-
-    Returns:
-        The results, one per item.
-    """
     # A list is read in place (big ones cost megabytes to copy), all of it
     # before ``fn`` runs, so ``fn`` cannot change what is being read.
     cdef list item_list = items if type(items) is list else list(items)
@@ -203,20 +176,6 @@ def memo_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
 
 
 def phase_flags(pre: Sequence[Any], execute: Sequence[Any], post: Sequence[Any]) -> bytes:
-    """The phase bits of each node, from its three phase entries.
-
-    Args:
-        pre: Per node, its pre phase or ``None``.
-        execute: Per node, its execute phase or ``None``.
-        post: Per node, its post phase or ``None``.
-
-    Returns:
-        One byte per node: ``PRE``, ``EXEC`` and ``POST`` set for the entries
-        that are not ``None``.
-
-    Raises:
-        ValueError: The three sequences differ in length.
-    """
     # Lists are read in place: nothing here can change them.
     cdef list a = pre if type(pre) is list else list(pre)
     cdef list b = execute if type(execute) is list else list(execute)
@@ -242,7 +201,6 @@ def phase_flags(pre: Sequence[Any], execute: Sequence[Any], post: Sequence[Any])
 
 
 def nodes_with(flags: bytes | bytearray, bit: int) -> list[int]:
-    """The nodes whose flags have ``bit``, in increasing order."""
     cdef bytes fb = _flag_bytes(flags)
     cdef const unsigned char* f = <const unsigned char*>fb
     cdef Py_ssize_t n = len(fb)

@@ -5,21 +5,6 @@
 def successors(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]
 ) -> tuple[array[int], array[int]]:
-    """Transpose a predecessor CSR into a successor CSR.
-
-    Successors of each node come in increasing node order.
-
-    Args:
-        n: Number of nodes.
-        pred_ptr: CSR offsets of the predecessor lists (length ``n + 1``).
-        pred_idx: Concatenated predecessor lists.
-
-    Returns:
-        ``(succ_ptr, succ_idx)`` as int arrays.
-
-    Raises:
-        ValueError: If the CSR arrays are malformed.
-    """
     cdef carray.array pa, ia, sp_a, si_a
     cdef Py_ssize_t cn, m, v, k
     cdef const int* pp
@@ -63,23 +48,6 @@ def successors(
 def forward_order(
     n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]
 ) -> array[int] | None:
-    """``0, 1, ..., n - 1`` when every node comes after all its predecessors.
-
-    That is a topological order that reads per-node arrays front to back, as
-    when every task was added after the tasks it depends on.
-
-    Args:
-        n: Number of nodes.
-        pred_ptr: Predecessor CSR offsets.
-        pred_idx: Predecessor lists.
-
-    Returns:
-        The identity order, or ``None`` when some node has a predecessor with
-        the same or a higher number.
-
-    Raises:
-        ValueError: If the CSR arrays are malformed.
-    """
     cdef carray.array pa, ia, out_a
     cdef Py_ssize_t cn, v, k
     cdef const int* pp
@@ -103,22 +71,6 @@ def forward_order(
 def topological_order(
     n: int, pred_ptr: Sequence[int], succ_ptr: Sequence[int], succ_idx: Sequence[int]
 ) -> array[int]:
-    """Kahn's topological order, first-in first-out, lowest index first.
-
-    Roots start the queue in index order; a node joins the queue when its last
-    predecessor has been taken, in the order of that predecessor's successor
-    list.
-
-    Args:
-        n: Number of nodes.
-        pred_ptr: Predecessor CSR offsets (only the in-degrees are used).
-        succ_ptr: Successor CSR offsets.
-        succ_idx: Successor lists.
-
-    Returns:
-        The order. It is shorter than ``n`` when the graph has a cycle: the
-        nodes on or behind a cycle are missing.
-    """
     cdef carray.array pa, sa, ia
     cdef Py_ssize_t cn, v, k, head, tail, len_sp, len_si
     cdef const int* pp
@@ -182,21 +134,6 @@ def topological_order(
 
 
 def find_cycle(n: int, pred_ptr: Sequence[int], pred_idx: Sequence[int]) -> list[int]:
-    """Find one dependency cycle.
-
-    Walks dependency edges depth first, starting from the lowest node index and
-    following each node's dependencies in their given order, without recursion.
-
-    Args:
-        n: Number of nodes.
-        pred_ptr: Predecessor CSR offsets.
-        pred_idx: Predecessor lists.
-
-    Returns:
-        The cycle as a node path whose first and last entries are the same node
-        (``[a, b, a]`` means a depends on b and b depends on a), or an empty
-        list when the graph is acyclic.
-    """
     cdef carray.array pa, ia
     cdef Py_ssize_t cn, root, depth, len_p, len_i, i, at
     cdef const int* pp

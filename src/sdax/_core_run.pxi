@@ -5,6 +5,13 @@
 # Graph and per-run state.
 # ---------------------------------------------------------------------------
 
+cdef enum:
+    # Per-run node states (see RunState).
+    _WAITING = 0
+    _STARTED = 1
+    _DONE = 2
+
+
 def _graph_parameters(
     pred_ptr: Sequence[int],
     pred_idx: Sequence[int],
@@ -17,6 +24,10 @@ def _graph_parameters(
 
 def _run_state_parameters(graph: Graph) -> None:
     """Parameters of ``RunState()``: a cdef class's ``__init__`` is not introspectable."""
+
+
+def _graph_size(Graph graph) -> int:
+    return graph._arrays().n
 
 
 cdef class _Arrays:
@@ -38,21 +49,7 @@ cdef class _Arrays:
 
 
 cdef class Graph:
-    """A validated, acyclic graph prepared for runs.
-
-    Holds both adjacencies, the phase flags, the in-degrees and the roots, so
-    that starting a run only copies one counter array.
-
-    Args:
-        pred_ptr: Predecessor CSR offsets.
-        pred_idx: Predecessor lists.
-        succ_ptr: Successor CSR offsets.
-        succ_idx: Successor lists.
-        flags: Phase bits per node.
-
-    Raises:
-        ValueError: If the arrays do not describe the same ``len(flags)`` nodes.
-    """
+    __doc__ = _twin.Graph.__doc__  # written once, in the pure twin
 
     cdef _Arrays _a
 
@@ -113,10 +110,8 @@ cdef class Graph:
             raise AttributeError("Graph.__init__ was never called")
         return self._a
 
-    @property
-    def size(self) -> int:
-        """Number of nodes."""
-        return self._arrays().n
+    # A property object rather than a getset: its __doc__ can be taken from the twin.
+    size = property(_graph_size)
 
     def __reduce__(self):
         # Pickling and copying rebuild the graph from its arrays, as for the pure twin.
@@ -132,34 +127,13 @@ cdef class Graph:
         )
 
     def run(self) -> RunState:
-        """Start the bookkeeping of one run."""
         cdef RunState state = RunState.__new__(RunState)
         state._start(self._arrays())
         return state
 
 
 cdef class RunState:
-    """Per-run ready-set bookkeeping over a ``Graph``.
-
-    One instance serves one run. It copies the in-degrees of the graph and
-    counts them down as phases finish, handing back the nodes that are ready
-    for a phase call. Nodes without the phase at hand are passed through at
-    once, however long a chain of them is.
-
-    Pre phase: ``pre_begin`` hands out the ready roots; ``pre_done`` marks a
-    node's pre as succeeded and hands out the nodes it made ready. Every node
-    handed out counts as started; ``unstart`` takes that back for a node the
-    caller never called (a failure stopped the phase first).
-
-    Post phase: a node owes a post when it has a post phase and was reached
-    (its pre was started, or it has no pre and all its prerequisites
-    completed). ``post_begin`` hands out the owed posts with no reached
-    dependent; ``post_done`` releases a node's prerequisites. Reached nodes
-    that owe no post are passed through at once.
-
-    Args:
-        graph: The graph to walk.
-    """
+    __doc__ = _twin.RunState.__doc__  # written once, in the pure twin
 
     cdef _Arrays _a
     cdef int* _count
@@ -302,7 +276,6 @@ cdef class RunState:
         )
 
     def pre_begin(self, ready: list[int]) -> None:
-        """Append the nodes whose pre can start right away to ``ready``."""
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
         cdef Py_ssize_t i
@@ -324,7 +297,6 @@ cdef class RunState:
         self._flush(ready)
 
     def pre_done(self, node: int, ready: list[int]) -> None:
-        """Record that ``node``'s pre succeeded; append newly ready nodes."""
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
         cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
@@ -339,7 +311,6 @@ cdef class RunState:
         self._flush(ready)
 
     def unstart(self, node: int) -> None:
-        """Take back a node handed out by the pre phase but never called."""
         cdef _Arrays a = self._arrays()
         cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
         cdef Py_ssize_t v = raw + a.n if raw < 0 else raw
@@ -348,22 +319,16 @@ cdef class RunState:
         self._state[v] = _WAITING
 
     def completed(self, node: int) -> bool:
-        """Whether ``node`` passed the pre phase (its pre succeeded or it has none)."""
         cdef _Arrays a = self._arrays()
         cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
         return self._state[raw + a.n if raw < 0 else raw] == _DONE
 
     def started(self, node: int) -> bool:
-        """Whether ``node`` was reached: its pre started, or it completed."""
         cdef _Arrays a = self._arrays()
         cdef Py_ssize_t raw = self._raw_index(node, a.n, False)
         return self._state[raw + a.n if raw < 0 else raw] != _WAITING
 
     def post_begin(self, ready: list[int]) -> None:
-        """Append the owed posts that can run right away to ``ready``.
-
-        Call it once, after the pre phase (and any execute phase) ended.
-        """
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
         cdef int* count = self._count
@@ -397,7 +362,6 @@ cdef class RunState:
         self._flush(ready)
 
     def post_done(self, node: int, ready: list[int]) -> None:
-        """Record that ``node``'s post finished; append newly ready posts."""
         cdef _Arrays a = self._arrays()
         cdef list direct = ready if type(ready) is list else None
         # Indexed like the pure twin's per-node list (negative: from the end).

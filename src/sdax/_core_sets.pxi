@@ -170,31 +170,6 @@ def effective_sets(
     flags: bytes | bytearray,
     bit: int,
 ) -> tuple[array[int], array[int], array[int]]:
-    """Effective neighbour sets, looking through nodes that lack a phase.
-
-    For every node ``v``, its effective set is the set of nearest nodes that
-    have ``bit`` in their flags, found by walking the adjacency (``ptr``/``idx``)
-    from ``v`` and passing through nodes without ``bit``. With the predecessor
-    adjacency this gives the effective prerequisites for a phase; with the
-    successor adjacency, the effective dependents.
-
-    Equal sets are stored once: every node gets the id of its set in a table of
-    distinct sets. Set 0 is the empty set; each set lists nodes in increasing
-    order.
-
-    Args:
-        n: Number of nodes.
-        order: A topological order for the direction of ``ptr``/``idx``: every
-            neighbour of a node comes before the node.
-        ptr: CSR offsets of the adjacency to walk.
-        idx: CSR lists of the adjacency to walk.
-        flags: Phase bits per node.
-        bit: The phase bit that makes a node visible.
-
-    Returns:
-        ``(set_of, set_ptr, set_idx)``: the set id of each node, and the table
-        of sets in CSR form.
-    """
     cdef carray.array oa, pa, ia, set_of_a, set_ptr_a
     cdef bytes fb
     cdef Py_ssize_t cn, t, len_o, len_p, len_i, len_f, j, k2, nsets

@@ -1,6 +1,58 @@
 # Part of _core.pyx (included there; not a module of its own).
-# C helpers of the compiled core: growable int vectors, sorting, hashing,
-# conversions, allocation (with huge-page hints) and CSR validation.
+# The phase bits and the C helpers of the compiled core (as _core_py_util.py):
+# growable int vectors, sorting, hashing, conversions, allocation (with
+# huge-page hints) and CSR validation.
+
+PRE = 1
+EXEC = 2
+POST = 4
+
+cdef enum:
+    _PRE = 1
+    _POST = 4
+
+cdef carray.array _INTS = _pyarray.array("i")
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define SDAX_PREFETCH(p) __builtin_prefetch(p)
+    #else
+    #define SDAX_PREFETCH(p) ((void)0)
+    #endif
+    #define SDAX_HIGH32 0xFFFFFFFF00000000ULL
+
+    /* Big tables are read at random places; with 4 KiB pages nearly every read
+       of a table much bigger than the caches also misses the TLB (and, in a
+       virtual machine, walks two page tables). Asking Linux for transparent
+       huge pages on the 2 MiB-aligned inside of a big block that has not been
+       touched yet removes most of those misses and most page faults. It is a
+       hint: it changes no result, and a kernel that refuses it changes nothing. */
+    #if defined(__linux__)
+    #include <stdint.h>
+    #include <sys/mman.h>
+    #define SDAX_HUGE_PAGE ((uintptr_t)2 << 20)
+    static void sdax_huge_pages(void* p, size_t nbytes) {
+    #ifdef MADV_HUGEPAGE
+        uintptr_t start = ((uintptr_t)p + SDAX_HUGE_PAGE - 1) & ~(SDAX_HUGE_PAGE - 1);
+        uintptr_t end = ((uintptr_t)p + nbytes) & ~(SDAX_HUGE_PAGE - 1);
+        if (p != NULL && nbytes >= ((size_t)4 << 20) && end > start) {
+            (void)madvise((void*)start, (size_t)(end - start), MADV_HUGEPAGE);
+        }
+    #else
+        (void)p; (void)nbytes;
+    #endif
+    }
+    #else
+    static void sdax_huge_pages(void* p, size_t nbytes) { (void)p; (void)nbytes; }
+    #endif
+    """
+    const uint64_t _HIGH "SDAX_HIGH32"  # the high half of a 64-bit hash
+    # A hint to start loading memory the loop will need soon; it never faults.
+    void _prefetch "SDAX_PREFETCH"(const void* p) noexcept nogil
+    # Huge pages for a block of at least 4 MiB, before its pages are touched.
+    void _huge_pages "sdax_huge_pages"(void* p, size_t nbytes) noexcept nogil
+
 
 # ---------------------------------------------------------------------------
 # Small C helpers: growable int vectors, sorting, hashing, conversions.

@@ -4,20 +4,6 @@
 def pre_waves(
     order: Sequence[int], flags: bytes | bytearray, set_of: Sequence[int]
 ) -> tuple[array[int], array[int]]:
-    """Group the nodes that have a pre phase into waves.
-
-    Nodes with the same effective prerequisite set form one wave. Waves are
-    numbered in the order their first member appears in ``order``.
-
-    Args:
-        order: Topological order of the nodes (dependencies first).
-        flags: Phase bits per node.
-        set_of: Effective prerequisite set id per node (see ``effective_sets``).
-
-    Returns:
-        ``(wave_of, wave_set)``: the wave of each node (-1 for nodes without a
-        pre phase) and, for each wave, the id of its prerequisite set.
-    """
     cdef bytes fb = _flag_bytes(flags)
     cdef carray.array oa, sa, wave_of_a
     cdef Py_ssize_t n, t, i, len_o, len_s, smax
@@ -100,23 +86,6 @@ def pre_waves(
 def post_levels(
     order: Sequence[int], succ_ptr: Sequence[int], succ_idx: Sequence[int], flags: bytes | bytearray
 ) -> tuple[array[int], int]:
-    """Group the nodes that have a post phase into cleanup levels.
-
-    A node's level is the length of the longest chain of post-phase nodes that
-    depend on it (looking through nodes without a post phase): level 0 has no
-    dependents with a post phase, and a node's cleanup can run once every level
-    below it is done.
-
-    Args:
-        order: Topological order of the nodes (dependencies first).
-        succ_ptr: Successor CSR offsets.
-        succ_idx: Successor lists.
-        flags: Phase bits per node.
-
-    Returns:
-        ``(level_of, count)``: the level of each node (-1 for nodes without a
-        post phase) and the number of levels.
-    """
     cdef bytes fb = _flag_bytes(flags)
     cdef carray.array oa, pa, ia, level_a
     cdef Py_ssize_t n, pos, len_p, len_i
@@ -189,19 +158,6 @@ def group_unions(
     set_ptr: Sequence[int],
     set_idx: Sequence[int],
 ) -> tuple[array[int], array[int]]:
-    """Union of the sets of all members of each group.
-
-    Args:
-        group_of: Group of each node, -1 for nodes in no group.
-        groups: Number of groups.
-        set_of: Set id of each node.
-        set_ptr: Set table CSR offsets.
-        set_idx: Set table members.
-
-    Returns:
-        ``(union_ptr, union_idx)``: for each group, its members' sets merged,
-        in increasing node order.
-    """
     cdef carray.array ga, sa, pa, ia
     cdef Py_ssize_t n, cg, v, t, start, len_s, len_p, len_i
     cdef const int* go

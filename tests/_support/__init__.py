@@ -6,12 +6,13 @@
 - Core inputs: the phase bits, :func:`csr`, :func:`sets_of`, :func:`outcome`,
   and the seeded random graphs (:func:`random_core_graph` for the kernels,
   :func:`random_dag` for built processors).
-- The engine's behaviour tests: :class:`Recorder`, whose phase functions log
-  ``Entry(name, phase, event)`` records (events: ``start``; ``end`` when it
-  returned; ``fail`` when it raised anything but a cancellation; ``cancel`` when
-  a ``CancelledError`` reached it), :func:`no_new_pending_tasks`, the
-  thread-safe :class:`Trace`, :func:`guarded`, :func:`assign`,
-  :func:`leaf_types`, :class:`Quiet`,
+- The engine's behaviour tests: :func:`build_dag` (a processor from tasks and
+  ``(task, depends_on)`` pairs, without the builder chain), :class:`Recorder`,
+  whose phase functions log ``Entry(name, phase, event)`` records (events:
+  ``start``; ``end`` when it returned; ``fail`` when it raised anything but a
+  cancellation; ``cancel`` when a ``CancelledError`` reached it),
+  :func:`no_new_pending_tasks`, the thread-safe :class:`Trace`,
+  :func:`guarded`, :func:`assign`, :func:`leaf_types`, :class:`Quiet`,
   :class:`Interrupt` and the sample run :func:`retry_then_fail`.
 
 Nothing here keeps state between tests: each test makes its own objects.
@@ -48,6 +49,7 @@ from _support.engine import (
     Recorder,
     Trace,
     assign,
+    build_dag,
     guarded,
     leaf_types,
     no_new_pending_tasks,
@@ -74,6 +76,7 @@ __all__ = [
     "Recorder",
     "Trace",
     "assign",
+    "build_dag",
     "csr",
     "env_flag",
     "guarded",

@@ -11,6 +11,7 @@ from collections.abc import (
     Hashable,
     Iterable,
     Iterator,
+    Sequence,
 )
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,6 +154,32 @@ class Recorder:
     ) -> bool:
         """Whether the one ``first`` entry comes before the one ``second`` entry."""
         return self.index(*first) < self.index(*second)
+
+
+# -- building processors ---------------------------------------------------------
+
+Node = AsyncTask[Any, Any] | tuple[AsyncTask[Any, Any], Sequence[Hashable]]
+
+
+def build_dag(*nodes: Node) -> AsyncDagTaskProcessor[Any, Any]:
+    """A processor of ``nodes``, added in the order given, then built.
+
+    A node is a task with no dependencies, or ``(task, depends_on)`` (names, or
+    one bare name, as ``add_task`` takes them)::
+
+        build_dag(rec.task("A"), (rec.task("B"), ("A",)))
+
+    is ``AsyncDagTaskProcessor.builder().add_task(rec.task("A"))``
+    ``.add_task(rec.task("B"), depends_on=("A",)).build()``.
+    """
+    builder = AsyncDagTaskProcessor.builder()
+    for node in nodes:
+        if isinstance(node, tuple):
+            task, depends_on = node
+            builder.add_task(task, depends_on=depends_on)
+        else:
+            builder.add_task(node)
+    return builder.build()
 
 
 def pending_tasks() -> set[asyncio.Task[Any]]:

@@ -5,7 +5,8 @@ Set ``SDAX_NO_EXTENSIONS=1`` in the environment to force the pure-Python core.
 
 Type checkers see ``core`` as the pure twin, whatever runs: both twins have
 the same API (the parity tests hold it), so every call into the core is
-checked against the pure twin's signatures.
+checked against the pure twin's signatures. The compiled module has no stub:
+nothing is typed against it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def _load() -> tuple[ModuleType, Literal["cython", "python"]]:
 
         return _core_py, "python"
     try:
-        from sdax import _core
+        # The extension has no stub: type checkers see the pure twin instead (below).
+        from sdax import _core  # type: ignore[attr-defined]
     except ImportError:
         from sdax._kernels import _core_py
 

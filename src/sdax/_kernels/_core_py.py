@@ -12,6 +12,10 @@ of length ``n`` whose bits say which phases a node has (``PRE``, ``EXEC``,
 
 Graph results are ``array('i')`` objects (lists of ints for a cycle path and
 ``nodes_with``), so results compare equal between the twins.
+
+The public docstrings are written here only: the compiled twin takes them from
+this module at import (see ``_core.pyx``), and type checkers read this module
+for both twins (the compiled one has no stub).
 """
 
 from __future__ import annotations

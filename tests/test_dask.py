@@ -180,22 +180,18 @@ async def test_a_fan_out_runs_each_items_work_on_the_cluster(executor: Executor)
         open_now.remove(ctx.index)
         sessions.append(ctx.index)
 
-    template = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(
-            AsyncTask(
-                "square",
-                pre_execute=task_func(open_session),
-                execute=task_sync_func(
-                    square,
-                    executor=executor,
-                    arg=lambda ctx: ctx.item,
-                    result=lambda ctx, value: setattr(ctx, "value", value[0]),
-                ),
-                post_execute=task_func(close_session),
-            )
+    template = build_dag(
+        AsyncTask(
+            "square",
+            pre_execute=task_func(open_session),
+            execute=task_sync_func(
+                square,
+                executor=executor,
+                arg=lambda ctx: ctx.item,
+                result=lambda ctx, value: setattr(ctx, "value", value[0]),
+            ),
+            post_execute=task_func(close_session),
         )
-        .build()
     )
     squares = fan_out(template, over=lambda ctx: range(ctx["n"]), max_concurrency=3)
     result = await guarded(squares({"n": 12}), HANG_GUARD)

@@ -136,6 +136,14 @@ LABELS = {
     "unfinished": "unfinished",
 }
 
+# How the hover title and the table word each outcome: a retried attempt's
+# "retried" gives way to the words of the text chart (the retry's two times).
+OUTCOME_WORDS = {
+    **LABELS,
+    "retried": "failed, retry planned after ",
+    "timeout-retried": "timed out, retry planned after ",
+}
+
 
 def _check_page(timeline: RunTimeline, page: str, expected: dict[Key, str]) -> Element:
     """The checks every page must pass; returns its tree."""
@@ -154,7 +162,7 @@ def _check_page(timeline: RunTimeline, page: str, expected: dict[Key, str]) -> E
         value, unit = re.match(r"([\d.]+) (s|ms|µs) \(", lines[1]).groups()  # type: ignore[union-attr]
         scale = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}[unit]
         assert float(value) * scale == pytest.approx(record.duration, abs=scale)
-        assert lines[2].startswith(LABELS[bar.attrs["data-outcome"]])
+        assert lines[2].startswith(OUTCOME_WORDS[bar.attrs["data-outcome"]])
         assert float(bar.attrs["data-end"]) - float(bar.attrs["data-start"]) == pytest.approx(
             record.duration, abs=1e-5
         )
@@ -426,3 +434,120 @@ def test_the_docs_picture_of_the_demo_is_drawn_by_this_code() -> None:
     assert len(outcomes) == 9
     assert sorted(outcomes) == ["failed"] + ["ok"] * 7 + ["retried"]
     assert len(root.find_all("g", "row")) == 6
+
+
+def _retries() -> RunTimeline:
+    """By hand: a retry that began later than planned, two abandoned ones, one without a delay."""
+    return RunTimeline(
+        6,
+        4,
+        0.3,
+        (
+            PhaseRecord("late", PRE, 0, 0.0, 0.05, "retried", ConnectionError("reset"), 0.02),
+            PhaseRecord("late", PRE, 1, 0.08, 0.1, "ok"),
+            PhaseRecord("never", EXEC, 0, 0.1, 0.15, "retried", TimeoutError(), 0.5),
+            PhaseRecord("stopped", PRE, 0, 0.0, 0.01, "retried", ValueError("x"), 0.01),
+            PhaseRecord("stopped", PRE, 1, 0.2, 0.2, "cancelled"),
+            PhaseRecord("nodelay", PRE, 0, 0.0, 0.01, "retried", ValueError("y")),
+            PhaseRecord("nodelay", PRE, 1, 0.015, 0.02, "ok"),
+        ),
+        asyncio.CancelledError(),
+    )
+
+
+def test_a_retried_attempt_has_the_words_of_the_text_chart() -> None:
+    timeline = _retries()
+    root, _ = parse(timeline_html(timeline))
+    bars = _bars(root)
+    hovers = {
+        key[0]: bar.child("title").text.split("\n")[2]  # type: ignore[union-attr]
+        for key, bar in bars.items()
+        if key[2] == 1
+    }
+    table = {
+        tr.find_all("a")[0].all_text(): tr.find_all("td")[5].all_text()
+        for tr in root.find_all("tr")
+        if tr.attrs.get("data-outcome") in ("retried", "timeout-retried")
+    }
+    expected = {
+        "late": "failed, retry planned after 20.0 ms, began after 30.0 ms",
+        "never": "timed out, retry planned after 500.0 ms, abandoned",
+        "stopped": "failed, retry planned after 10.0 ms, abandoned",
+        "nodelay": "failed, retry began after 5.0 ms",
+    }
+    assert hovers == expected
+    assert table == expected
+    strip = {
+        r.child("title").text.split(" · ")[0]: r.child("title").text.split("\n")[2]  # type: ignore[union-attr]
+        for r in root.find_all("rect", "problem")
+    }
+    assert strip == expected
+    # The text chart says the same after how the attempt ended (both write
+    # times under a second in ms with one digit).
+    chart = timeline.render(20).splitlines()
+    for task, words in expected.items():
+        (line,) = [s for s in chart if s.startswith(f"{task} ") and "  retry " in s]
+        status = line.rsplit("|", 1)[1].strip()
+        assert words.endswith(status.split(": ", 1)[0])
+
+
+def _label_timeline(names: list[str], failures: int) -> RunTimeline:
+    records = [PhaseRecord(n, PRE, 0, 0.0, 0.01, "ok") for n in names]
+    records += [
+        PhaseRecord(
+            names[i % len(names)], EXEC, i // len(names), 0.01, 0.02, "failed", ValueError()
+        )
+        for i in range(failures)
+    ]
+    return RunTimeline(1, len(names), 0.02, tuple(records), ValueError())
+
+
+_CHAR_PX = 7.0  # a generous width of a character of the page's 12 px sans-serif labels
+
+
+@pytest.mark.parametrize(
+    ("names", "failures"),
+    [
+        (["a", "b"], 1),
+        (["a"], 1000),
+        (["a-task-with-a-long-name", "b"], 3),
+        (["x" * 60], 1),  # cut to 44 characters, the hover has the name whole
+    ],
+    ids=["short names", "many failures", "long name", "too long a name"],
+)
+def test_the_label_column_holds_every_label(names: list[str], failures: int) -> None:
+    root, _ = parse(timeline_html(_label_timeline(names, failures)))
+    (frame,) = root.find_all("rect", "plot")
+    left = float(frame.attrs["x"]) + 0.5  # the plot's first pixel
+    (overview,) = root.find_all("svg", "overview")
+    # The overview and its strip start where the plot does.
+    (band,) = [r for r in overview.find_all("rect") if "problem" not in r.attrs.get("class", "")]
+    assert float(band.attrs["x"]) == left
+    labels = overview.find_all("text", "overview-title") + root.find_all("text", "label")
+    texts = [t.text for t in labels]
+    assert "running at once" in texts and f"went wrong: {failures}" in texts
+    for label in labels:
+        assert float(label.attrs["x"]) + len(label.text) * _CHAR_PX <= left, label.text
+
+
+def test_an_attempt_of_no_time_still_has_a_bar_before_its_marker() -> None:
+    timeline = RunTimeline(
+        1,
+        2,
+        0.02,
+        (
+            PhaseRecord("a", PRE, 0, 0.0, 0.01, "ok"),
+            PhaseRecord("a", EXEC, 0, 0.01, 0.01, "failed", ValueError("at once")),
+            PhaseRecord("b", POST, 0, 0.02, 0.02, "ok"),  # at the very end of the axis
+        ),
+        ValueError("at once"),
+    )
+    root, _ = parse(timeline_html(timeline))
+    bars = _bars(root)
+    assert len(bars) == 3
+    for key in (("a", "execute", 1), ("b", "post", 1)):
+        assert float(bars[key].attrs["width"]) >= 2.0, key
+    (marker,) = _row_of(root, "a").find_all("path", "marker")
+    first_x = float(marker.attrs["d"][1:].split(" ")[0])
+    bar = bars[("a", "execute", 1)]
+    assert first_x >= float(bar.attrs["x"]) + float(bar.attrs["width"])

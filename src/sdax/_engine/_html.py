@@ -31,7 +31,7 @@ from html import escape
 
 from sdax._build import PHASE_LABELS, PhaseId, describe_name
 from sdax._engine._marks import MARKS, PHASE_COLOURS, Mark, mark_of
-from sdax._engine._timeline import PhaseRecord, RunTimeline, describe_error
+from sdax._engine._timeline import PhaseRecord, RunTimeline, describe_error, describe_retry
 from sdax._version import __version__
 
 __all__ = ["DEFAULT_WIDTH", "html_page", "timeline_html", "timeline_page", "timeline_svg"]
@@ -44,8 +44,12 @@ _ROW = 18  # height of a row
 _BAR = 12  # height of a bar
 _PAD = (_ROW - _BAR) // 2
 _CHAR = 7.0  # rough width of a character of the 12 px labels
-_LABEL_MIN, _LABEL_MAX = 80, 320
+_LABEL_MIN, _LABEL_MAX = 80, 320  # pixels of the label column (task names, overview titles)
+_LABEL_X = 6  # where the labels start
+_LABEL_GAP = 10  # room between the longest label and the plot
+_MIN_BAR = 2.0  # pixels of an attempt's bar, at least: one of no time still shows
 _LABEL_CHARS = 44  # longer task names are cut (the hover title has them whole)
+_INDENT = 12  # pixels a row's label moves right per level of depth
 _RIGHT = 24  # room after the plot for the markers of attempts that end last
 _AXIS = 26  # height of the time axis
 _OVERVIEW = 56  # height of the "running at once" chart
@@ -58,6 +62,7 @@ _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-se
 _SUMMARY_LINES = 3  # lines of the summary under the SVG's title, at most
 _SUMMARY_STEP = 16  # their spacing
 _TILE = 6  # pattern tiles, in pixels: drawn as whole pixels, crisp at any zoom
+_RUNNING_TITLE = "running at once"  # the overview's title
 
 # Each pattern as the pixels of its tile that take the ink.
 _PATTERN_PIXELS: dict[str, tuple[tuple[int, int], ...]] = {
@@ -79,6 +84,10 @@ class _Row:
     label: str
     depth: int
     records: tuple[PhaseRecord, ...]
+
+
+_Problem = tuple[PhaseRecord, Mark, PhaseRecord | None]
+"""An attempt that went wrong, its mark, and the attempt after it (its retry), if any."""
 
 
 def _rows(timeline: RunTimeline) -> list[_Row]:
@@ -126,20 +135,31 @@ def _wrap_words(text: str, limit: int, lines: int) -> list[str]:
     return [_cut(text_line, limit) for text_line in out]
 
 
-def _outcome_words(record: PhaseRecord, mark: Mark, followed: bool) -> str:
-    words = mark.label
+def _peak_title(peak: int) -> str:
+    return f"peak {peak}"
+
+
+def _problems_title(count: int) -> str:
+    return f"went wrong: {count}"
+
+
+def _outcome_words(record: PhaseRecord, mark: Mark, retry: PhaseRecord | None) -> str:
+    """How the attempt ended; ``retry``: the attempt after it, if any."""
     if record.outcome == "retried":
-        delay = "" if record.retry_delay is None else f" after {_time(record.retry_delay)}"
-        words = f"{words}{delay}" if followed else f"{words}: retry{delay} abandoned"
-    return words
+        # A retried mark's label says how the attempt ended, then "retried";
+        # the words of the text chart take the place of "retried" (both times:
+        # the pause planned, and when the retry began, or that it never did).
+        ended = mark.label.removesuffix(", retried")
+        return f"{ended}, {describe_retry(record, retry, _time)}"
+    return mark.label
 
 
-def _hover(record: PhaseRecord, mark: Mark, followed: bool) -> str:
+def _hover(record: PhaseRecord, mark: Mark, retry: PhaseRecord | None) -> str:
     lines = [
         f"{describe_name(record.task)} · {PHASE_LABELS[record.phase]} · "
         f"attempt {record.attempt + 1}",
         f"{_time(record.duration)} ({_time(record.start)} → {_time(record.end)})",
-        _outcome_words(record, mark, followed),
+        _outcome_words(record, mark, retry),
     ]
     if record.error is not None and mark.key != "cancelled":
         lines.append(describe_error(record.error))
@@ -273,7 +293,7 @@ def _legend(marks: Sequence[Mark], width: int, retry_links: bool) -> tuple[str, 
 
 
 def _overview(
-    timeline: RunTimeline, scale: _Scale, problems: Sequence[tuple[PhaseRecord, Mark, bool]]
+    timeline: RunTimeline, scale: _Scale, problems: Sequence[_Problem]
 ) -> tuple[str, int]:
     """How many attempts ran at once, per phase, stacked; one column per pixel."""
     bins = scale.width
@@ -296,9 +316,9 @@ def _overview(
     height = _OVERVIEW - 14
     unit = height / max(peak, 1)
     parts = [
-        f'<text x="6" y="{_OVERVIEW - 22}" class="overview-title">running at once</text>',
-        f'<text x="6" y="{_OVERVIEW - 6}" class="overview-title" data-peak="{peak}">'
-        f"peak {peak}</text>",
+        f'<text x="{_LABEL_X}" y="{_OVERVIEW - 22}" class="overview-title">{_RUNNING_TITLE}</text>',
+        f'<text x="{_LABEL_X}" y="{_OVERVIEW - 6}" class="overview-title" data-peak="{peak}">'
+        f"{_peak_title(peak)}</text>",
         f'<line x1="{scale.left}" y1="{_OVERVIEW - 0.5}" x2="{scale.left + bins}" '
         f'y2="{_OVERVIEW - 0.5}" stroke="#666666"/>',
     ]
@@ -327,23 +347,21 @@ def _overview(
     return "".join(parts), _OVERVIEW + 6 + _ROW + 4
 
 
-def _problem_strip(
-    problems: Sequence[tuple[PhaseRecord, Mark, bool]], scale: _Scale, top: int
-) -> str:
+def _problem_strip(problems: Sequence[_Problem], scale: _Scale, top: int) -> str:
     """Every attempt that went wrong, on one line under the overview: when, and what."""
     parts = [
-        f'<text x="6" y="{top + _ROW - 5}" class="overview-title" data-problems="{len(problems)}">'
-        f"went wrong: {len(problems)}</text>",
+        f'<text x="{_LABEL_X}" y="{top + _ROW - 5}" class="overview-title" '
+        f'data-problems="{len(problems)}">{_problems_title(len(problems))}</text>',
         f'<rect x="{scale.left}" y="{top}" width="{scale.width}" height="{_ROW}" fill="{_BAND}"/>',
     ]
     y = top + _PAD
-    for record, mark, followed in problems:
+    for record, mark, retry in problems:
         x0, x1 = scale.x(record.start), scale.x(record.end)
-        width = max(x1 - x0, 2.0)
+        width = max(x1 - x0, _MIN_BAR)
         parts.append(
             f'<rect class="problem" x="{_f(x0)}" y="{y}" width="{_f(width)}" height="{_BAR}" '
             f'fill="{_fill(record, mark)}" data-outcome="{mark.key}">'
-            f"<title>{escape(_hover(record, mark, followed))}</title></rect>"
+            f"<title>{escape(_hover(record, mark, retry))}</title></rect>"
         )
     return "".join(parts)
 
@@ -386,7 +404,7 @@ def _chart(rows: Sequence[_Row], scale: _Scale, ticks: list[tuple[float, str]]) 
         title = f"<title>{escape(row.label)}</title>" if label != row.label else ""
         parts.append(
             f'<g class="row" id="row-{index}" data-task="{escape(row.label)}">'
-            f'<text class="label" x="{6 + 12 * row.depth}" y="{top + _ROW - 5}">'
+            f'<text class="label" x="{_LABEL_X + _INDENT * row.depth}" y="{top + _ROW - 5}">'
             f"{title}{escape(label)}</text>"
         )
         attempts = {(r.phase, r.attempt): r for r in row.records}
@@ -394,15 +412,15 @@ def _chart(rows: Sequence[_Row], scale: _Scale, ticks: list[tuple[float, str]]) 
         for record in row.records:
             mark = mark_of(record)
             x0, x1 = scale.x(record.start), scale.x(record.end)
-            width = max(x1 - x0, 1.0)
+            # An attempt of (next to) no time still gets a bar that shows.
+            width = max(x1 - x0, _MIN_BAR)
             nxt = attempts.get((record.phase, record.attempt + 1))
-            followed = nxt is not None
             parts.append(
                 f'<rect class="bar" x="{_f(x0)}" y="{y}" width="{_f(width)}" height="{_BAR}" '
                 f'fill="{_fill(record, mark)}" data-phase="{PHASE_LABELS[record.phase]}" '
                 f'data-attempt="{record.attempt + 1}" data-outcome="{mark.key}" '
                 f'data-start="{record.start:.6f}" data-end="{record.end:.6f}">'
-                f"<title>{escape(_hover(record, mark, followed))}</title></rect>"
+                f"<title>{escape(_hover(record, mark, nxt))}</title></rect>"
             )
             parts.append(_marker(mark, x0 + width, y))
             if record.outcome == "retried" and nxt is not None:
@@ -431,9 +449,22 @@ class _Picture:
     chart: str
     chart_h: int
     total_w: int
-    problems: list[tuple[PhaseRecord, Mark, bool]]
+    problems: list[_Problem]
     rows: list[_Row]
     counts: dict[str, int]  # attempts per mark, in legend order
+
+
+def _label_column(rows: Sequence[_Row], attempts: int, problems: int) -> int:
+    """Pixels left of the plot: room for every label there, task names and overview titles.
+
+    The overview's peak is not known yet (it depends on the scale, which
+    depends on this); ``attempts`` bounds it.
+    """
+    labels = [(_cut(r.label, _LABEL_CHARS), _INDENT * r.depth) for r in rows]
+    titles = (_RUNNING_TITLE, _peak_title(attempts), _problems_title(problems))
+    labels.extend((title, 0) for title in titles)
+    widest = max(indent + len(text) * _CHAR for text, indent in labels)
+    return int(min(max(_LABEL_X + widest + _LABEL_GAP, _LABEL_MIN), _LABEL_MAX))
 
 
 def _picture(timeline: RunTimeline, width: int) -> _Picture:
@@ -442,24 +473,23 @@ def _picture(timeline: RunTimeline, width: int) -> _Picture:
     if width < _MIN_WIDTH:
         raise ValueError(f"width must be at least {_MIN_WIDTH} pixels, got {width}")
     rows = _rows(timeline)
-    longest = max((len(_cut(r.label, _LABEL_CHARS)) + r.depth * 2 for r in rows), default=4)
-    left = int(min(max(longest * _CHAR + 16, _LABEL_MIN), _LABEL_MAX))
-    span = max([timeline.duration, *(r.end for r in timeline.records)])
-    scale = _Scale(span if span > 0 else 1e-9, left, width)
-    ticks = _ticks(scale.span, width)
     used = {mark_of(r).key for r in timeline.records}
     marks = [m for m in MARKS.values() if m.key in used]
-    total_w = left + width + _RIGHT
-    legend, legend_h = _legend(marks, total_w, "retried" in used or "timeout-retried" in used)
-    attempts = {(r.task, r.phase, r.attempt) for r in timeline.records}
+    attempts = {(r.task, r.phase, r.attempt): r for r in timeline.records}
     problems = []
     counts = dict.fromkeys(used, 0)
     for record in sorted(timeline.records, key=lambda r: r.start):
         mark = mark_of(record)
         counts[mark.key] += 1
         if mark.problem:
-            followed = (record.task, record.phase, record.attempt + 1) in attempts
-            problems.append((record, mark, followed))
+            retry = attempts.get((record.task, record.phase, record.attempt + 1))
+            problems.append((record, mark, retry))
+    left = _label_column(rows, len(timeline.records), len(problems))
+    span = max([timeline.duration, *(r.end for r in timeline.records)])
+    scale = _Scale(span if span > 0 else 1e-9, left, width)
+    ticks = _ticks(scale.span, width)
+    total_w = left + width + _RIGHT
+    legend, legend_h = _legend(marks, total_w, "retried" in used or "timeout-retried" in used)
     overview, overview_h = _overview(timeline, scale, problems)
     chart, chart_h = _chart(rows, scale, ticks)
     return _Picture(
@@ -510,7 +540,7 @@ def _problem_table(picture: _Picture, row_of: dict[Hashable, int]) -> str:
         "<table><thead><tr><th>start</th><th>task</th><th>phase</th><th>try</th>"
         "<th>time</th><th>outcome</th><th>error</th></tr></thead><tbody>"
     ]
-    for record, mark, followed in problems[:_PROBLEM_ROWS]:
+    for record, mark, retry in problems[:_PROBLEM_ROWS]:
         name = describe_name(record.task)
         error = "" if record.error is None else describe_error(record.error)
         lines.append(
@@ -518,7 +548,7 @@ def _problem_table(picture: _Picture, row_of: dict[Hashable, int]) -> str:
             f'<td><a href="#row-{row_of[record.task]}">{escape(name)}</a></td>'
             f"<td>{PHASE_LABELS[record.phase]}</td><td class='num'>{record.attempt + 1}</td>"
             f"<td class='num'>{_time(record.duration)}</td>"
-            f"<td>{escape(_outcome_words(record, mark, followed))}</td>"
+            f"<td>{escape(_outcome_words(record, mark, retry))}</td>"
             f"<td>{escape(error)}</td></tr>"
         )
     lines.append("</tbody></table>")

@@ -10,7 +10,7 @@ alone; :class:`sdax.report.RunReport` records them.
 
 import asyncio
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +23,7 @@ __all__ = [
     "PhaseRecord",
     "RunTimeline",
     "describe_error",
+    "describe_retry",
     "render_timeline",
     "run_outcome",
 ]
@@ -211,24 +212,38 @@ def _bar(record: PhaseRecord, span: float, width: int) -> str:
     return " " * first + BAR_CHARS[record.outcome] * (last - first) + " " * (width - last)
 
 
+def describe_retry(
+    record: PhaseRecord, retry: PhaseRecord | None, time_text: Callable[[float], str]
+) -> str:
+    """The words for a retried attempt's two times, shared by the chart and the page.
+
+    ``"retry planned after 9.6 ms, began after 10.3 ms"``: the pause the retry
+    policy drew (``record.retry_delay``; left out when unknown), then the time
+    from this attempt's end until ``retry`` (the next attempt) really began,
+    measured (later when the loop was busy). A retry the run never began
+    (``retry`` is ``None``, or a cancelled record of zero length: the run
+    stopped during the pause) says ``abandoned`` instead of the second time.
+
+    Args:
+        record: The retried attempt.
+        retry: The attempt after it, when there is one.
+        time_text: Writes a duration in seconds as text (each output has its units).
+    """
+    planned = (
+        [] if record.retry_delay is None else [f"planned after {time_text(record.retry_delay)}"]
+    )
+    if retry is None or (retry.outcome == "cancelled" and retry.end <= retry.start):
+        return f"retry {', '.join([*planned, 'abandoned'])}"
+    began = f"began after {time_text(max(retry.start - record.end, 0.0))}"
+    return f"retry {', '.join([*planned, began])}"
+
+
 def _status(record: PhaseRecord, unit: tuple[float, str, int], retry: PhaseRecord | None) -> str:
     error = "" if record.error is None else f": {describe_error(record.error)}"
     if record.outcome == "ok":
         return ""
     if record.outcome == "retried":
-        # Two different times: the pause the policy drew, and the time until
-        # the retry really began (later when the loop was busy).
-        planned = (
-            []
-            if record.retry_delay is None
-            else [f"planned after {_format_time(record.retry_delay, unit)}"]
-        )
-        if retry is None or (retry.outcome == "cancelled" and retry.end <= retry.start):
-            # The run stopped (cancelled, deadline) during the pause before the
-            # retry: the retry is missing, or a cancelled record of zero length.
-            return f"retry {', '.join([*planned, 'abandoned'])}{error}"
-        began = f"began after {_format_time(max(retry.start - record.end, 0.0), unit)}"
-        return f"retry {', '.join([*planned, began])}{error}"
+        return describe_retry(record, retry, lambda s: _format_time(s, unit)) + error
     if record.outcome == "cancelled":
         return "cancelled"
     return f"{record.outcome.upper()}{error}"

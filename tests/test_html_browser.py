@@ -46,9 +46,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _screenshot(page: Path, tmp_path: Path) -> Image:
+def _chromium(page: Path, tmp_path: Path, *what: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium on ``page``, asked for ``what`` (a screenshot, the DOM)."""
     assert CHROMIUM is not None
-    shot = tmp_path / "shot.png"
     command = [
         CHROMIUM,
         "--headless",
@@ -57,12 +57,17 @@ def _screenshot(page: Path, tmp_path: Path) -> Image:
         "--force-device-scale-factor=1",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
         f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
+        *what,
         page.as_uri(),
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.insert(1, "--no-sandbox")  # Chromium refuses to sandbox as root
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _screenshot(page: Path, tmp_path: Path) -> Image:
+    shot = tmp_path / "shot.png"
+    result = _chromium(page, tmp_path, f"--screenshot={shot}")
     assert shot.exists(), f"no screenshot (exit {result.returncode}): {result.stderr[-2000:]}"
     return read_png(shot.read_bytes())
 
@@ -175,3 +180,76 @@ async def test_the_demo_page_is_drawn_where_the_dom_says(tmp_path: Path) -> None
     checked = await asyncio.to_thread(_check_screenshot, html, tmp_path)
     # Every attempt of the demo is wide enough to sample except, at most, the shortest posts.
     assert checked >= len(report.last.records) - 2
+
+
+# Added to a copy of the page by the test only (the page itself holds no
+# script): writes where each label's text really ends, as the browser laid it out.
+_MEASURE = (
+    "<script>for (const t of document.querySelectorAll('svg.overview text, svg.chart text.label'))"
+    " { const box = t.getBBox(); t.setAttribute('data-right', box.x + box.width); }</script>"
+)
+
+
+def test_every_label_ends_before_the_plot_as_the_browser_draws_it(tmp_path: Path) -> None:
+    # Short task names: the overview's titles are the longest labels.
+    timeline = RunTimeline(
+        1,
+        2,
+        0.03,
+        (
+            PhaseRecord("a", PRE, 0, 0.0, 0.01, "ok"),
+            PhaseRecord("a", EXEC, 0, 0.01, 0.01, "failed", ValueError("at once")),
+            PhaseRecord("b", EXEC, 0, 0.01, 0.02, "failed", ValueError("later")),
+            PhaseRecord("b", POST, 0, 0.02, 0.03, "ok"),
+        ),
+        ValueError("at once"),
+    )
+    page = tmp_path / "run.html"
+    page.write_text(timeline_html(timeline).replace("</body>", f"{_MEASURE}</body>"), "utf-8")
+    result = _chromium(page, tmp_path, "--dump-dom")
+    root, _ = parse(result.stdout)
+    (frame,) = root.find_all("rect", "plot")
+    left = float(frame.attrs["x"]) + 0.5
+    labels = root.find_all("svg", "overview")[0].find_all("text") + root.find_all("text", "label")
+    assert {t.text for t in labels} >= {"running at once", "went wrong: 2", "a", "b"}
+    for label in labels:
+        assert "data-right" in label.attrs, f"not measured: {result.stderr[-2000:]}"
+        assert float(label.attrs["data-right"]) <= left, label.text
+
+
+def test_an_attempt_of_no_time_shows_its_colour(tmp_path: Path) -> None:
+    timeline = RunTimeline(
+        1,
+        1,
+        0.02,
+        (
+            PhaseRecord("a", PRE, 0, 0.0, 0.01, "ok"),
+            PhaseRecord("a", EXEC, 0, 0.0134, 0.0134, "failed", ValueError("at once")),
+            PhaseRecord("a", POST, 0, 0.02, 0.02, "ok"),
+        ),
+        ValueError("at once"),
+    )
+    html = timeline_html(timeline)
+    page = tmp_path / "run.html"
+    page.write_text(html, encoding="utf-8")
+    image = _screenshot(page, tmp_path)
+    root, _ = parse(html)
+    (chart,) = root.find_all("svg", "chart")
+    ox, oy = _frame_origin(image, chart.find_all("rect", "plot")[0])
+    patterns = {p.attrs["id"]: p for p in root.find_all("pattern")}
+    for bar in chart.find_all("rect", "bar"):
+        if bar.attrs["data-start"] != bar.attrs["data-end"]:
+            continue
+        fill = bar.attrs["fill"]
+        if fill.startswith("url(#"):
+            (base,) = patterns[fill[5:-1]].find_all("rect")
+            fill = base.attrs["fill"]
+        x, y = ox + float(bar.attrs["x"]), oy + float(bar.attrs["y"])
+        columns = {
+            px
+            for px in range(int(x) - 1, int(x + float(bar.attrs["width"])) + 2)
+            for py in range(int(y), int(y) + int(float(bar.attrs["height"])))
+            if image.pixel(px, py) == _rgb(fill)
+        }
+        # At least two columns of the bar's colour: a thin line of it is seen.
+        assert len(columns) >= 2, f"{bar.attrs['data-outcome']} at {x}: columns {sorted(columns)}"

@@ -186,7 +186,10 @@ def fan_out(
         over: ``over(ctx)`` gives the items: an iterable or an async iterable
             (or an awaitable of an iterable). Items are pulled one at a time,
             only when a slot is free, so a generator of a million items never
-            sits in memory.
+            sits in memory. A ``str``, ``bytes`` or ``bytearray`` is no source
+            (the call fails with a ``TypeError``). An iterator the call stops
+            before its end is closed (``aclose()`` / ``close()``) in the call's
+            task before it returns or raises.
         max_concurrency: At most this many items are open at once, from the
             start of an item's first pre to the end of its last post (and
             across its retries): it bounds open resources, not only running
@@ -228,7 +231,8 @@ def fan_out(
     what ``over``, its iterator or ``context`` raised; such a failure stops
     the fan-out whatever ``on_item_failure`` says. A cancellation (or the
     run's deadline) cancels the running items, whose posts then run under the
-    template's cleanup grace, and starts no further item.
+    template's cleanup grace, and starts no further item; so does any other
+    exception thrown into the call where it waits, which is then raised.
     """
     process = getattr(template, "process_tasks", None)
     if not callable(process):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from sdax import (
     task,
     task_func,
 )
+from sdax.testing import explore_async
 
 pytestmark = pytest.mark.usefixtures("engine_core")
 
@@ -651,10 +652,10 @@ def test_bad_options_fail_when_the_fan_out_is_made() -> None:
         fan_out(AsyncDagTaskProcessor.builder(), over=over, max_concurrency=1)  # type: ignore[arg-type]  # the mistake tested
     with pytest.raises(TypeError, match="built processor"):
         fan_out(object(), over=over, max_concurrency=1)  # type: ignore[arg-type]  # the mistake tested
-    with pytest.raises(TypeError, match="over= needs a callable"):
+    with pytest.raises(TypeError, match=r"^fan_out\(\) over= must be callable, got \[1, 2\]$"):
         fan_out(template, over=[1, 2], max_concurrency=1)  # type: ignore[arg-type]  # the mistake tested
-    with pytest.raises(TypeError, match="context= must be callable"):
-        fan_out(template, over=over, context="ctx", max_concurrency=1)  # type: ignore[arg-type]  # the mistake tested
+    with pytest.raises(TypeError, match=r"^fan_out\(\) context= must be callable, got 42$"):
+        fan_out(template, over=over, context=42, max_concurrency=1)  # type: ignore[arg-type]  # the mistake tested
     with pytest.raises(ValueError, match="on_item_failure must be one of"):
         fan_out(template, over=over, max_concurrency=1, on_item_failure="ignore")  # type: ignore[arg-type]  # the mistake tested
     with pytest.raises(ValueError, match="max_item_failures applies to"):
@@ -752,20 +753,234 @@ async def test_a_context_that_raises_stops_and_releases_every_started_item() -> 
     pool.check_released()
 
 
-async def test_a_generator_left_unfinished_is_closed() -> None:
-    closed: list[bool] = []
+class ThrowWhen:
+    """Await a coroutine; at its first wait once ``ready()``, throw ``exc`` into it."""
 
-    def items(ctx: Any) -> Iterator[int]:
+    def __init__(self, coro: Awaitable[Any], exc: BaseException, ready: Callable[[], bool]) -> None:
+        self._coro = coro
+        self._exc = exc
+        self._ready = ready
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self._coro.__await__()
+        thrown = False
         try:
-            yield from range(100)
-        finally:
-            closed.append(True)
+            out = next(steps)
+            while True:
+                if not thrown and self._ready():
+                    thrown = True
+                    out = steps.throw(self._exc)  # what it waited on is abandoned
+                    continue
+                try:
+                    sent = yield out
+                except BaseException as exc:
+                    out = steps.throw(exc)
+                else:
+                    out = steps.send(sent)
+        except StopIteration as stop:
+            return stop.value
 
+
+class Source:
+    """``over``: a sync or async generator of 100 items that logs the task its ``finally`` ran in.
+
+    The test keeps each generator it made: only the fan-out can close it
+    (neither reference counting nor the loop's async-generator finalizer).
+    """
+
+    def __init__(self, kind: str, fail_on_close: BaseException | None = None) -> None:
+        self.kind = kind
+        self.fail_on_close = fail_on_close
+        self.made: list[Any] = []
+        self.called_in: list[asyncio.Task[Any] | None] = []
+        self.closed_in: list[asyncio.Task[Any] | None] = []
+
+    def _closed(self) -> None:
+        self.closed_in.append(asyncio.current_task())
+        if self.fail_on_close is not None:
+            raise self.fail_on_close
+
+    def __call__(self, ctx: Any) -> Any:
+        self.called_in.append(asyncio.current_task())
+
+        def sync_items() -> Iterator[int]:
+            try:
+                yield from range(100)
+            finally:
+                self._closed()
+
+        async def async_items() -> AsyncIterator[int]:
+            try:
+                for i in range(100):
+                    yield i
+            finally:
+                self._closed()
+
+        items = sync_items() if self.kind == "sync" else async_items()
+        self.made.append(items)
+        return items
+
+
+WAYS = ["exhausted", "failure", "context", "cancel", "interrupt", "thrown"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_the_items_iterator_is_closed_in_the_fan_outs_task_before_it_ends(
+    kind: str, way: str
+) -> None:
+    pool = Pool()
+    source = Source(kind)
+    error = ItemError("the fan-out's own wait got this")
+    interrupt = KeyboardInterrupt()
+    stop_at = 2
+
+    async def work(ctx: Any) -> None:
+        if ctx.index == stop_at and way == "failure":
+            raise error
+        if ctx.index == stop_at and way == "interrupt":
+            raise interrupt
+        if way == "cancel" or (way == "thrown" and ctx.index > 0):
+            await asyncio.Event().wait()  # only a cancellation ends it
+        await asyncio.sleep(0)
+
+    def make(ctx: Any, item: int) -> FanOutItem[Any, int]:
+        if item == stop_at and way == "context":
+            raise error
+        return FanOutItem(ctx, item, item)
+
+    fan = fan_out(per_item(pool, work), over=source, context=make, max_concurrency=2)
+    call: Awaitable[Any] = fan(None)
+    if way == "thrown":
+        # Item 0 ends at once and wakes the fan-out, so that it waits again
+        # with item 1 open, wherever items begin (eagerly, or a turn later).
+        call = ThrowWhen(call, error, lambda: 1 in pool.opened)
+    if way == "cancel":
+        task = asyncio.ensure_future(call)
+        while len(pool.opened) < 2:
+            await asyncio.sleep(0)
+        task.cancel()
+        call = task
+    expected: type[BaseException] = {
+        "exhausted": BaseException,
+        "failure": SdaxExecutionError,
+        "context": SdaxExecutionError,
+        "cancel": asyncio.CancelledError,
+        "interrupt": KeyboardInterrupt,
+        "thrown": ItemError,
+    }[way]
+    raised: BaseException | None = None
+    try:
+        await guarded(call)
+    except expected as exc:
+        raised = exc
+    if way == "exhausted":
+        assert raised is None and len(pool.opened) == 100
+    elif way == "thrown":
+        assert raised is error and 1 in pool.opened
+    elif way == "interrupt":
+        assert raised is interrupt
+    elif way in ("failure", "context"):
+        assert isinstance(raised, SdaxExecutionError)
+        assert raised.leaf_exceptions() == [error]
+    else:
+        assert isinstance(raised, asyncio.CancelledError)
+    # Closed once, in the task that ran the fan-out, before the fan-out ended.
+    assert len(source.called_in) == 1
+    assert source.closed_in == source.called_in
+    pool.check_released()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_an_iterator_that_raises_when_closed_fails_the_fan_out(kind: str) -> None:
+    pool = Pool()
+    broken = OSError("the cursor would not close")
+    source = Source(kind, fail_on_close=broken)
     errors: dict[int, Exception] = {}
-    fan = fan_out(per_item(Pool(), failing_at({2}, errors)), over=items, max_concurrency=1)
-    with pytest.raises(SdaxExecutionError):
+    fan = fan_out(per_item(pool, failing_at({1}, errors)), over=source, max_concurrency=1)
+    with pytest.raises(SdaxExecutionError) as info:
         await guarded(fan(None))
-    assert closed == [True]
+    assert info.value.leaf_exceptions() == [errors[1], broken]
+    assert "fan-out: closing the items' iterator raised" in broken.__notes__
+    assert source.closed_in == source.called_in
+    pool.check_released()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_an_iterator_that_raises_when_closed_after_a_cancel_keeps_the_cancel(
+    kind: str,
+) -> None:
+    pool = Pool()
+    broken = OSError("the cursor would not close")
+    source = Source(kind, fail_on_close=broken)
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda loop, context: reported.append(context))
+
+    async def work(ctx: Any) -> None:
+        await asyncio.Event().wait()
+
+    fan = fan_out(per_item(pool, work), over=source, max_concurrency=2)
+    call = asyncio.ensure_future(fan(None))
+    try:
+        while len(pool.opened) < 2:
+            await asyncio.sleep(0)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await guarded(call)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [context["exception"] for context in reported] == [broken]
+    assert "fan-out: closing the items' iterator raised" in broken.__notes__
+    pool.check_released()
+
+
+async def test_the_fault_explorer_finds_nothing_broken_in_a_fan_out_phase() -> None:
+    # It throws its faults into the fan-out's own wait: the fan-out must then
+    # cancel its running items and wait for their posts, as for a cancel.
+    class Ctx:
+        def __init__(self) -> None:
+            self.open = 0
+
+    async def pre(item: FanOutItem[Ctx, int]) -> None:
+        item.parent.open += 1
+        await asyncio.sleep(0.001)
+
+    async def post(item: FanOutItem[Ctx, int]) -> None:
+        await asyncio.sleep(0.001)
+        item.parent.open -= 1
+
+    template = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("i", pre_execute=task_func(pre), post_execute=task_func(post)))
+        .build()
+    )
+    fan = fan_out(template, over=numbers(5), max_concurrency=2)
+    for phase in (fan, task_func(fan, timeout=5)):
+        processor = AsyncDagTaskProcessor.builder().add_task(AsyncTask("f", execute=phase)).build()
+        result = await explore_async(processor, Ctx, lambda ctx: ctx.open == 0)
+        assert result.ok, result.report()
+
+
+@pytest.mark.parametrize("awaited", [False, True])
+@pytest.mark.parametrize("text", ["abc", b"abc", bytearray(b"abc")])
+async def test_a_string_is_no_source_of_items(text: str | bytes, awaited: bool) -> None:
+    pool = Pool()
+
+    async def later(ctx: Any) -> str | bytes:
+        return text
+
+    fan = fan_out(per_item(pool), over=later if awaited else lambda ctx: text, max_concurrency=2)
+    with pytest.raises(SdaxExecutionError) as info:
+        await guarded(fan(None))
+    (leaf,) = info.value.leaf_exceptions()
+    assert isinstance(leaf, TypeError)
+    assert str(leaf).startswith(
+        "fan-out: over(ctx) must not return a str, bytes or bytearray (that would be one "
+        f"item per character), got {type(text).__name__} "
+    )
+    assert pool.opened == []
 
 
 def test_the_public_classes_are_at_home_in_sdax() -> None:

@@ -186,7 +186,10 @@ def fan_out(
         over: ``over(ctx)`` gives the items: an iterable or an async iterable
             (or an awaitable of an iterable). Items are pulled one at a time,
             only when a slot is free, so a generator of a million items never
-            sits in memory.
+            sits in memory. A ``str``, ``bytes`` or ``bytearray`` is no source
+            (the call fails with a ``TypeError``). An iterator the call stops
+            before its end is closed (``aclose()`` / ``close()``) in the call's
+            task before it returns or raises.
         max_concurrency: At most this many items are open at once, from the
             start of an item's first pre to the end of its last post (and
             across its retries): it bounds open resources, not only running
@@ -228,7 +231,8 @@ def fan_out(
     what ``over``, its iterator or ``context`` raised; such a failure stops
     the fan-out whatever ``on_item_failure`` says. A cancellation (or the
     run's deadline) cancels the running items, whose posts then run under the
-    template's cleanup grace, and starts no further item.
+    template's cleanup grace, and starts no further item; so does any other
+    exception thrown into the call where it waits, which is then raised.
     """
     process = getattr(template, "process_tasks", None)
     if not callable(process):
@@ -238,7 +242,9 @@ def fan_out(
         raise TypeError(
             f"fan_out() needs a built processor as its template{hint}, got {template!r}"
         )
-    validate.callables("fan_out() over=", over, context=context)
+    if not callable(over):
+        raise TypeError(f"fan_out() over= must be callable, got {over!r}")
+    validate.callables("fan_out()", over, context=context)
     limit = validate.int_at_least(max_concurrency, 1, "fan_out() max_concurrency")
     if on_item_failure not in _MODES:
         raise ValueError(
@@ -324,6 +330,21 @@ def _is_interrupt(exc: BaseException) -> bool:
     return not isinstance(exc, Exception | CancelledError)
 
 
+def _outranking(first: BaseException | None, then: BaseException) -> BaseException:
+    # Of two exceptions that reached the call from outside, the one it raises:
+    # an interrupt outranks a cancellation, which outranks anything else; of
+    # equal rank, the first.
+    if first is None or _rank(then) > _rank(first):
+        return then
+    return first
+
+
+def _rank(exc: BaseException) -> int:
+    if isinstance(exc, CancelledError):
+        return 1
+    return 2 if _is_interrupt(exc) else 0
+
+
 def _note(exc: BaseException, note: str) -> BaseException:
     exc.add_note(note)
     return exc
@@ -373,6 +394,7 @@ class _Call:
         "_cancelled",
         "_ctx",
         "_errors",
+        "_exhausted",
         "_failures",
         "_interrupt",
         "_loop",
@@ -398,30 +420,36 @@ class _Call:
         self._interrupt: BaseException | None = None
         self._stopping = False
         self._cancelled = False
+        self._exhausted = False
         self._spare = new_phase_task(PhaseTask) if FAST else cast(PhaseTask, None)
 
     # -- the call -------------------------------------------------------------------
 
     async def run(self) -> FanOutResult[Any]:
         self._loop = asyncio.get_running_loop()
-        cancel: CancelledError | None = None
+        # What reached the call from outside at one of its waits: a
+        # cancellation, or any exception thrown in (a fault explorer does
+        # that). Either stops the fan-out as a cancellation does.
+        stop: BaseException | None = None
         source: Any = None
         try:
             source = await self._source()
             if source is not None:
                 await self._admit(*source)
-        except CancelledError as exc:
-            cancel = exc
-        if cancel is not None or self._interrupt is not None:
-            await self._stop_items()
-        if source is not None and self._open == 0 and cancel is None:
-            self._close_source(*source)
+        except GeneratorExit:
+            raise  # the coroutine is being closed: nothing may be awaited
+        except BaseException as exc:
+            stop = exc
+        if stop is not None or self._interrupt is not None:
+            stop = await self._stop_items(stop)
+        if source is not None:
+            stop = await self._close_source(source[0], source[1], stop)
         source = None
-        if cancel is not None:
+        if stop is not None and self._interrupt is None:
             try:
-                raise cancel
+                raise stop
             finally:
-                cancel = None  # no frame -> exception -> traceback -> frame cycle
+                stop = None  # no frame -> exception -> traceback -> frame cycle
         return self._outcome()
 
     async def _source(self) -> tuple[Any, bool] | None:
@@ -437,6 +465,15 @@ class _Call:
             return None
         if hasattr(type(items), "__aiter__"):
             return items.__aiter__(), True
+        if isinstance(items, str | bytes | bytearray):
+            self._source_failed(
+                TypeError(
+                    "fan-out: over(ctx) must not return a str, bytes or bytearray (that "
+                    f"would be one item per character), got {type(items).__name__} "
+                    f"{_short.repr(items)}; return [value] for one item"
+                )
+            )
+            return None
         try:
             return iter(items), False
         except TypeError:
@@ -465,6 +502,7 @@ class _Call:
                     item = await pull() if is_async else pull()
                 except (StopIteration, StopAsyncIteration):
                     more = False
+                    self._exhausted = True
                     break
                 except CancelledError:
                     raise
@@ -500,8 +538,12 @@ class _Call:
         finally:
             self._waiter = None
 
-    async def _stop_items(self) -> None:
-        """Cancel the running items and wait until each ended (its posts done)."""
+    async def _stop_items(self, stop: BaseException | None) -> BaseException | None:
+        """Cancel the running items and wait until each ended (its posts done).
+
+        ``stop`` is what stopped the call from outside (None: an item's
+        interrupt did); returns what the call is to raise of what arrived.
+        """
         self._stopping = True
         self._cancelled = True
         while True:
@@ -510,23 +552,56 @@ class _Call:
             while self._open:
                 try:
                     await self._wait()
-                except CancelledError:
-                    # Asked again: pass it on. An item's run that gets it
-                    # during its cleanup bounds its posts by its cleanup grace.
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:
+                    # Asked again (or another exception thrown in): pass it
+                    # on. An item's run that gets it during its cleanup
+                    # bounds its posts by its cleanup grace.
+                    stop = _outranking(stop, exc)
                     break
             else:
-                return
+                return stop
 
-    def _close_source(self, iterator: Any, is_async: bool) -> None:
-        """Let a generator left unfinished run its ``finally`` blocks (sync ones)."""
-        if not self._stopping or is_async:
-            return  # exhausted; an async generator is finalized by its event loop
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            try:
+    async def _close_source(
+        self, iterator: Any, is_async: bool, stop: BaseException | None
+    ) -> BaseException | None:
+        """Close an iterator the call did not exhaust, so its ``finally`` runs now.
+
+        ``aclose()`` for an async iterator that has one, ``close()`` for a
+        sync one. Returns what the call is to raise from outside (``stop``,
+        or a cancellation that arrived while closing).
+        """
+        if self._exhausted:
+            return stop
+        close = getattr(iterator, "aclose" if is_async else "close", None)
+        if close is None:
+            return stop
+        try:
+            if is_async:
+                await close()
+            else:
                 close()
-            except Exception as exc:
-                self._source_failed(_note(exc, "fan-out: closing the items' iterator raised"))
+        except GeneratorExit:
+            raise
+        except CancelledError as exc:
+            return _outranking(stop, exc)
+        except BaseException as exc:
+            _note(exc, "fan-out: closing the items' iterator raised")
+            if (stop is None and self._interrupt is None) or _is_interrupt(exc):
+                self._source_failed(exc)
+            else:
+                # A cancellation (or the first interrupt) outranks it, as a
+                # run's failures are not raised after a cancellation: report
+                # it where asyncio reports what nobody awaited.
+                self._loop.call_exception_handler(
+                    {
+                        "message": "fan-out: closing the items' iterator raised "
+                        "while the fan-out was stopped",
+                        "exception": exc,
+                    }
+                )
+        return stop
 
     def _outcome(self) -> FanOutResult[Any]:
         """The result, or the failures raised as one group."""

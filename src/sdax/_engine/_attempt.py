@@ -162,9 +162,9 @@ def make_coroutine(
         BaseException: Whatever calling the function raised.
     """
     kind = spec.kind
-    if kind == KIND_GROUP:
+    if kind is KIND_GROUP:
         return _group_attempt(spec.fn, ctx)
-    if kind == KIND_EXECUTOR:
+    if kind is KIND_EXECUTOR:
         executor = spec.executor
         assert executor is not None  # the executor kind is the one that has one
         if owner is None:
@@ -247,7 +247,7 @@ async def first_attempt(spec: PhaseSpec, ctx: Any, owner: CallOwner, node: int) 
     """
     if spec.limits:
         coro = attempt(spec, ctx, owner, node)
-    elif spec.kind == KIND_ASYNC:
+    elif spec.kind is KIND_ASYNC:
         coro = spec.fn(ctx)
     else:
         coro = make_coroutine(spec, ctx, owner, node)

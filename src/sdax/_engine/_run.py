@@ -423,7 +423,7 @@ class FastStart:
         deadline = None
         if spec.timeout is not None:
             deadline = run._loop.time() + spec.timeout
-        if spec.kind == KIND_ASYNC:
+        if spec.kind is KIND_ASYNC:
             return spec.fn(run.ctx), deadline
         return context.run(make_coroutine, spec, run.ctx, run, node), deadline
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from sdax._build import (
@@ -120,6 +121,11 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
     def _plan(self) -> Plan[K]:
         return self.analysis.plan
 
+    @cached_property
+    def _default_options(self) -> RunOptions:
+        """The options of a run given none (made once: most runs are such)."""
+        return RunOptions(cleanup_grace=self.cleanup_grace, observers=self.observers)
+
     @staticmethod
     def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]  # 0.7's API: a graph builder here, a level builder in the base
         """A builder that takes explicit dependencies between tasks."""
@@ -186,6 +192,14 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         cleanup_grace: float | None,
     ) -> RunOptions:
         """The options of one run, checked, with this processor's defaults filled in."""
+        if (
+            timeout is None
+            and cleanup_timeout is None
+            and observer is None
+            and max_concurrency is None
+            and cleanup_grace is None
+        ):
+            return self._default_options
         observers = self.observers
         if observer is not None:
             observers = (*observers, _observer(observer))

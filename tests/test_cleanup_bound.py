@@ -25,6 +25,7 @@ import pytest
 
 from sdax import AsyncDagTaskProcessor, AsyncTask, SdaxTimeoutError, task_func
 from sdax._engine import Run
+from sdax._engine._run import Bound
 from sdax.tasks import TaskFunction
 from sdax.testing import explore, have_virtual_time
 
@@ -404,7 +405,7 @@ def slow_cleanup() -> AsyncDagTaskProcessor[Any, str]:
 def bound_only_running_posts(original: Any) -> Any:
     def grant(self: Any) -> None:
         original(self)
-        self._graced = False  # posts that start later get no grace: the old rule
+        self._bounds.state = Bound.NONE  # posts that start later get no grace: the old rule
 
     return grant
 

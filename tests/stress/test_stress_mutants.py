@@ -105,33 +105,37 @@ def no_grace(original: Any) -> Any:
 def bound_only_running_posts(original: Any) -> Any:
     def grant(self: Any) -> None:
         original(self)
-        self._graced = False  # posts that start after the cancel get no grace (the old rule)
+        self._bounds.state = (
+            _run.Bound.NONE
+        )  # posts that start after the cancel get no grace (the old rule)
 
     return grant
 
 
 def grace_without_a_stop(original: Any) -> Any:
     async def post(self: Any) -> None:
-        self._graced = True  # every post has a grace, although nothing stopped the run
+        self._bounds.state = (
+            _run.Bound.GRACE
+        )  # every post has a grace, although nothing stopped the run
         await original(self)
 
     return post
 
 
 def skip_unstarted_posts(original: Any) -> Any:
-    def start(self: Any, specs: Any, done: Any) -> None:
+    def start(self: Any, specs: Any) -> None:
         if self._phase is _run._POST and self._cancel is not None:
             self._ready.clear()
             return
-        original(self, specs, done)
+        original(self, specs)
 
     return start
 
 
 def ignore_infinite_grace(original: Any) -> Any:
     def grant(self: Any) -> None:
-        if self._cleanup_grace == inf:
-            self._cleanup_grace = 0.001
+        if self._bounds.grace == inf:
+            self._bounds.grace = 0.001
         original(self)
 
     return grant
@@ -157,7 +161,7 @@ def swallow_own_cancellations(original: Any) -> Any:
 
 def stopped_means_asked(original: Any) -> Any:
     def failure(self: Any, node: int, error: BaseException) -> BaseException | None:
-        if self._stopping and self._phase is not _run._POST:
+        if self._life is _run.Life.STOPPING:
             return None  # any cancelled call after a stop taken for one the run cancelled
         return original(self, node, error)
 

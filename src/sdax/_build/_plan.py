@@ -9,6 +9,7 @@ the names, whichever core is active.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from array import array
 from collections.abc import Hashable, Sequence
@@ -32,6 +33,7 @@ else:
     K = TypeVar("K", bound=Hashable, covariant=True)
 
 __all__ = [
+    "CallKind",
     "KIND_ASYNC",
     "KIND_CALL",
     "KIND_EXECUTOR",
@@ -45,10 +47,20 @@ PRE = core.PRE
 EXEC = core.EXEC
 POST = core.POST
 
-KIND_ASYNC = 0  # an ``async def``: calling it only creates the coroutine
-KIND_CALL = 1  # any other callable: its result is checked at run time
-KIND_GROUP = 2  # takes a task group: each attempt runs inside one
-KIND_EXECUTOR = 3  # a blocking function sent to an executor
+class CallKind(enum.Enum):
+    """How a phase function is called (``PhaseSpec.kind``)."""
+
+    ASYNC = "async"  # an ``async def``: calling it only creates the coroutine
+    CALL = "call"  # any other callable: its result is checked at run time
+    GROUP = "group"  # takes a task group: each attempt runs inside one
+    EXECUTOR = "executor"  # a blocking function sent to an executor
+
+
+# Module names for the members, compared with ``is``: a global load, as ints were.
+KIND_ASYNC = CallKind.ASYNC
+KIND_CALL = CallKind.CALL
+KIND_GROUP = CallKind.GROUP
+KIND_EXECUTOR = CallKind.EXECUTOR
 
 
 class PhaseSpec:
@@ -96,7 +108,7 @@ class PhaseSpec:
         self.initial_delay = float(tf.initial_delay)
         self.backoff_factor = float(tf.backoff_factor)
         # The common case takes the shortest path: an async def without timeout.
-        self.fast = self.kind == KIND_ASYNC and self.timeout is None and not self.limits
+        self.fast = self.kind is KIND_ASYNC and self.timeout is None and not self.limits
 
 
 def _phase_spec(tf: TaskFunction[Any] | None) -> PhaseSpec | None:

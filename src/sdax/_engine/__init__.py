@@ -33,8 +33,7 @@ from sdax._engine._processor import (
     LevelKey,
 )
 from sdax._engine._report import RunReport
-from sdax._engine._run import DEFAULT_CLEANUP_GRACE, Run
-from sdax._engine._start import LAZY_START
+from sdax._engine._run import DEFAULT_CLEANUP_GRACE, LAZY_START, Run
 from sdax._engine._timeline import (
     BAR_CHARS,
     Outcome,

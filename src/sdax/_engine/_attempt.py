@@ -10,6 +10,7 @@ with a randomized exponential back-off. ``_call`` drives these coroutines.
 from __future__ import annotations
 
 import asyncio
+import enum
 import random
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine
@@ -28,6 +29,11 @@ from sdax._build import (
 from sdax._engine._errors import flatten_exceptions
 
 __all__ = [
+    "CANCELLED",
+    "FAILED",
+    "NOT_STARTED",
+    "OK",
+    "CallEnd",
     "CallOwner",
     "NotAwaitable",
     "attempt",
@@ -40,8 +46,28 @@ __all__ = [
 ]
 
 
+class CallEnd(enum.Enum):
+    """How a phase call ended, as its continuation reports it to the run."""
+
+    OK = "ok"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    NOT_STARTED = "not started"  # public path, 3.11: cancelled before its first step
+
+
+# Module names for the members: the hot path reads a global, not an attribute.
+OK = CallEnd.OK
+FAILED = CallEnd.FAILED
+CANCELLED = CallEnd.CANCELLED
+NOT_STARTED = CallEnd.NOT_STARTED
+
+
 class CallOwner(Protocol):
-    """What a phase call needs from the run that started it (``_run.Run``)."""
+    """What a phase call needs from the run that started it: the narrow face of ``_run.Run``.
+
+    Continuations (``_call``), attempts and observed specs (``_observe``) see
+    the run only through this.
+    """
 
     @property
     def ctx(self) -> Any:
@@ -52,7 +78,11 @@ class CallOwner(Protocol):
         """Whether a call that has not begun may no longer begin (public path, 3.11)."""
 
     def report(
-        self, task: asyncio.Task[Any] | None, node: int, outcome: int, error: BaseException | None
+        self,
+        task: asyncio.Task[Any] | None,
+        node: int,
+        outcome: CallEnd,
+        error: BaseException | None,
     ) -> None:
         """The call of ``node`` ended with ``outcome`` (and ``error``, unless OK)."""
 
@@ -132,9 +162,9 @@ def make_coroutine(
         BaseException: Whatever calling the function raised.
     """
     kind = spec.kind
-    if kind == KIND_GROUP:
+    if kind is KIND_GROUP:
         return _group_attempt(spec.fn, ctx)
-    if kind == KIND_EXECUTOR:
+    if kind is KIND_EXECUTOR:
         executor = spec.executor
         assert executor is not None  # the executor kind is the one that has one
         if owner is None:
@@ -217,7 +247,7 @@ async def first_attempt(spec: PhaseSpec, ctx: Any, owner: CallOwner, node: int) 
     """
     if spec.limits:
         coro = attempt(spec, ctx, owner, node)
-    elif spec.kind == KIND_ASYNC:
+    elif spec.kind is KIND_ASYNC:
         coro = spec.fn(ctx)
     else:
         coro = make_coroutine(spec, ctx, owner, node)

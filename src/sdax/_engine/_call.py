@@ -17,6 +17,7 @@ run that started it.
 from __future__ import annotations
 
 import asyncio
+import enum
 from asyncio import CancelledError
 from collections.abc import Coroutine, Generator
 from heapq import heappop, heappush
@@ -24,7 +25,17 @@ from inspect import CORO_CREATED, getcoroutinestate
 from typing import Any
 
 from sdax._build import PhaseSpec
-from sdax._engine._attempt import CallOwner, first_attempt, first_retry_due, retry_attempts
+from sdax._engine._attempt import (
+    CANCELLED,
+    FAILED,
+    NOT_STARTED,
+    OK,
+    CallEnd,
+    CallOwner,
+    first_attempt,
+    first_retry_due,
+    retry_attempts,
+)
 from sdax._engine._eager import clock_resolution, rearm_yielded
 
 __all__ = [
@@ -33,23 +44,27 @@ __all__ = [
     "NOTHING",
     "NOT_STARTED",
     "OK",
+    "AttemptTimer",
+    "CallEnd",
     "Continuation",
     "Deadlines",
     "LazyContinuation",
 ]
 
 
-OK = 0
-FAILED = 1
-CANCELLED = 2
-NOT_STARTED = 3  # public path, 3.11: the call's task was cancelled before its first step
+class AttemptTimer(enum.Enum):
+    """The state of a continuation's attempt deadline (``None``: it has none)."""
+
+    ARMED = "armed"  # the deadline is pending
+    FIRED = "fired"  # the deadline passed: the attempt was cancelled
+
 
 NOTHING: Any = object()  # marks "no pending first yield"
 # What an ended call's slots hold (None): they are read only while it runs,
 # and ``__repr__``/``call()`` check for it.
 _RELEASED: Any = None
-_ARMED: Any = object()  # a continuation's timer slot while its deadline is pending
-_FIRED: Any = object()  # a continuation's timer slot after its deadline passed
+_ARMED = AttemptTimer.ARMED
+_FIRED = AttemptTimer.FIRED
 
 
 class Deadlines:
@@ -145,7 +160,7 @@ class Continuation(Coroutine[Any, Any, None]):
         self._coro = coro
         self._yielded = yielded
         self._task: Any = task  # None until bind() on the public path
-        self._timer: Any = None  # None, _ARMED or _FIRED
+        self._timer: AttemptTimer | None = None
         # -1: the retry attempts run (no more switching); >= 0: cancel requests
         # the task had when the attempt's timer was armed.
         self._cancelling = -1 if retrying else 0
@@ -227,6 +242,7 @@ class Continuation(Coroutine[Any, Any, None]):
         timer = self._timer
         self._timer = None
         error: BaseException | None
+        outcome: CallEnd
         if isinstance(exc, StopIteration):
             outcome, error = OK, None
         elif isinstance(exc, CancelledError):
@@ -239,7 +255,7 @@ class Continuation(Coroutine[Any, Any, None]):
             outcome, error = FAILED, exc
         spec = self._spec
         if (
-            outcome == FAILED
+            outcome is FAILED
             and self._cancelling >= 0
             and error is not None
             and first_retry_due(spec, error)

@@ -16,9 +16,12 @@ from typing import Any
 
 from sdax._build import CALL_IN_THREAD, PhaseId
 from sdax._engine._call import Continuation
-from sdax._engine._start import EAGER_RUNS
 
-__all__ = ["CallInfo", "current_call"]
+__all__ = ["EAGER_RUNS", "CallInfo", "current_call"]
+
+
+EAGER_RUNS: dict[asyncio.AbstractEventLoop, Any] = {}
+"""Per event loop, the run whose calls are taking their first step (fast path)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,10 @@ def _locate() -> tuple[Any, int] | None:
     if task is None:
         return None
     run = EAGER_RUNS.get(loop)
-    if run is not None and task is run._spare:
-        return run, run._eager_node  # the first step of a call on the fast path
+    if run is not None:
+        node = run.eager_call(task)
+        if node is not None:
+            return run, node  # the first step of a call on the fast path
     coro = task.get_coro()
     if isinstance(coro, Continuation):
         return coro.call()

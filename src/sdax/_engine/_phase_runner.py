@@ -132,7 +132,7 @@ class AsyncPhaseRunner(Generic[T, K]):
             if self._run.next_phase is None and self._failures is None:
                 # The cleanup ran, possibly right after an interrupted phase.
                 self._last = PhaseId.POST_EXEC
-                self._run.finished(self._run.error())
+                self._run.finished(self._run.outcome())
                 self._failures = self._run.release()
             waiters = self._busy or []
             self._busy = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from sdax._build import (
@@ -24,7 +25,7 @@ from sdax._build import (
 )
 from sdax._engine._events import RunObserver
 from sdax._engine._phase_runner import AsyncPhaseRunner
-from sdax._engine._run import DEFAULT_CLEANUP_GRACE, Run
+from sdax._engine._run import DEFAULT_CLEANUP_GRACE, Run, RunOptions
 
 __all__ = [
     "AsyncDagLevelAdapterBuilder",
@@ -120,6 +121,11 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
     def _plan(self) -> Plan[K]:
         return self.analysis.plan
 
+    @cached_property
+    def _default_options(self) -> RunOptions:
+        """The options of a run given none (made once: most runs are such)."""
+        return RunOptions(cleanup_grace=self.cleanup_grace, observers=self.observers)
+
     @staticmethod
     def builder() -> AsyncDagTaskProcessorBuilder[Any, Any]:  # type: ignore[override]  # 0.7's API: a graph builder here, a level builder in the base
         """A builder that takes explicit dependencies between tasks."""
@@ -174,31 +180,40 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
                 re-raised after every owed post has run.
             SdaxTimeoutError: The ``timeout`` passed (a ``TimeoutError``).
         """
-        await self._new_run(
-            ctx, timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace
-        ).run_all()
+        options = self._options(timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace)
+        await Run(self._plan, ctx, options).run_all()
 
-    def _new_run(
+    def _options(
         self,
-        ctx: T,
         timeout: float | None,
         cleanup_timeout: float | None,
         observer: RunObserver | None,
         max_concurrency: int | None,
         cleanup_grace: float | None,
-    ) -> Run:
-        """A run of this processor over ``ctx``, its options checked."""
+    ) -> RunOptions:
+        """The options of one run, checked, with this processor's defaults filled in."""
+        if (
+            timeout is None
+            and cleanup_timeout is None
+            and observer is None
+            and max_concurrency is None
+            and cleanup_grace is None
+        ):
+            return self._default_options
         observers = self.observers
         if observer is not None:
             observers = (*observers, _observer(observer))
-        return Run(
-            self._plan,
-            ctx,
-            validate.seconds(timeout, "timeout"),
-            validate.seconds(cleanup_timeout, "cleanup_timeout"),
-            observers,
-            validate.optional_int_at_least(max_concurrency, 1, "max_concurrency"),
-            self.cleanup_grace if cleanup_grace is None else validate.cleanup_grace(cleanup_grace),
+        return RunOptions(
+            timeout=validate.seconds(timeout, "timeout"),
+            cleanup_timeout=validate.seconds(cleanup_timeout, "cleanup_timeout"),
+            # In the order the checks ran before (the first bad option is named).
+            max_concurrency=validate.optional_int_at_least(max_concurrency, 1, "max_concurrency"),
+            cleanup_grace=(
+                self.cleanup_grace
+                if cleanup_grace is None
+                else validate.cleanup_grace(cleanup_grace)
+            ),
+            observers=observers,
         )
 
     def open(
@@ -217,13 +232,8 @@ class AsyncDagTaskProcessor(AsyncTaskProcessor[T, K]):
         and ``cleanup_grace`` mean what they mean for :meth:`process_tasks`;
         the deadline counts from the first ``run_next()``.
         """
-        return AsyncPhaseRunner(
-            self,
-            ctx,
-            run=self._new_run(
-                ctx, timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace
-            ),
-        )
+        options = self._options(timeout, cleanup_timeout, observer, max_concurrency, cleanup_grace)
+        return AsyncPhaseRunner(self, ctx, run=Run(self._plan, ctx, options))
 
     def __repr__(self) -> str:
         return f"AsyncDagTaskProcessor({self.analysis.total_tasks} tasks)"

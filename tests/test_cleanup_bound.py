@@ -425,3 +425,49 @@ def test_the_explorer_checks_that_a_cancelled_run_ends_within_the_bound(
         assert len(found) == 1 and "2 post(s) deep" in found[0]
     else:
         assert found == []
+
+
+@pytest.mark.parametrize("bound", ["grace", "budget"])
+async def test_a_further_cancel_reaches_a_post_that_caught_its_cut(bound: str) -> None:
+    # The post catches the cut of its grace (or of the budget) and waits again;
+    # a second cancel of the caller must reach it, as a repeated Task.cancel()
+    # reaches any task, or the caller could never get control back.
+    cuts: list[int] = []
+    waiting = asyncio.Event()
+
+    async def post(ctx: Any) -> None:
+        for attempt in (1, 2):
+            try:
+                waiting.set()
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cuts.append(attempt)
+                waiting.clear()
+
+    async def hang(ctx: Any) -> None:
+        await asyncio.Event().wait()
+
+    processor = (
+        AsyncDagTaskProcessor.builder()
+        .add_task(AsyncTask("t", execute=task_func(hang), post_execute=task_func(post)))
+        .build()
+    )
+    options: dict[str, Any] = (
+        {"cleanup_grace": GRACE} if bound == "grace" else {"cleanup_timeout": GRACE}
+    )
+    if bound == "budget":
+        # The budget starts with the cleanup: the first cancel only stops execute.
+        options["cleanup_grace"] = math.inf
+    run = asyncio.ensure_future(processor.process_tasks(None, **options))
+    await asyncio.sleep(0)
+    run.cancel()  # execute is cancelled, the post starts and is cut once
+    async with asyncio.timeout(GUARD):
+        while cuts != [1]:
+            await asyncio.sleep(GRACE)
+        await waiting.wait()  # the post caught the cut and waits again
+        run.cancel()
+        with pytest.raises((asyncio.CancelledError, SdaxTimeoutError, TimeoutError)) as caught:
+            await run
+    assert cuts == [1, 2]
+    if bound == "grace":
+        assert isinstance(caught.value, asyncio.CancelledError)

@@ -280,9 +280,14 @@ class CleanupBounds:
         From now on every post may take ``cleanup_grace`` to finish, counted
         from now for those running (``in_cleanup``), from their start for
         later ones (``start_grace``); a post still running then is cut. Only
-        the first stop counts. With a cleanup budget, the budget is the
-        grace; ``math.inf`` shields without bound.
+        the first stop starts the grace; a further one cancels again every
+        post that was cut (by its grace or the budget) and still runs, as a
+        repeated ``Task.cancel()`` would. With a cleanup budget, the budget
+        is the grace; ``math.inf`` shields without bound.
         """
+        if self.state is _BOUND_GRACE or self.state is _BOUND_SPENT:
+            self._recut()
+            return
         if self.state is not _BOUND_NONE or self.timeout is not None or self.grace == math.inf:
             return
         self._loop = loop
@@ -314,6 +319,13 @@ class CleanupBounds:
                 self._cut_post(task)
         else:
             self._timers.append(self._loop.call_later(self.grace, self._cut_post, task))
+
+    def _recut(self) -> None:
+        """Cancel again the posts already cut that still run (they caught the cut)."""
+        spent = self.state is _BOUND_SPENT
+        for task, node in list(self._running.items()):
+            if spent or node in self.cut:
+                task.cancel()
 
     def _cut_post(self, task: asyncio.Task[Any]) -> None:
         """The grace of the post in ``task`` ran out: cancel it if it still runs."""

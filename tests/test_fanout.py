@@ -509,9 +509,10 @@ async def test_a_run_timeout_over_a_fan_out_task_releases_every_started_item() -
     pool.check_released()
 
 
-async def test_a_cancel_during_the_items_posts_bounds_them_by_the_templates_grace() -> None:
-    pool = Pool()
-    posts: list[int] = []
+def stuck_posts_template(
+    pool: Pool, posts: list[int], work: Callable[[Any], Awaitable[None]]
+) -> AsyncDagTaskProcessor[Any, Any]:
+    """Items acquire in pre, run ``work``, release in a post that never ends by itself."""
 
     async def pre(ctx: Any) -> None:
         pool.acquire(ctx.index)
@@ -519,14 +520,20 @@ async def test_a_cancel_during_the_items_posts_bounds_them_by_the_templates_grac
     async def stuck_post(ctx: Any) -> None:
         posts.append(ctx.index)
         pool.release(ctx.index)
-        await asyncio.Event().wait()  # a post that never ends by itself
+        await asyncio.Event().wait()
 
-    template = (
+    return (
         AsyncDagTaskProcessor.builder()
-        .add_task(task("t", pre_execute=task_func(pre), execute=task_func(nothing),
+        .add_task(task("t", pre_execute=task_func(pre), execute=task_func(work),
                        post_execute=task_func(stuck_post)))
         .build(cleanup_grace=0.01)
     )  # fmt: skip
+
+
+async def test_a_cancel_during_the_items_posts_bounds_them_by_the_templates_grace() -> None:
+    pool = Pool()
+    posts: list[int] = []
+    template = stuck_posts_template(pool, posts, nothing)
     call = asyncio.ensure_future(fan_out(template, over=numbers(100), max_concurrency=4)(None))
     while len(posts) < 4:
         await asyncio.sleep(0)
@@ -543,23 +550,10 @@ async def test_a_cancel_repeated_while_the_items_clean_up_reaches_them() -> None
     pool = Pool()
     posts: list[int] = []
 
-    async def pre(ctx: Any) -> None:
-        pool.acquire(ctx.index)
-
     async def work(ctx: Any) -> None:
         await asyncio.Event().wait()
 
-    async def stuck_post(ctx: Any) -> None:
-        posts.append(ctx.index)
-        pool.release(ctx.index)
-        await asyncio.Event().wait()
-
-    template = (
-        AsyncDagTaskProcessor.builder()
-        .add_task(task("t", pre_execute=task_func(pre), execute=task_func(work),
-                       post_execute=task_func(stuck_post)))
-        .build(cleanup_grace=0.01)
-    )  # fmt: skip
+    template = stuck_posts_template(pool, posts, work)
     call = asyncio.ensure_future(fan_out(template, over=numbers(100), max_concurrency=4)(None))
     while len(pool.opened) < 4:
         await asyncio.sleep(0)

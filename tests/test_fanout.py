@@ -546,7 +546,8 @@ async def test_a_cancel_during_the_items_posts_bounds_them_by_the_templates_grac
 
 async def test_a_cancel_repeated_while_the_items_clean_up_reaches_them() -> None:
     # The first cancel lands in the items' executes; their posts start after
-    # it and wait for ever, until the second cancel cuts them (with the grace).
+    # it and would wait for ever, but each has the template's grace from its
+    # start. A second cancel while they wait must not lose any of them.
     pool = Pool()
     posts: list[int] = []
 
